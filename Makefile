@@ -1,0 +1,38 @@
+# Set-up and everyday commands. `make demo` and `make test` work on a fresh clone:
+# both create .venv (Python >= 3.12, which PyMC 6 needs) and install the package first.
+
+SHELL := /bin/bash
+VENV := .venv
+BIN := $(VENV)/bin
+# The first Python >= 3.12 found: on PATH, then under pyenv's versions folder.
+PYTHON ?= $(shell for p in python3.12 python3.13 python3.14 \
+	$(HOME)/.pyenv/versions/3.12*/bin/python3.12 $(HOME)/.pyenv/versions/3.13*/bin/python3.13; do \
+	"$$p" -c 'import sys; assert sys.version_info >= (3, 12)' >/dev/null 2>&1 && { echo "$$p"; break; }; done)
+EXTRAS ?= test,plot
+# Compiled PyTensor code is kept inside the project so that repeated runs do not recompile.
+export PYTENSOR_FLAGS ?= base_compiledir=$(CURDIR)/.cache/pytensor,blas__ldflags=
+export MPLBACKEND ?= Agg
+PYTEST_ARGS ?=
+
+.PHONY: demo test test-slow docs bench clean
+
+$(VENV)/.installed: pyproject.toml
+	@test -n "$(PYTHON)" || { echo "Python >= 3.12 is required (PyMC 6); set PYTHON=/path/to/python3.12" >&2; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[$(EXTRAS)]"
+	touch $@
+
+$(VENV): $(VENV)/.installed
+
+demo: $(VENV)
+	$(BIN)/bayesclv demo --out demo_predictions.csv
+
+test: $(VENV)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-slow: $(VENV)
+	$(BIN)/python -m pytest --run-slow -m slow $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) .cache build dist src/*.egg-info demo_predictions.csv

@@ -1,0 +1,31 @@
+"""bayesclv: Bayesian customer lifetime value with hierarchical retention and spend models.
+
+The public API: :class:`CLVModel` (fit / predict / predict_posterior / segment_report /
+retention_curve), the stand-alone :class:`RetentionModel` and :class:`SpendModel`, the
+edge functions in :mod:`bayesclv.data` and the example data in :mod:`bayesclv.datasets`.
+"""
+
+from bayesclv import data, datasets
+from bayesclv._version import __version__
+from bayesclv.estimator import CLVModel, RetentionModel, SpendModel
+from bayesclv.exceptions import (
+    ConvergenceWarning,
+    DataValidationError,
+    ModelFormatError,
+    NotFittedError,
+)
+from bayesclv.priors import Prior
+
+__all__ = [
+    "CLVModel",
+    "ConvergenceWarning",
+    "DataValidationError",
+    "ModelFormatError",
+    "NotFittedError",
+    "Prior",
+    "RetentionModel",
+    "SpendModel",
+    "__version__",
+    "data",
+    "datasets",
+]

@@ -1,0 +1,178 @@
+"""Machinery shared by the estimators: parameter constraints, sampling dispatch, seeds."""
+
+from __future__ import annotations
+
+import importlib.util
+import numbers
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pymc as pm
+import xarray as xr
+from sklearn.base import BaseEstimator
+
+from bayesclv.data import CustomerColumns
+from bayesclv.diagnostics import warn_if_unconverged
+
+__all__ = ["BayesianEstimator", "Interval", "Options", "sample_posterior"]
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A numeric hyper-parameter constraint (``None`` allowed if ``allow_none``)."""
+
+    kind: type
+    low: float | None = None
+    high: float | None = None
+    closed: str = "both"
+    allow_none: bool = False
+
+    def check(self, value: Any) -> bool:  # noqa: D102
+        if value is None:
+            return self.allow_none
+        if isinstance(value, bool):
+            return False
+        base = numbers.Integral if self.kind is int else numbers.Real
+        if not isinstance(value, base) or not np.isfinite(value):
+            return False
+        low_ok = self.low is None or (
+            value >= self.low if self.closed in ("both", "left") else value > self.low
+        )
+        high_ok = self.high is None or (
+            value <= self.high if self.closed in ("both", "right") else value < self.high
+        )
+        return low_ok and high_ok
+
+    def describe(self) -> str:  # noqa: D102
+        low = "-inf" if self.low is None else self.low
+        high = "inf" if self.high is None else self.high
+        brackets = {"both": "[]", "left": "[)", "right": "(]", "neither": "()"}[self.closed]
+        text = f"{self.kind.__name__} in {brackets[0]}{low}, {high}{brackets[1]}"
+        return text + (" or None" if self.allow_none else "")
+
+
+@dataclass(frozen=True)
+class Options:
+    """A hyper-parameter that must be one of a fixed set of values."""
+
+    values: tuple
+    allow_none: bool = False
+
+    def check(self, value: Any) -> bool:  # noqa: D102
+        return (value is None and self.allow_none) or value in self.values
+
+    def describe(self) -> str:  # noqa: D102
+        return "one of " + ", ".join(repr(v) for v in self.values)
+
+
+def _is_seed(value: Any) -> bool:
+    return value is None or (isinstance(value, numbers.Integral) and not isinstance(value, bool)
+                             and value >= 0)
+
+
+def _is_priors(value: Any) -> bool:
+    return value is None or isinstance(value, Mapping)
+
+
+class _Check:
+    def __init__(self, func: Callable[[Any], bool], text: str) -> None:
+        self.check, self._text = func, text
+
+    def describe(self) -> str:
+        return self._text
+
+
+SAMPLING_CONSTRAINTS: dict[str, Any] = {
+    "method": Options(("nuts", "map")),
+    "sampler": Options(("pymc", "nutpie")),
+    "draws": Interval(int, 1, None),
+    "tune": Interval(int, 0, None),
+    "chains": Interval(int, 1, None),
+    "target_accept": Interval(float, 0.5, 1.0, closed="neither"),
+    "random_seed": _Check(_is_seed, "a non-negative int or None"),
+    "progressbar": Options((True, False)),
+}
+COLUMN_PARAMS = ("customer_col", "segment_col", "tenure_col", "churned_col", "entry_col",
+                 "n_periods_active_col", "mean_spend_col")
+
+
+def sample_posterior(
+    model: pm.Model, *, method: str, sampler: str, draws: int, tune: int, chains: int,
+    target_accept: float, random_seed: int, progressbar: bool = False,
+) -> xr.DataTree:
+    """Fit a PyMC model by NUTS (PyMC's or nutpie's) or by MAP, as a DataTree.
+
+    A MAP fit is returned as a posterior with one chain and one draw, so that every
+    downstream computation has the same shape whatever the method.
+    """
+    if method == "map":
+        idata = pm.find_MAP(model=model, progressbar=False, random_seed=random_seed,
+                            return_inferencedata=True, jitter=False)
+        idata["posterior"].attrs["method"] = "map"
+        return idata
+    if sampler == "nutpie" and importlib.util.find_spec("nutpie") is None:
+        raise ImportError(
+            "sampler='nutpie' needs the nutpie package: pip install 'bayesclv[fast]'."
+        )
+    with model:
+        idata = pm.sample(
+            draws=draws, tune=tune, chains=chains, cores=min(chains, os.cpu_count() or 1),
+            random_seed=random_seed, nuts_sampler=sampler, target_accept=target_accept,
+            progressbar=progressbar, compute_convergence_checks=False,
+        )
+    return idata
+
+
+class BayesianEstimator(BaseEstimator):
+    """Base of the estimators: constraint checks, column names, sampling and seeds.
+
+    Subclasses list their extra constraints in ``_parameter_constraints`` and call
+    :meth:`_validate_params` first thing in ``fit``.
+    """
+
+    _parameter_constraints: dict[str, Any] = {}
+
+    def _validate_params(self) -> None:
+        constraints = {**SAMPLING_CONSTRAINTS, **self._parameter_constraints}
+        for name, constraint in constraints.items():
+            if not hasattr(self, name):
+                continue
+            value = getattr(self, name)
+            if name == "target_accept" and isinstance(value, numbers.Integral):
+                value = float(value)
+            if not constraint.check(value):
+                raise ValueError(
+                    f"The {name!r} parameter of {type(self).__name__} must be "
+                    f"{constraint.describe()}; got {value!r}."
+                )
+        for name in COLUMN_PARAMS:
+            value = getattr(self, name, "")
+            optional = name in ("segment_col", "entry_col")
+            if not (isinstance(value, str) or (optional and value is None)):
+                raise ValueError(f"The {name!r} parameter must be a column name; got {value!r}.")
+
+    def _columns(self) -> CustomerColumns:
+        return CustomerColumns(
+            customer=self.customer_col, segment=self.segment_col, tenure=self.tenure_col,
+            churned=self.churned_col, entry=self.entry_col,
+            n_periods_active=self.n_periods_active_col, mean_spend=self.mean_spend_col,
+        )
+
+    def _resolve_seed(self) -> int:
+        """The seed every random step of this fit derives from (drawn once if None)."""
+        if self.random_seed is None:
+            return int(np.random.SeedSequence().generate_state(1)[0])
+        return int(self.random_seed)
+
+    def _fit_model(self, model: pm.Model, var_names: list[str], what: str) -> xr.DataTree:
+        idata = sample_posterior(
+            model, method=self.method, sampler=self.sampler, draws=self.draws, tune=self.tune,
+            chains=self.chains, target_accept=float(self.target_accept),
+            random_seed=self.seed_, progressbar=self.progressbar,
+        )
+        if self.method == "nuts":
+            warn_if_unconverged(idata, var_names, what)
+        return idata

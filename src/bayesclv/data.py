@@ -1,0 +1,355 @@
+"""The edge of the library: validating customer tables and computing sufficient statistics.
+
+Every public entry point that receives user data calls :func:`validate_customers` first,
+so the rest of the library works on clean, normalised numpy arrays. Errors name the
+column, the first offending customer ids and how many rows are affected.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+
+from bayesclv.exceptions import DataValidationError
+
+__all__ = [
+    "CustomerColumns",
+    "CustomerData",
+    "risk_set_table",
+    "spend_statistics",
+    "validate_customers",
+]
+
+_MAX_LISTED = 5
+
+
+@dataclass(frozen=True)
+class CustomerColumns:
+    """Names of the customer-table columns (DESIGN §3), configurable per estimator."""
+
+    customer: str = "customer_id"
+    segment: str | None = "segment"
+    tenure: str = "tenure"
+    churned: str = "churned"
+    entry: str | None = "entry"
+    n_periods_active: str = "n_periods_active"
+    mean_spend: str = "mean_spend"
+
+    def to_dict(self) -> dict[str, str | None]:
+        """Return the names as a plain dict (JSON-serialisable)."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class CustomerData:
+    """A validated customer table as arrays, in input order.
+
+    Attributes
+    ----------
+    customer_ids : pandas.Index
+        The customer ids, in input order.
+    index : pandas.Index
+        The index of the input DataFrame (outputs reuse it).
+    segment : numpy.ndarray of str
+        Segment label per customer (``"all"`` when the table has no segment column).
+    tenure, entry : numpy.ndarray of int64
+        Completed periods observed, and periods already completed when observation began.
+    churned : numpy.ndarray of bool
+    n_periods_active : numpy.ndarray of int64 or None
+    mean_spend : numpy.ndarray of float64 or None
+    """
+
+    customer_ids: pd.Index
+    index: pd.Index
+    segment: np.ndarray
+    tenure: np.ndarray
+    churned: np.ndarray
+    entry: np.ndarray
+    n_periods_active: np.ndarray | None
+    mean_spend: np.ndarray | None
+
+    @property
+    def n_customers(self) -> int:
+        """Number of customers (rows)."""
+        return len(self.customer_ids)
+
+
+SINGLE_SEGMENT = "all"
+
+
+def _describe_rows(ids: pd.Index, mask: np.ndarray) -> str:
+    bad = ids[np.asarray(mask)]
+    listed = ", ".join(repr(x) for x in bad[:_MAX_LISTED])
+    more = ", ..." if len(bad) > _MAX_LISTED else ""
+    return f"{len(bad)} row(s) (customer ids: {listed}{more})"
+
+
+def _fail(column: str, ids: pd.Index, mask: np.ndarray, problem: str, fix: str) -> None:
+    raise DataValidationError(
+        f"Column {column!r}: {problem} in {_describe_rows(ids, mask)}. {fix}"
+    )
+
+
+def _require_columns(df: pd.DataFrame, names: Sequence[str], purpose: str) -> None:
+    missing = [c for c in names if c not in df.columns]
+    if missing:
+        raise DataValidationError(
+            f"Column(s) {missing} missing from the customer table ({purpose}); "
+            f"it has columns {list(df.columns)}. Pass the column names to the estimator "
+            "(e.g. tenure_col=...) if yours are named differently."
+        )
+
+
+def _numeric(df: pd.DataFrame, column: str, ids: pd.Index) -> np.ndarray:
+    series = df[column]
+    if not (pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)):
+        converted = pd.to_numeric(series, errors="coerce")
+        bad = converted.isna().to_numpy() & series.notna().to_numpy()
+        if bad.any():
+            _fail(column, ids, bad, f"non-numeric values (dtype {series.dtype})",
+                  "Convert the column to numbers.")
+        series = converted
+    values = series.to_numpy(dtype=np.float64, na_value=np.nan)
+    if np.isnan(values).any():
+        _fail(column, ids, np.isnan(values), "missing (NaN) values",
+              "Fill or remove these customers explicitly; nothing is dropped silently.")
+    if not np.isfinite(values).all():
+        _fail(column, ids, ~np.isfinite(values), "infinite values",
+              "Replace them with finite numbers.")
+    return values
+
+
+def _integer(df: pd.DataFrame, column: str, ids: pd.Index) -> np.ndarray:
+    values = _numeric(df, column, ids)
+    fractional = values != np.round(values)
+    if fractional.any():
+        _fail(column, ids, fractional, "fractional values where whole periods are expected",
+              "Periods are counted in whole units; round or re-summarise the data.")
+    return values.astype(np.int64)
+
+
+def _boolean(df: pd.DataFrame, column: str, ids: pd.Index) -> np.ndarray:
+    series = df[column]
+    if pd.api.types.is_bool_dtype(series) and not series.isna().any():
+        return series.to_numpy(dtype=bool)
+    if series.isna().any():
+        _fail(column, ids, series.isna().to_numpy(), "missing (NaN) churn flags",
+              "Every customer needs churned=True or False.")
+    valid = series.map(lambda v: isinstance(v, (bool, np.bool_, int, np.integer, float,
+                                                np.floating)) and v in (0, 1))
+    valid = valid.to_numpy(dtype=bool)
+    if not valid.all():
+        _fail(column, ids, ~valid, "values other than True/False (or 1/0)",
+              "Encode churn as a boolean column.")
+    return series.to_numpy().astype(np.float64).astype(bool)
+
+
+def validate_customers(
+    customers: pd.DataFrame,
+    columns: CustomerColumns | None = None,
+    *,
+    require_spend: bool = True,
+    require_retention: bool = True,
+) -> CustomerData:
+    """Check a customer table against the contract of DESIGN §3 and return arrays.
+
+    Parameters
+    ----------
+    customers : pandas.DataFrame
+        One row per customer. The customer id is read from ``columns.customer`` or, if no
+        such column exists, from an index of that name.
+    columns : CustomerColumns, optional
+        Column names; defaults to :class:`CustomerColumns()`.
+    require_spend : bool, default=True
+        Whether ``n_periods_active`` and ``mean_spend`` must be present and valid.
+    require_retention : bool, default=True
+        Whether ``tenure`` and ``churned`` must be present and valid.
+
+    Returns
+    -------
+    CustomerData
+        The validated table as numpy arrays, in input order.
+
+    Raises
+    ------
+    DataValidationError
+        For a missing column, NaN or infinite values, non-numeric or fractional periods,
+        ``tenure < 1``, ``entry < 0`` or ``entry >= tenure``, non-boolean churn flags,
+        ``n_periods_active < 1`` or greater than ``tenure``, non-positive spend, or
+        duplicate customer ids. The message names the column, the first offending
+        customer ids and the number of rows.
+    """
+    if not isinstance(customers, pd.DataFrame):
+        raise DataValidationError(
+            f"Expected a pandas DataFrame of customers, got {type(customers).__name__}."
+        )
+    columns = columns or CustomerColumns()
+    if len(customers) == 0:
+        raise DataValidationError("The customer table is empty: there is nothing to model.")
+
+    if columns.customer in customers.columns:
+        id_series = customers[columns.customer]
+    elif customers.index.name == columns.customer:
+        id_series = customers.index.to_series()
+    else:
+        raise DataValidationError(
+            f"Column {columns.customer!r} (the customer id) is missing: it is neither a "
+            f"column nor the index name; columns are {list(customers.columns)}. Pass "
+            "customer_col=... to name yours."
+        )
+    ids = pd.Index(id_series.to_numpy(), name=columns.customer)
+    if id_series.isna().any():
+        position_labels = pd.Index(customers.index)
+        _fail(columns.customer, position_labels, id_series.isna().to_numpy(),
+              "missing customer ids (listed by row index)", "Every customer needs an id.")
+    duplicated = ids.duplicated(keep=False)
+    if duplicated.any():
+        _fail(columns.customer, ids, duplicated, "duplicate customer ids",
+              "The table must have one row per customer; aggregate duplicates first.")
+
+    n = len(customers)
+    if columns.segment is not None and columns.segment in customers.columns:
+        seg_series = customers[columns.segment]
+        if seg_series.isna().any():
+            _fail(columns.segment, ids, seg_series.isna().to_numpy(), "missing segment labels",
+                  "Give these customers a segment (or an explicit 'unknown' label).")
+        segment = seg_series.astype(str).to_numpy(dtype=object)
+    else:
+        segment = np.full(n, SINGLE_SEGMENT, dtype=object)
+
+    tenure = churned = entry = None
+    if require_retention:
+        _require_columns(customers, [columns.tenure, columns.churned], "retention model")
+        tenure = _integer(customers, columns.tenure, ids)
+        if (tenure < 1).any():
+            _fail(columns.tenure, ids, tenure < 1, "tenure below 1",
+                  "Tenure counts completed periods and must be at least 1.")
+        churned = _boolean(customers, columns.churned, ids)
+        if columns.entry is not None and columns.entry in customers.columns:
+            entry = _integer(customers, columns.entry, ids)
+            if (entry < 0).any():
+                _fail(columns.entry, ids, entry < 0, "negative entry",
+                      "Entry is the number of periods completed before observation began.")
+            if (entry >= tenure).any():
+                _fail(columns.entry, ids, entry >= tenure, "entry >= tenure",
+                      "A customer must be observed for at least one period after entry.")
+        else:
+            entry = np.zeros(n, dtype=np.int64)
+
+    n_active = mean_spend = None
+    if require_spend:
+        _require_columns(customers, [columns.n_periods_active, columns.mean_spend],
+                         "spend model")
+        n_active = _integer(customers, columns.n_periods_active, ids)
+        if (n_active < 1).any():
+            _fail(columns.n_periods_active, ids, n_active < 1, "values below 1",
+                  "Only customers with at least one period of spend can inform the spend model.")
+        if tenure is not None and (n_active > tenure).any():
+            _fail(columns.n_periods_active, ids, n_active > tenure,
+                  "more active periods than tenure", "Check the summarising step.")
+        mean_spend = _numeric(customers, columns.mean_spend, ids)
+        if (mean_spend <= 0).any():
+            _fail(columns.mean_spend, ids, mean_spend <= 0, "non-positive spend",
+                  "Mean spend per active period must be > 0 (refunds netted out beforehand).")
+
+    return CustomerData(
+        customer_ids=ids,
+        index=customers.index.copy(),
+        segment=segment,
+        tenure=tenure,
+        churned=churned,
+        entry=entry,
+        n_periods_active=n_active,
+        mean_spend=mean_spend,
+    )
+
+
+def segment_codes(segment: np.ndarray, segments: Sequence[Hashable]) -> np.ndarray:
+    """Map segment labels to positions in ``segments``; unknown labels get -1."""
+    lookup = {label: i for i, label in enumerate(segments)}
+    return np.fromiter((lookup.get(s, -1) for s in segment), dtype=np.int64, count=len(segment))
+
+
+def risk_set_table(
+    segment_code: np.ndarray,
+    entry: np.ndarray,
+    tenure: np.ndarray,
+    churned: np.ndarray,
+    n_segments: int,
+) -> pd.DataFrame:
+    """Sufficient statistics of the retention likelihood: customers at risk and churning.
+
+    A customer with entry ``e`` and tenure ``T`` is at risk in periods ``e+1, ..., T``
+    (left truncation: periods before ``e`` were not observed); a churned customer churns
+    in period ``T``.
+
+    Parameters
+    ----------
+    segment_code : numpy.ndarray of int
+        Segment position (0..n_segments-1) per customer.
+    entry, tenure : numpy.ndarray of int
+    churned : numpy.ndarray of bool
+    n_segments : int
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``segment`` (code), ``period`` (t >= 1), ``at_risk`` (n_{s,t}) and
+        ``churned`` (d_{s,t}); only cells with ``at_risk > 0``. Its size is at most
+        segments x periods, whatever the number of customers.
+    """
+    n_periods = int(tenure.max())
+    width = n_periods + 2
+    flat_start = segment_code * width + entry + 1
+    flat_stop = segment_code * width + tenure + 1
+    size = n_segments * width
+    delta = np.bincount(flat_start, minlength=size) - np.bincount(flat_stop, minlength=size)
+    at_risk = np.cumsum(delta.reshape(n_segments, width), axis=1)
+    churn_flat = segment_code[churned] * width + tenure[churned]
+    churn_counts = np.bincount(churn_flat, minlength=size).reshape(n_segments, width)
+    seg_idx, period = np.nonzero(at_risk[:, 1 : n_periods + 1] > 0)
+    period = period + 1
+    return pd.DataFrame(
+        {
+            "segment": seg_idx.astype(np.int64),
+            "period": period.astype(np.int64),
+            "at_risk": at_risk[seg_idx, period].astype(np.int64),
+            "churned": churn_counts[seg_idx, period].astype(np.int64),
+        }
+    )
+
+
+def spend_statistics(
+    segment_code: np.ndarray, n_periods_active: np.ndarray, mean_spend: np.ndarray,
+    n_segments: int,
+) -> dict[str, np.ndarray]:
+    """Aggregates of the gamma-gamma likelihood.
+
+    The terms that depend on the number of active periods ``x`` alone are evaluated once
+    per unique ``(segment, x)``; sums of ``log z`` and ``x log z`` are per segment; only
+    the term ``(p x + q) log(gamma + x z)`` needs one value per customer.
+
+    Returns
+    -------
+    dict
+        ``x_seg``, ``x_value``, ``x_count``: unique (segment, x) pairs and counts;
+        ``n_per_segment``, ``sum_log_z``, ``sum_x_log_z`` per segment; and the per-customer
+        ``segment``, ``x``, ``x_times_z``.
+    """
+    x = n_periods_active.astype(np.int64)
+    log_z = np.log(mean_spend)
+    pairs, counts = np.unique(np.stack([segment_code, x]), axis=1, return_counts=True)
+    return {
+        "x_seg": pairs[0],
+        "x_value": pairs[1].astype(np.float64),
+        "x_count": counts.astype(np.float64),
+        "n_per_segment": np.bincount(segment_code, minlength=n_segments).astype(np.float64),
+        "sum_log_z": np.bincount(segment_code, weights=log_z, minlength=n_segments),
+        "sum_x_log_z": np.bincount(segment_code, weights=x * log_z, minlength=n_segments),
+        "segment": segment_code,
+        "x": x.astype(np.float64),
+        "x_times_z": x * mean_spend,
+    }

@@ -1,0 +1,92 @@
+"""Convergence checks after sampling, turned into warnings that say what to do."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+
+import arviz as az
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from bayesclv.exceptions import ConvergenceWarning
+
+__all__ = ["RHAT_MAX", "ESS_MIN", "convergence_problems", "diagnostics_table", "warn_if_unconverged"]
+
+RHAT_MAX = 1.01
+ESS_MIN = 400
+
+
+def _flagged(values: xr.Dataset, bad: xr.Dataset) -> list[str]:
+    names = []
+    for var in values.data_vars:
+        mask = bad[var]
+        if not bool(mask.any()):
+            continue
+        if mask.ndim == 0:
+            names.append(var)
+            continue
+        stacked = mask.stack(cell=mask.dims)
+        for label in stacked["cell"].to_numpy()[stacked.to_numpy()]:
+            label = label if isinstance(label, tuple) else (label,)
+            names.append(f"{var}[{', '.join(str(x) for x in label)}]")
+    return names
+
+
+def diagnostics_table(idata: xr.DataTree, var_names: Sequence[str]) -> pd.DataFrame:
+    """ArviZ summary (mean, sd, HDI, ESS, R-hat) of ``var_names``, plus the divergences."""
+    table = az.summary(idata, var_names=list(var_names))
+    table.attrs["divergences"] = _divergences(idata)
+    return table
+
+
+def _divergences(idata: xr.DataTree) -> int:
+    if "sample_stats" not in idata.children:
+        return 0
+    stats = idata["sample_stats"].to_dataset()
+    for name in ("diverging", "divergences"):
+        if name in stats:
+            return int(np.asarray(stats[name]).astype(bool).sum())
+    return 0
+
+
+def convergence_problems(idata: xr.DataTree, var_names: Sequence[str]) -> list[str]:
+    """Describe divergences, R-hat above 1.01 and bulk ESS below 400, naming parameters."""
+    posterior = idata["posterior"].to_dataset()[list(var_names)]
+    problems = []
+    n_div = _divergences(idata)
+    if n_div:
+        problems.append(
+            f"{n_div} divergent transition(s): raise target_accept (e.g. 0.95 or 0.99) or "
+            "reconsider segments with very little data."
+        )
+    if posterior.sizes.get("chain", 1) > 1:
+        rhat = az.rhat(posterior)
+        names = _flagged(rhat, rhat > RHAT_MAX)
+        if names:
+            problems.append(
+                f"R-hat > {RHAT_MAX} for {', '.join(names[:10])}"
+                + (" ..." if len(names) > 10 else "")
+                + ": the chains disagree; run more tune and draws."
+            )
+    ess = az.ess(posterior)
+    names = _flagged(ess, ess < ESS_MIN)
+    if names:
+        problems.append(
+            f"bulk ESS < {ESS_MIN} for {', '.join(names[:10])}"
+            + (" ..." if len(names) > 10 else "")
+            + ": run more draws (and chains) before trusting interval ends."
+        )
+    return problems
+
+
+def warn_if_unconverged(idata: xr.DataTree, var_names: Sequence[str], what: str) -> None:
+    """Emit one :class:`ConvergenceWarning` listing every problem found, if any."""
+    problems = convergence_problems(idata, var_names)
+    if problems:
+        warnings.warn(
+            f"The {what} posterior may not be reliable:\n- " + "\n- ".join(problems),
+            ConvergenceWarning,
+            stacklevel=3,
+        )
