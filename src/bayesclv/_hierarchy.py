@@ -51,7 +51,6 @@ def segment_effects(prefix: str, coords: Sequence[str], priors: Mapping[str, Any
     n_coords = len(coords)
     mu = pt.stack([priors["mu"][c].create(f"{prefix}_mu_{c}") for c in coords])
     mu = pm.Deterministic(f"{prefix}_mu", mu, dims=coord_dim)
-    z = pm.Normal(f"{prefix}_z", 0.0, 1.0, dims=("segment", coord_dim))
     sigma_priors = [priors["sigma"][c] for c in coords]
     if n_coords > 1 and priors.get("correlated", True):
         if len({p.distribution for p in sigma_priors}) != 1:
@@ -75,6 +74,10 @@ def segment_effects(prefix: str, coords: Sequence[str], priors: Mapping[str, Any
         sigma = pm.Deterministic(f"{prefix}_sigma", sigma, dims=coord_dim)
         chol = pt.diag(sigma)
     chol = pm.Deterministic(f"{prefix}_chol", chol, dims=(coord_dim, f"{coord_dim}_"))
+    if priors.get("centered", False):
+        psi = pm.MvNormal(f"{prefix}_psi", mu=mu, chol=chol, dims=("segment", coord_dim))
+        return psi
+    z = pm.Normal(f"{prefix}_z", 0.0, 1.0, dims=("segment", coord_dim))
     psi = mu[None, :] + z @ chol.T
     return pm.Deterministic(f"{prefix}_psi", psi, dims=("segment", coord_dim))
 

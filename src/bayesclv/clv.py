@@ -178,10 +178,9 @@ class CustomerValuation:
             rng = np.random.default_rng(
                 np.random.SeedSequence(self.seed, spawn_key=(_SPEND_STREAM, block_start // BLOCK))
             )
-            seg = self.segment[block_start:block_stop]
-            params = {k: v[:, seg] for k, v in self.spend_params.items()}
+            block = slice(block_start, block_stop)
             pieces.append(self.spend_family.sample_customer_spend(
-                params, self.x[block_start:block_stop], self.z[block_start:block_stop], rng
+                self._chunk_spend_params(block), self.x[block], self.z[block], rng
             ))
         return np.concatenate(pieces, axis=1)
 
@@ -199,7 +198,11 @@ class CustomerValuation:
     def summarize(self, hdi_prob: float, n_segments: int) -> ValueSummary:
         """Stream the values into per-customer summaries and per-segment totals.
 
-        Never holds more than one chunk of samples x customers in memory.
+        The mean is Rao-Blackwellised: the customer's spend is integrated out analytically
+        within each posterior sample (``E[p / nu_i]``), so it carries no Monte Carlo noise
+        and does not depend on where the customer sits in the table. The sd, HDI and
+        segment totals come from the draws. Never holds more than one chunk of
+        samples x customers in memory.
         """
         n = self.n_customers
         mean, sd = np.empty(n), np.empty(n)
@@ -207,7 +210,7 @@ class CustomerValuation:
         totals = np.zeros((self.n_samples, n_segments))
         ddof = 1 if self.n_samples > 1 else 0
         for sl, values in self.iter_values():
-            mean[sl] = values.mean(axis=0)
+            mean[sl] = self._expected_values(sl).mean(axis=0)
             sd[sl] = values.std(axis=0, ddof=ddof)
             bounds = array_stats.hdi(values.T, hdi_prob, axis=-1)
             low[sl], high[sl] = bounds[..., 0], bounds[..., 1]
@@ -216,16 +219,29 @@ class CustomerValuation:
                 totals[:, s] += values[:, seg == s].sum(axis=1)
         return ValueSummary(mean, sd, low, high, totals)
 
+    def _chunk_spend_params(self, sl: slice) -> dict[str, np.ndarray]:
+        seg = self.segment[sl]
+        return {k: v[:, seg] for k, v in self.spend_params.items()}
+
+    def _expected_values(self, sl: slice) -> np.ndarray:
+        """Value per sample with the customer's spend at its conditional mean."""
+        spend = self.spend_family.expected_customer_spend(
+            self._chunk_spend_params(sl), self.x[sl], self.z[sl]
+        )
+        values = (self.margin * spend - self.cost_per_period) * self.sums["discounted"][
+            :, self.pair[sl]
+        ]
+        values[:, ~self.active[sl]] = 0.0
+        return values
+
     def expected_spend(self) -> np.ndarray:
         """Posterior mean of each customer's mean per-period spend (chunked)."""
         out = np.empty(self.n_customers)
         size = self.chunk_size()
         for start in range(0, self.n_customers, size):
             sl = slice(start, min(start + size, self.n_customers))
-            seg = self.segment[sl]
-            params = {k: v[:, seg] for k, v in self.spend_params.items()}
             out[sl] = self.spend_family.expected_customer_spend(
-                params, self.x[sl], self.z[sl]
+                self._chunk_spend_params(sl), self.x[sl], self.z[sl]
             ).mean(axis=0)
         return out
 

@@ -80,16 +80,17 @@ class CustomerData:
 SINGLE_SEGMENT = "all"
 
 
-def _describe_rows(ids: pd.Index, mask: np.ndarray) -> str:
+def _describe_rows(ids: pd.Index, mask: np.ndarray, label: str) -> str:
     bad = ids[np.asarray(mask)]
     listed = ", ".join(repr(x) for x in bad[:_MAX_LISTED])
     more = ", ..." if len(bad) > _MAX_LISTED else ""
-    return f"{len(bad)} row(s) (customer ids: {listed}{more})"
+    return f"{len(bad)} row(s) ({label}: {listed}{more})"
 
 
-def _fail(column: str, ids: pd.Index, mask: np.ndarray, problem: str, fix: str) -> None:
+def _fail(column: str, ids: pd.Index, mask: np.ndarray, problem: str, fix: str,
+          label: str = "customer ids") -> None:
     raise DataValidationError(
-        f"Column {column!r}: {problem} in {_describe_rows(ids, mask)}. {fix}"
+        f"Column {column!r}: {problem} in {_describe_rows(ids, mask, label)}. {fix}"
     )
 
 
@@ -105,7 +106,13 @@ def _require_columns(df: pd.DataFrame, names: Sequence[str], purpose: str) -> No
 
 def _numeric(df: pd.DataFrame, column: str, ids: pd.Index) -> np.ndarray:
     series = df[column]
-    if not (pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)):
+    if pd.api.types.is_bool_dtype(series):
+        raise DataValidationError(
+            f"Column {column!r}: boolean values where numbers are expected in "
+            f"{_describe_rows(ids, np.ones(len(series), bool), 'customer ids')}. "
+            "Check that the column names map to the right columns."
+        )
+    if not pd.api.types.is_numeric_dtype(series):
         converted = pd.to_numeric(series, errors="coerce")
         bad = converted.isna().to_numpy() & series.notna().to_numpy()
         if bad.any():
@@ -204,7 +211,7 @@ def validate_customers(
     if id_series.isna().any():
         position_labels = pd.Index(customers.index)
         _fail(columns.customer, position_labels, id_series.isna().to_numpy(),
-              "missing customer ids (listed by row index)", "Every customer needs an id.")
+              "missing customer ids", "Every customer needs an id.", label="row index")
     duplicated = ids.duplicated(keep=False)
     if duplicated.any():
         _fail(columns.customer, ids, duplicated, "duplicate customer ids",

@@ -7,6 +7,7 @@ in attributes ending in ``_``. Every query method first checks that the model is
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -61,6 +62,15 @@ class _SegmentedModel(BayesianEstimator):
             raise DataValidationError(
                 f"Column {self.segment_col!r} missing: the model was fitted with segments, "
                 "so customers to predict must say which segment they belong to."
+            )
+
+    def _note_single_segment(self) -> None:
+        if len(self.segments_) == 1:
+            warnings.warn(
+                f"Only one segment ({self.segments_[0]!r}): the spread of segments around the "
+                "population has nothing to learn from, so its posterior is its prior, and a "
+                "segment unseen in training gets prior-wide intervals.",
+                UserWarning, stacklevel=3,
             )
 
     def _draws_for(self, segments: Sequence[str]) -> np.ndarray:
@@ -191,6 +201,7 @@ class RetentionModel(_SegmentedModel):
         self.period_ = _period_of(X, period)
         self.has_segment_column_ = self.segment_col is not None and self.segment_col in X.columns
         self.segments_ = sorted(set(data.segment))
+        self._note_single_segment()
         self.n_customers_in_ = data.n_customers
         codes = segment_codes(data.segment, self.segments_)
         self.risk_set_ = risk_set_table(codes, data.entry, data.tenure, data.churned,
@@ -357,6 +368,7 @@ class SpendModel(_SegmentedModel):
         self.period_ = _period_of(X, period)
         self.has_segment_column_ = self.segment_col is not None and self.segment_col in X.columns
         self.segments_ = sorted(set(data.segment))
+        self._note_single_segment()
         self.n_customers_in_ = data.n_customers
         codes = segment_codes(data.segment, self.segments_)
         stats = spend_statistics(codes, data.n_periods_active, data.mean_spend,

@@ -22,7 +22,7 @@ from typing import Any
 
 import pymc as pm
 
-__all__ = ["Prior", "merge_priors", "priors_from_dict", "priors_to_dict"]
+__all__ = ["Prior", "hierarchy_options", "merge_priors", "priors_from_dict", "priors_to_dict"]
 
 # Distributions a prior may name. A fixed table (not getattr on pymc) so that a prior read
 # from a saved file can never reach arbitrary code.
@@ -131,3 +131,14 @@ def merge_priors(defaults: Mapping[str, Any], overrides: Mapping[str, Any] | Non
                 value = Prior.from_dict(value)
             merged[key] = value
     return merged
+
+
+def hierarchy_options(*, correlated: bool) -> dict[str, Any]:
+    """The structural entries of every prior set.
+
+    ``lkj_eta``: LKJ concentration of the correlation between coordinates (2 favours weak
+    correlation); ``correlated``: whether segment effects are correlated across
+    coordinates; ``centered``: sample ``psi_s`` directly (better when every segment has
+    plenty of data) instead of the non-centred ``z_s`` (better when some have little).
+    """
+    return {"lkj_eta": 2.0, "correlated": correlated, "centered": False}

@@ -30,7 +30,7 @@ import pymc as pm
 
 from bayesclv._hierarchy import segment_effects
 from bayesclv._math import NP, PT
-from bayesclv.priors import Prior
+from bayesclv.priors import Prior, hierarchy_options
 
 __all__ = [
     "GeometricRetention",
@@ -108,8 +108,7 @@ class GeometricRetention(RetentionFamily):
             # logit(theta) ~ log(1/characteristic lifetime); centred on 1/window.
             "mu": {"logit_theta": Prior("Normal", mu=-np.log(window), sigma=2.5)},
             "sigma": {"logit_theta": Prior("HalfNormal", sigma=1.0)},
-            "lkj_eta": 2.0,
-            "correlated": False,
+            **hierarchy_options(correlated=False),
         }
 
 
@@ -163,8 +162,7 @@ class WeibullRetention(RetentionFamily):
                 "log_eta": Prior("HalfNormal", sigma=1.0),
                 "log_k": Prior("HalfNormal", sigma=0.5),
             },
-            "lkj_eta": 2.0,
-            "correlated": True,
+            **hierarchy_options(correlated=True),
         }
 
 

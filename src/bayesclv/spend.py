@@ -32,7 +32,7 @@ import pymc as pm
 
 from bayesclv._hierarchy import segment_effects
 from bayesclv._math import NP, PT
-from bayesclv.priors import Prior
+from bayesclv.priors import Prior, hierarchy_options
 
 __all__ = [
     "GammaGammaSpend",
@@ -138,8 +138,7 @@ class GammaGammaSpend:
                 "log_q_minus_1": Prior("HalfNormal", sigma=0.5),
                 "log_gamma": Prior("HalfNormal", sigma=0.5),
             },
-            "lkj_eta": 2.0,
-            "correlated": True,
+            **hierarchy_options(correlated=True),
         }
 
 

@@ -1,0 +1,61 @@
+"""Shared fixtures: simulated customer tables with known truth and fitted models."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import bayesclv
+from bayesclv.datasets import simulate_customers
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--run-slow", action="store_true", default=False,
+                     help="run the slow statistical tests (parameter recovery, coverage)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--run-slow"):
+        return
+    skip = pytest.mark.skip(reason="slow statistical test: pass --run-slow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(20261123)
+
+
+@pytest.fixture(scope="session")
+def small_customers():
+    """1,500 customers in 3 segments, with left truncation; and the truth."""
+    segments = {
+        "a": {"share": 0.4, "eta": 20.0, "k": 0.8, "p": 4.0, "q": 4.0, "gamma": 40.0},
+        "b": {"share": 0.35, "eta": 12.0, "k": 1.2, "p": 5.0, "q": 3.0, "gamma": 20.0},
+        "c": {"share": 0.25, "eta": 35.0, "k": 0.6, "p": 3.0, "q": 5.0, "gamma": 80.0},
+    }
+    return simulate_customers(1500, segments, observation_periods=24, truncation_periods=6,
+                              random_seed=7)
+
+
+@pytest.fixture(scope="session")
+def map_model(small_customers):
+    """A CLVModel fitted by MAP: quick, for API tests that need no draws."""
+    customers, _ = small_customers
+    return bayesclv.CLVModel(method="map", horizon=24, margin=0.5, random_seed=3).fit(customers)
+
+
+@pytest.fixture(scope="session")
+def nuts_model(small_customers):
+    """A CLVModel fitted by a short NUTS run: 2 chains x 100 draws."""
+    customers, _ = small_customers
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bayesclv.ConvergenceWarning)
+        return bayesclv.CLVModel(
+            draws=100, tune=150, chains=2, horizon=24, margin=0.5, random_seed=11,
+            priors={"retention": {"centered": True}, "spend": {"centered": True}},
+        ).fit(customers)

@@ -1,0 +1,207 @@
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+from sklearn.base import clone
+
+import bayesclv
+from bayesclv import CLVModel, RetentionModel, SpendModel
+from bayesclv.exceptions import DataValidationError, NotFittedError
+
+PREDICT_COLUMNS = ["customer_id", "segment", "clv_mean", "clv_sd", "clv_hdi_low", "clv_hdi_high",
+                   "expected_spend", "retention_next", "expected_residual_lifetime"]
+
+
+def test_init_stores_parameters_as_given_and_clone_works():
+    model = CLVModel(retention="geometric", horizon=12, margin=0.25, random_seed=4,
+                     priors={"retention": {"centered": True}})
+    params = model.get_params()
+    assert params["retention"] == "geometric" and params["horizon"] == 12
+    assert params["priors"] == {"retention": {"centered": True}}
+    cloned = clone(model)
+    assert cloned.get_params() == params
+    cloned.set_params(margin=0.5)
+    assert cloned.margin == 0.5 and model.margin == 0.25
+
+
+@pytest.mark.parametrize("method", ["predict", "predict_posterior", "segment_report"])
+def test_unfitted_model_raises_not_fitted(method, small_customers):
+    customers, _ = small_customers
+    with pytest.raises(NotFittedError):
+        getattr(CLVModel(), method)(customers)
+    with pytest.raises(NotFittedError):
+        CLVModel().retention_curve()
+
+
+@pytest.mark.parametrize("param,value,message", [
+    ("retention", "lognormal", "'retention' parameter"),
+    ("draws", 0, "'draws' parameter"),
+    ("chains", 2.5, "'chains' parameter"),
+    ("discount_rate", -0.1, "'discount_rate' parameter"),
+    ("horizon", 0, "'horizon' parameter"),
+    ("hdi_prob", 1.0, "'hdi_prob' parameter"),
+    ("method", "vi", "'method' parameter"),
+    ("random_seed", -1, "'random_seed' parameter"),
+    ("tenure_col", 3, "'tenure_col' parameter"),
+])
+def test_invalid_hyper_parameters_raise_in_fit(param, value, message, small_customers):
+    customers, _ = small_customers
+    with pytest.raises(ValueError, match=message):
+        CLVModel(**{"method": "map", param: value}).fit(customers)
+
+
+def test_unknown_prior_key_is_rejected(small_customers):
+    customers, _ = small_customers
+    with pytest.raises(ValueError, match="Unknown prior key 'log_eta_mu'"):
+        RetentionModel(method="map", priors={"log_eta_mu": 1.0}).fit(customers)
+    with pytest.raises(ValueError, match="priors keys must be"):
+        CLVModel(method="map", priors={"churn": {}}).fit(customers)
+
+
+def test_predict_one_row_per_customer_in_input_order(map_model, small_customers):
+    customers, _ = small_customers
+    shuffled = customers.sample(frac=1.0, random_state=3)
+    shuffled.index = pd.Index([f"row{i}" for i in range(len(shuffled))], name="row")
+    predictions = map_model.predict(shuffled)
+    assert list(predictions.columns) == PREDICT_COLUMNS
+    assert predictions.index.equals(shuffled.index)
+    np.testing.assert_array_equal(predictions["customer_id"], shuffled["customer_id"])
+    assert predictions.attrs["period"] == "period"
+    original = map_model.predict(customers).set_index("customer_id")
+    np.testing.assert_allclose(
+        predictions.set_index("customer_id").loc[original.index, "clv_mean"],
+        original["clv_mean"], rtol=1e-12)
+
+
+def test_churned_customers_are_worth_nothing(map_model, small_customers):
+    customers, _ = small_customers
+    predictions = map_model.predict(customers)
+    churned = customers["churned"].to_numpy()
+    assert (predictions.loc[churned, ["clv_mean", "retention_next",
+                                      "expected_residual_lifetime"]] == 0).all().all()
+    assert (predictions.loc[~churned, "clv_mean"] > 0).all()
+    assert (predictions["expected_spend"] > 0).all()
+
+
+def test_predict_rejects_bad_input_clearly(map_model, small_customers):
+    customers, _ = small_customers
+    with pytest.raises(DataValidationError, match="'mean_spend'.*missing"):
+        map_model.predict(customers.drop(columns="mean_spend"))
+    with pytest.raises(DataValidationError, match="'segment' missing"):
+        map_model.predict(customers.drop(columns="segment"))
+    bad = customers.copy()
+    bad.loc[[3, 8], "tenure"] = 0
+    with pytest.raises(DataValidationError, match=r"'tenure'.*2 row\(s\)"):
+        map_model.predict(bad)
+
+
+def test_nuts_predict_summaries_match_posterior_draws(nuts_model, small_customers):
+    customers, _ = small_customers
+    subset = customers.iloc[:300]
+    predictions = nuts_model.predict(subset)
+    draws = nuts_model.predict_posterior(subset)
+    assert draws.dims == ("chain", "draw", "customer")
+    assert draws.sizes == {"chain": 2, "draw": 100, "customer": 300}
+    np.testing.assert_array_equal(draws["customer"], subset["customer_id"])
+    mc_error = draws.std(("chain", "draw")) / np.sqrt(200)
+    difference = np.abs(predictions["clv_mean"].to_numpy() - draws.mean(("chain", "draw")))
+    assert bool((difference <= 5 * mc_error + 1e-9).all())
+    inside = (predictions["clv_hdi_low"] <= predictions["clv_mean"]) & (
+        predictions["clv_mean"] <= predictions["clv_hdi_high"])
+    assert inside.all()
+
+
+def test_same_seed_gives_identical_predictions(small_customers):
+    customers, _ = small_customers
+    first = CLVModel(method="map", random_seed=5).fit(customers).predict(customers)
+    second = CLVModel(method="map", random_seed=5).fit(customers).predict(customers)
+    pd.testing.assert_frame_equal(first, second)
+
+
+def test_same_seed_nuts_is_reproducible(small_customers):
+    customers, _ = small_customers
+    subset = customers.iloc[:400]
+    kwargs = dict(draws=30, tune=30, chains=1, random_seed=9)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bayesclv.ConvergenceWarning)
+        a = CLVModel(**kwargs).fit(subset).predict(subset)
+        b = CLVModel(**kwargs).fit(subset).predict(subset)
+        c = CLVModel(**{**kwargs, "random_seed": 10}).fit(subset).predict(subset)
+    pd.testing.assert_frame_equal(a, b)
+    assert not np.allclose(a["clv_mean"], c["clv_mean"])
+
+
+def test_unseen_segment_is_valued_with_wider_intervals(nuts_model, small_customers):
+    customers, _ = small_customers
+    subset = customers[customers["segment"] == "a"].iloc[:200].copy()
+    known = nuts_model.predict(subset)
+    subset["segment"] = "brand_new"
+    unseen = nuts_model.predict(subset)
+    assert np.isfinite(unseen["clv_mean"]).all()
+    active = ~subset["churned"].to_numpy()
+    known_width = (known["clv_hdi_high"] - known["clv_hdi_low"])[active]
+    unseen_width = (unseen["clv_hdi_high"] - unseen["clv_hdi_low"])[active]
+    assert unseen_width.median() > 1.5 * known_width.median()
+    curve = nuts_model.retention_curve(12, segments=["a", "brand_new"])
+    spread = curve.sel(period=12).std(("chain", "draw"))
+    assert spread.sel(segment="brand_new") > spread.sel(segment="a")
+
+
+def test_segment_report_totals_and_shares(nuts_model, small_customers):
+    customers, _ = small_customers
+    report = nuts_model.segment_report(customers)
+    predictions = nuts_model.predict(customers)
+    assert list(report.index) == list(pd.unique(customers["segment"]))
+    assert report["n_customers"].sum() == len(customers)
+    np.testing.assert_allclose(report["share_mean"].sum(), 1.0, rtol=1e-10)
+    by_segment = predictions.groupby("segment")["clv_mean"].sum()
+    # Totals are sums of draws; clv_mean integrates customer spend exactly: equal up to MC error.
+    np.testing.assert_allclose(report["total_mean"], by_segment.loc[report.index], rtol=0.01)
+    np.testing.assert_allclose(report["clv_per_customer_mean"],
+                               report["total_mean"] / report["n_customers"], rtol=1e-10)
+    assert (report["total_hdi_low"] < report["total_mean"]).all()
+    assert (report["total_mean"] < report["total_hdi_high"]).all()
+
+
+def test_retention_curve_dims_and_values(nuts_model):
+    curve = nuts_model.retention_curve(periods=24)
+    assert curve.dims == ("chain", "draw", "segment", "period")
+    assert list(curve["segment"].values) == nuts_model.segments_
+    np.testing.assert_array_equal(curve.sel(period=0), 1.0)
+    assert bool((curve.diff("period") <= 0).all())
+
+
+def test_idata_holds_both_posteriors(nuts_model):
+    assert isinstance(nuts_model.idata_, xr.DataTree)
+    posterior = nuts_model.idata_["posterior"]
+    for name in ("eta", "k", "p", "q", "gamma", "retention_psi", "spend_psi"):
+        assert name in posterior
+    assert "sample_stats_retention" in nuts_model.idata_.children
+
+
+def test_retention_and_spend_models_alone(small_customers):
+    customers, _ = small_customers
+    retention = RetentionModel(family="geometric", method="map", random_seed=0).fit(
+        customers.drop(columns=["mean_spend", "n_periods_active"]))
+    out = retention.predict(customers, horizon=12, discount_rate=0.01)
+    assert {"retention_next", "expected_residual_lifetime"} <= set(out.columns)
+    assert (out["expected_residual_lifetime"] <= 12).all()
+    spend = SpendModel(method="map", random_seed=0).fit(
+        customers.drop(columns=["tenure", "churned", "entry"]))
+    spend_out = spend.predict(customers)
+    assert list(spend_out.columns) == ["customer_id", "expected_spend",
+                                       "expected_spend_hdi_low", "expected_spend_hdi_high"]
+    assert (spend_out["expected_spend_hdi_low"] <= spend_out["expected_spend_hdi_high"]).all()
+
+
+def test_single_segment_table_works():
+    customers, _ = bayesclv.datasets.simulate_customers(
+        300, {"only": {"share": 1.0, "eta": 15.0, "k": 0.9, "p": 3.0, "q": 4.0, "gamma": 30.0}},
+        random_seed=2)
+    with pytest.warns(UserWarning, match="Only one segment"):
+        model = CLVModel(method="map", horizon=12, segment_col=None, random_seed=1).fit(customers)
+    assert model.segments_ == ["all"]
+    predictions = model.predict(customers)
+    assert (predictions["segment"] == "all").all()

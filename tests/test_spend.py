@@ -1,0 +1,76 @@
+import numpy as np
+import pytensor
+import pytensor.tensor as pt
+import pytest
+from scipy import integrate, stats
+
+from bayesclv._math import PT
+from bayesclv.data import spend_statistics
+from bayesclv.spend import GammaGammaSpend, build_spend_model
+
+FAMILY = GammaGammaSpend()
+
+
+def psi_of(p, q, gamma):
+    return np.array([np.log(p), np.log(q - 1), np.log(gamma)])
+
+
+@pytest.mark.parametrize("x,z", [(1, 20.0), (3, 55.5), (12, 8.0)])
+def test_customer_loglik_integrates_out_the_rate(x, z):
+    p, q, gamma = 3.0, 4.0, 60.0
+
+    def integrand(nu):
+        return stats.gamma(p * x, scale=1 / (x * nu)).pdf(z) * stats.gamma(q, scale=1 / gamma).pdf(nu)
+
+    numeric, _ = integrate.quad(integrand, 0, np.inf, limit=200)
+    closed = FAMILY.customer_loglik(psi_of(p, q, gamma), np.array([x]), np.array([z]))[0]
+    np.testing.assert_allclose(closed, np.log(numeric), rtol=1e-7)
+
+
+def test_aggregated_loglik_equals_sum_of_customer_logliks(rng):
+    n, n_segments = 500, 3
+    segment = rng.integers(0, n_segments, size=n)
+    x = rng.integers(1, 15, size=n)
+    z = rng.gamma(2.0, 30.0, size=n)
+    psi = np.stack([psi_of(2.0, 3.0, 40.0), psi_of(5.0, 1.5, 10.0), psi_of(0.7, 8.0, 200.0)])
+    stats_ = spend_statistics(segment, x, z, n_segments)
+    aggregated = FAMILY.aggregated_loglik(psi, stats_)
+    per_customer = FAMILY.customer_loglik(psi[segment], x, z).sum()
+    np.testing.assert_allclose(aggregated, per_customer, rtol=1e-11)
+
+    psi_var = pt.matrix("psi")
+    f = pytensor.function([psi_var], FAMILY.aggregated_loglik(psi_var, stats_, PT))
+    np.testing.assert_allclose(f(psi), per_customer, rtol=1e-11)
+
+
+def test_expected_spend_is_conditional_posterior_mean(rng):
+    params = FAMILY.natural(psi_of(4.0, 3.0, 30.0))
+    x, z = np.array([5.0]), np.array([12.0])
+    expected = FAMILY.expected_customer_spend(params, x, z)[0]
+    # Brute force: posterior of nu is prior x likelihood on a grid.
+    nu = np.linspace(1e-4, 3.0, 200_001)
+    weight = stats.gamma(3.0, scale=1 / 30.0).pdf(nu) * stats.gamma(4.0 * 5, scale=1 / (5 * nu)).pdf(12.0)
+    brute = np.sum(weight * 4.0 / nu) / np.sum(weight)
+    np.testing.assert_allclose(expected, brute, rtol=1e-4)
+    draws = FAMILY.sample_customer_spend(
+        {k: np.full(200_000, v) for k, v in params.items()}, x, z, rng
+    )
+    assert abs(draws.mean() - expected) < 4 * draws.std() / np.sqrt(draws.size)
+
+
+def test_expected_spend_shrinks_towards_segment_mean():
+    params = FAMILY.natural(psi_of(4.0, 3.0, 30.0))
+    segment_mean = FAMILY.segment_mean_spend(params)
+    one_period = FAMILY.expected_customer_spend(params, np.array([1.0]), np.array([200.0]))[0]
+    many_periods = FAMILY.expected_customer_spend(params, np.array([50.0]), np.array([200.0]))[0]
+    assert segment_mean < one_period < many_periods < 200.0
+
+
+def test_build_spend_model_logp_is_finite(rng):
+    segment = rng.integers(0, 2, size=100)
+    x = rng.integers(1, 6, size=100)
+    z = rng.gamma(2.0, 10.0, size=100)
+    stats_ = spend_statistics(segment, x, z, 2)
+    model = build_spend_model(FAMILY, stats_, ["s0", "s1"], FAMILY.default_priors(z))
+    assert np.isfinite(model.compile_logp()(model.initial_point()))
+    assert model.named_vars_to_dims["gamma"] == ("segment",)
