@@ -141,5 +141,6 @@ def test_build_retention_model_has_segment_parameters():
 def test_single_segment_model_builds():
     table = pd.DataFrame({"segment": [0, 0], "period": [1, 2], "at_risk": [5, 3],
                           "churned": [2, 1]})
-    model = build_retention_model(GEOMETRIC, table, ["all"], GEOMETRIC.default_priors(np.array([2])))
+    priors = GEOMETRIC.default_priors(np.array([2]))
+    model = build_retention_model(GEOMETRIC, table, ["all"], priors)
     assert np.isfinite(model.compile_logp()(model.initial_point()))

@@ -20,7 +20,8 @@ def test_customer_loglik_integrates_out_the_rate(x, z):
     p, q, gamma = 3.0, 4.0, 60.0
 
     def integrand(nu):
-        return stats.gamma(p * x, scale=1 / (x * nu)).pdf(z) * stats.gamma(q, scale=1 / gamma).pdf(nu)
+        likelihood = stats.gamma(p * x, scale=1 / (x * nu)).pdf(z)
+        return likelihood * stats.gamma(q, scale=1 / gamma).pdf(nu)
 
     numeric, _ = integrate.quad(integrand, 0, np.inf, limit=200)
     closed = FAMILY.customer_loglik(psi_of(p, q, gamma), np.array([x]), np.array([z]))[0]
@@ -49,7 +50,8 @@ def test_expected_spend_is_conditional_posterior_mean(rng):
     expected = FAMILY.expected_customer_spend(params, x, z)[0]
     # Brute force: posterior of nu is prior x likelihood on a grid.
     nu = np.linspace(1e-4, 3.0, 200_001)
-    weight = stats.gamma(3.0, scale=1 / 30.0).pdf(nu) * stats.gamma(4.0 * 5, scale=1 / (5 * nu)).pdf(12.0)
+    prior = stats.gamma(3.0, scale=1 / 30.0).pdf(nu)
+    weight = prior * stats.gamma(4.0 * 5, scale=1 / (5 * nu)).pdf(12.0)
     brute = np.sum(weight * 4.0 / nu) / np.sum(weight)
     np.testing.assert_allclose(expected, brute, rtol=1e-4)
     draws = FAMILY.sample_customer_spend(

@@ -12,7 +12,8 @@ import xarray as xr
 
 from bayesclv.exceptions import ConvergenceWarning
 
-__all__ = ["RHAT_MAX", "ESS_MIN", "convergence_problems", "diagnostics_table", "warn_if_unconverged"]
+__all__ = ["ESS_MIN", "RHAT_MAX", "convergence_problems", "diagnostics_table",
+           "warn_if_unconverged"]
 
 RHAT_MAX = 1.01
 ESS_MIN = 400

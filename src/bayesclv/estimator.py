@@ -87,8 +87,7 @@ class _SegmentedModel(BayesianEstimator):
         return self.idata_["posterior"].to_dataset()
 
 
-_COMMON_DOC = """
-    method : {"nuts", "map"}, default="nuts"
+_COMMON_DOC = """method : {"nuts", "map"}, default="nuts"
         NUTS sampling, or a maximum a posteriori point (one "draw"; fast, no parameter
         uncertainty).
     draws, tune, chains : int, default=1000, 1000, 4
@@ -106,6 +105,13 @@ mean_spend_col : str
 """
 
 
+def _documented(cls: type) -> type:
+    """Insert the parameters every estimator shares into the class docstring."""
+    cls.__doc__ = cls.__doc__.replace("{common_parameters}", _COMMON_DOC.rstrip())
+    return cls
+
+
+@_documented
 class RetentionModel(_SegmentedModel):
     """Hierarchical discrete-time retention model, pooled across segments.
 
@@ -113,7 +119,8 @@ class RetentionModel(_SegmentedModel):
     ----------
     family : {"weibull", "geometric"}, default="weibull"
         ``weibull``: ``S(t) = exp(-(t/eta)^k)``; ``geometric``: ``(1 - theta)^t``.
-    """ + _COMMON_DOC + """
+    {common_parameters}
+
     Attributes
     ----------
     idata_ : xarray.DataTree
@@ -284,13 +291,15 @@ class RetentionModel(_SegmentedModel):
         return out
 
 
+@_documented
 class SpendModel(_SegmentedModel):
     """Hierarchical gamma-gamma model of revenue per active period, pooled across segments.
 
     Parameters
     ----------
     family : {"gamma_gamma"}, default="gamma_gamma"
-    """ + _COMMON_DOC + """
+    {common_parameters}
+
     Attributes
     ----------
     idata_ : xarray.DataTree
@@ -424,6 +433,7 @@ class SpendModel(_SegmentedModel):
         return posterior.sizes["chain"] * posterior.sizes["draw"]
 
 
+@_documented
 class CLVModel(BayesianEstimator):
     """Posterior customer lifetime value from hierarchical retention and spend models.
 
@@ -442,11 +452,8 @@ class CLVModel(BayesianEstimator):
         Cost of serving an active customer for one period, subtracted from margin.
     hdi_prob : float, default=0.9
         Mass of the highest-density intervals reported.
-    """ + _COMMON_DOC.replace("priors : dict or None, default=None\n        Overrides of the "
-                              "family's default priors",
-                              "priors : dict or None, default=None\n        "
-                              "``{'retention': {...}, 'spend': {...}}`` overrides of the "
-                              "families' default priors") + """
+    {common_parameters}
+
     Attributes
     ----------
     retention_model_ : RetentionModel
@@ -465,7 +472,8 @@ class CLVModel(BayesianEstimator):
     ``sum_{j=1}^{H} [margin * spend_i(g) - cost] S(tau+j; g) / S(tau; g) / (1+d)^j``,
     with ``spend_i(g)`` drawn from the customer's conditional posterior (DESIGN §4.3).
     Churned customers are worth 0. These are draws of the *expected* value (parameter and
-    customer-rate uncertainty), not of realised value.
+    customer-rate uncertainty), not of realised value. ``priors`` takes
+    ``{"retention": {...}, "spend": {...}}``, each overriding that family's defaults.
 
     Examples
     --------

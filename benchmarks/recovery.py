@@ -1,0 +1,93 @@
+"""Parameter recovery and interval coverage on simulated data with known truth.
+
+Usage::
+
+    python benchmarks/recovery.py --customers 20000 --draws 1000 --chains 2
+
+Prints, for every segment parameter, the truth, the posterior mean and the 94% HDI; then
+the share of active customers whose true expected residual value lies inside their 90%
+interval, and the fit and predict times.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import warnings
+
+import numpy as np
+import pandas as pd
+from arviz_stats.base import array_stats
+
+import bayesclv
+from bayesclv.datasets import DEFAULT_SEGMENTS, simulate_customers, true_residual_value
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--customers", type=int, default=20_000)
+    parser.add_argument("--draws", type=int, default=1000)
+    parser.add_argument("--tune", type=int, default=1000)
+    parser.add_argument("--chains", type=int, default=2)
+    parser.add_argument("--retention", default="weibull")
+    parser.add_argument("--centered", action="store_true")
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+
+    customers, truth = simulate_customers(args.customers, DEFAULT_SEGMENTS,
+                                          observation_periods=36, random_seed=args.seed)
+    horizon, discount = 36, 0.01
+    model = bayesclv.CLVModel(
+        retention=args.retention, horizon=horizon, discount_rate=discount, margin=1.0,
+        hdi_prob=0.9, draws=args.draws, tune=args.tune, chains=args.chains,
+        random_seed=args.seed,
+        priors={"retention": {"centered": args.centered}, "spend": {"centered": args.centered}},
+    )
+    start = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(customers)
+    fit_time = time.perf_counter() - start
+    for w in caught:
+        if issubclass(w.category, bayesclv.ConvergenceWarning):
+            print("WARNING:", w.message)
+
+    posterior = model.idata_["posterior"]
+    rows = []
+    for name in ("eta", "k", "p", "q", "gamma"):
+        if name not in posterior:
+            continue
+        draws = posterior[name].to_numpy()
+        for j, segment in enumerate(posterior["segment"].values):
+            values = draws[:, :, j].reshape(-1)
+            low, high = array_stats.hdi(values, 0.94)
+            true = truth.segments.loc[segment, name]
+            rows.append({"parameter": f"{name}[{segment}]", "truth": true,
+                         "posterior mean": values.mean(), "hdi94 low": low, "hdi94 high": high,
+                         "inside": low <= true <= high})
+    table = pd.DataFrame(rows)
+    print(f"\n{args.customers:,} customers, {len(DEFAULT_SEGMENTS)} segments, "
+          f"{args.chains} chains x {args.draws} draws, fit {fit_time:.1f} s")
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    print(f"truth inside 94% HDI: {table['inside'].sum()} / {len(table)}")
+
+    start = time.perf_counter()
+    predictions = model.predict(customers)
+    predict_time = time.perf_counter() - start
+    true_value = true_residual_value(customers, truth, discount_rate=discount, horizon=horizon)
+    active = ~customers["churned"].to_numpy()
+    inside = ((predictions["clv_hdi_low"] <= true_value)
+              & (true_value <= predictions["clv_hdi_high"])).to_numpy()[active]
+    print(f"\npredict: {predict_time:.1f} s")
+    print(f"coverage of true expected residual value by 90% HDI: {inside.mean():.3f} "
+          f"({inside.sum():,} of {active.sum():,} active customers)")
+    by_segment = pd.Series(inside).groupby(customers["segment"].to_numpy()[active]).mean()
+    print("coverage by segment:", by_segment.round(3).to_dict())
+    print("rank correlation(predicted mean, truth):",
+          round(float(pd.Series(predictions["clv_mean"].to_numpy()[active]).corr(
+              pd.Series(true_value[active]), method="spearman")), 3))
+
+
+if __name__ == "__main__":
+    np.seterr(all="ignore")
+    main()

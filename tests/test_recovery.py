@@ -1,0 +1,91 @@
+"""Slow statistical tests: parameter recovery and calibrated intervals on simulated data."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+import bayesclv
+from bayesclv.datasets import DEFAULT_SEGMENTS, simulate_customers, true_residual_value
+
+pytestmark = pytest.mark.slow
+
+HORIZON, DISCOUNT = 36, 0.01
+
+
+def fit(customers, retention="weibull", seed=0):
+    model = bayesclv.CLVModel(
+        retention=retention, horizon=HORIZON, discount_rate=DISCOUNT, hdi_prob=0.9,
+        draws=500, tune=500, chains=2, random_seed=seed,
+        priors={"retention": {"centered": True}, "spend": {"centered": True}},
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bayesclv.ConvergenceWarning)
+        return model.fit(customers)
+
+
+def coverage(model, customers, truth):
+    predictions = model.predict(customers)
+    true_value = true_residual_value(customers, truth, discount_rate=DISCOUNT, horizon=HORIZON)
+    active = ~customers["churned"].to_numpy()
+    low, high = predictions["clv_hdi_low"], predictions["clv_hdi_high"]
+    inside = (low <= true_value) & (true_value <= high)
+    return inside.to_numpy()[active].mean()
+
+
+@pytest.fixture(scope="module")
+def simulated():
+    return simulate_customers(10_000, DEFAULT_SEGMENTS, observation_periods=36, random_seed=3)
+
+
+@pytest.fixture(scope="module")
+def weibull_model(simulated):
+    customers, _ = simulated
+    return fit(customers)
+
+
+@pytest.mark.parametrize("name", ["eta", "k", "p", "q", "gamma"])
+def test_segment_parameters_are_recovered(weibull_model, simulated, name):
+    _, truth = simulated
+    draws = weibull_model.idata_["posterior"][name]
+    mean, sd = draws.mean(("chain", "draw")), draws.std(("chain", "draw"))
+    for segment in draws["segment"].values:
+        true = truth.segments.loc[segment, name]
+        z = abs(float(mean.sel(segment=segment)) - true) / float(sd.sel(segment=segment))
+        assert z < 4, f"{name}[{segment}]: truth {true}, mean {float(mean.sel(segment=segment))}"
+
+
+def test_ninety_percent_intervals_cover_the_true_value(weibull_model, simulated):
+    customers, truth = simulated
+    assert 0.85 <= coverage(weibull_model, customers, truth) <= 0.95
+
+
+def test_constant_retention_is_miscalibrated_on_duration_dependent_data():
+    # Negative control: the coverage check must be able to fail.
+    segments = {name: {**params, "k": 0.5} for name, params in DEFAULT_SEGMENTS.items()}
+    customers, truth = simulate_customers(6000, segments, observation_periods=36, random_seed=5)
+    geometric = fit(customers, retention="geometric")
+    assert coverage(geometric, customers, truth) < 0.7
+    weibull = fit(customers, retention="weibull")
+    assert coverage(weibull, customers, truth) > 0.85
+
+
+def test_recovered_survival_matches_truth_on_left_truncated_data():
+    segments = dict(list(DEFAULT_SEGMENTS.items())[:2])
+    customers, truth = simulate_customers(6000, segments, observation_periods=18,
+                                          truncation_periods=24, random_seed=8)
+    assert (customers["entry"] > 0).mean() > 0.2
+    model = bayesclv.RetentionModel(draws=500, tune=500, chains=2, random_seed=2,
+                                    priors={"centered": True})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bayesclv.ConvergenceWarning)
+        model.fit(customers)
+    curve = model.retention_curve(periods=36)
+    for segment in curve["segment"].values:
+        eta, k = truth.segments.loc[segment, ["eta", "k"]]
+        t = np.arange(37)
+        true_curve = np.exp(-((t / eta) ** k))
+        draws = curve.sel(segment=segment)
+        low = draws.quantile(0.005, ("chain", "draw")).to_numpy()
+        high = draws.quantile(0.995, ("chain", "draw")).to_numpy()
+        assert np.all((low <= true_curve + 1e-12) & (true_curve <= high + 1e-12))
