@@ -19,6 +19,7 @@ __all__ = [
     "CustomerColumns",
     "CustomerData",
     "risk_set_table",
+    "survival_groups",
     "spend_statistics",
     "validate_customers",
 ]
@@ -325,6 +326,48 @@ def risk_set_table(
             "period": period.astype(np.int64),
             "at_risk": at_risk[seg_idx, period].astype(np.int64),
             "churned": churn_counts[seg_idx, period].astype(np.int64),
+        }
+    )
+
+
+def survival_groups(
+    segment_code: np.ndarray,
+    entry: np.ndarray,
+    tenure: np.ndarray,
+    churned: np.ndarray,
+) -> pd.DataFrame:
+    """Unique ``(segment, entry, tenure, churned)`` rows with their counts.
+
+    Customers sharing a row have the same likelihood term, so a likelihood (or a pointwise
+    log-likelihood for model comparison) evaluated once per row and weighted by ``count``
+    equals the per-customer sum. The number of rows is bounded by the distinct entry and
+    tenure values, not by the number of customers.
+
+    Parameters
+    ----------
+    segment_code : numpy.ndarray of int
+        Segment position per customer.
+    entry, tenure : numpy.ndarray of int
+    churned : numpy.ndarray of bool
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``segment`` (code), ``entry``, ``tenure``, ``churned`` (bool) and
+        ``count``, sorted by those columns.
+    """
+    keys = np.stack([
+        np.asarray(segment_code, dtype=np.int64), np.asarray(entry, dtype=np.int64),
+        np.asarray(tenure, dtype=np.int64), np.asarray(churned, dtype=np.int64),
+    ])
+    rows, counts = np.unique(keys, axis=1, return_counts=True)
+    return pd.DataFrame(
+        {
+            "segment": rows[0],
+            "entry": rows[1],
+            "tenure": rows[2],
+            "churned": rows[3].astype(bool),
+            "count": counts.astype(np.int64),
         }
     )
 
