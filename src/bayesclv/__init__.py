@@ -1,12 +1,14 @@
 """bayesclv: Bayesian customer lifetime value with hierarchical retention and spend models.
 
 The public API: :class:`CLVModel` (fit / predict / predict_posterior / segment_report /
-retention_curve), the stand-alone :class:`RetentionModel` and :class:`SpendModel`, the
-edge functions in :mod:`bayesclv.data` and the example data in :mod:`bayesclv.datasets`.
+retention_curve), the stand-alone :class:`RetentionModel` and :class:`SpendModel`,
+model comparison (:func:`compare`, :func:`loo`), the edge functions in
+:mod:`bayesclv.data` and the example data in :mod:`bayesclv.datasets`.
 """
 
 from bayesclv import data, datasets
 from bayesclv._version import __version__
+from bayesclv.comparison import compare, loo
 from bayesclv.estimator import CLVModel, RetentionModel, SpendModel
 from bayesclv.exceptions import (
     ConvergenceWarning,
@@ -26,6 +28,8 @@ __all__ = [
     "RetentionModel",
     "SpendModel",
     "__version__",
+    "compare",
     "data",
     "datasets",
+    "loo",
 ]

@@ -49,6 +49,8 @@ def segment_effects(prefix: str, coords: Sequence[str], priors: Mapping[str, Any
     """
     coord_dim = f"{prefix}_coord"
     n_coords = len(coords)
+    if not priors.get("pooled", True):
+        return _unpooled_effects(prefix, coords, priors)
     mu = pt.stack([priors["mu"][c].create(f"{prefix}_mu_{c}") for c in coords])
     mu = pm.Deterministic(f"{prefix}_mu", mu, dims=coord_dim)
     sigma_priors = [priors["sigma"][c] for c in coords]
@@ -79,6 +81,30 @@ def segment_effects(prefix: str, coords: Sequence[str], priors: Mapping[str, Any
         return psi
     z = pm.Normal(f"{prefix}_z", 0.0, 1.0, dims=("segment", coord_dim))
     psi = mu[None, :] + z @ chol.T
+    return pm.Deterministic(f"{prefix}_psi", psi, dims=("segment", coord_dim))
+
+
+def _unpooled_effects(prefix: str, coords: Sequence[str], priors: Mapping[str, Any]) -> Any:
+    """Independent segments: ``psi_s ~ Normal(m, s)`` with the ``mu`` priors' parameters.
+
+    The population mean and Cholesky factor are stored as constants (the prior), so a
+    segment unseen in training is drawn from the prior.
+    """
+    coord_dim = f"{prefix}_coord"
+    mu_priors = [priors["mu"][c] for c in coords]
+    if any(p.distribution != "Normal" for p in mu_priors):
+        raise ValueError(
+            "Unpooled segments (priors={'pooled': False}) need Normal 'mu' priors: each "
+            "segment's parameters get that prior independently."
+        )
+    location = np.array([p.params["mu"] for p in mu_priors])
+    scale = np.array([p.params["sigma"] for p in mu_priors])
+    pm.Deterministic(f"{prefix}_mu", pt.as_tensor(location), dims=coord_dim)
+    pm.Deterministic(f"{prefix}_sigma", pt.as_tensor(scale), dims=coord_dim)
+    pm.Deterministic(f"{prefix}_chol", pt.diag(pt.as_tensor(scale)),
+                     dims=(coord_dim, f"{coord_dim}_"))
+    z = pm.Normal(f"{prefix}_z", 0.0, 1.0, dims=("segment", coord_dim))
+    psi = location[None, :] + z * scale[None, :]
     return pm.Deterministic(f"{prefix}_psi", psi, dims=("segment", coord_dim))
 
 

@@ -34,6 +34,7 @@ NP = SimpleNamespace(
     softplus=lambda x: np.logaddexp(0.0, x),
     log1mexp=_np_log1mexp,
     gammaln=special.gammaln,
+    betaln=special.betaln,
 )
 
 PT = SimpleNamespace(
@@ -45,4 +46,5 @@ PT = SimpleNamespace(
     softplus=pt.softplus,
     log1mexp=pt.log1mexp,
     gammaln=pt.gammaln,
+    betaln=lambda a, b: pt.gammaln(a) + pt.gammaln(b) - pt.gammaln(a + b),
 )

@@ -139,6 +139,8 @@ def hierarchy_options(*, correlated: bool) -> dict[str, Any]:
     ``lkj_eta``: LKJ concentration of the correlation between coordinates (2 favours weak
     correlation); ``correlated``: whether segment effects are correlated across
     coordinates; ``centered``: sample ``psi_s`` directly (better when every segment has
-    plenty of data) instead of the non-centred ``z_s`` (better when some have little).
+    plenty of data) instead of the non-centred ``z_s`` (better when some have little);
+    ``pooled``: ``False`` gives every segment the ``mu`` prior independently (no sharing
+    of information between segments; for comparison with the pooled model).
     """
-    return {"lkj_eta": 2.0, "correlated": correlated, "centered": False}
+    return {"lkj_eta": 2.0, "correlated": correlated, "centered": False, "pooled": True}

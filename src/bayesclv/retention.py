@@ -33,13 +33,17 @@ from bayesclv._math import NP, PT
 from bayesclv.priors import Prior, hierarchy_options
 
 __all__ = [
+    "BetaDiscreteWeibullRetention",
     "GeometricRetention",
     "RETENTION_FAMILIES",
     "RetentionFamily",
+    "ShiftedBetaGeometricRetention",
     "WeibullRetention",
     "build_retention_model",
     "customer_loglik",
+    "grouped_loglik",
     "risk_set_loglik",
+    "row_loglik",
 ]
 
 
@@ -56,6 +60,10 @@ class RetentionFamily:
     name: ClassVar[str]
     coords: ClassVar[tuple[str, ...]]
     param_names: ClassVar[tuple[str, ...]]
+    #: Sufficient statistics the likelihood is computed on: ``"risk_set"`` (customers at
+    #: risk and churning per segment and period) or ``"groups"`` (unique
+    #: ``(segment, entry, tenure, churned)`` rows with counts).
+    statistics: ClassVar[str] = "risk_set"
 
     def natural(self, psi: Any, xp: Any = NP) -> dict[str, Any]:
         """Natural parameters from ``psi``."""
@@ -80,6 +88,10 @@ class RetentionFamily:
     def survival(self, t: np.ndarray, psi: np.ndarray) -> np.ndarray:
         """``S(t)`` (numpy)."""
         return np.exp(self.log_survival(t, psi))
+
+    def retention_rate(self, t: np.ndarray, psi: np.ndarray) -> np.ndarray:
+        """``r(t) = S(t) / S(t-1)`` for ``t >= 1`` (numpy)."""
+        return np.exp(-np.exp(self.log_hazard_increment(t, psi)))
 
 
 class GeometricRetention(RetentionFamily):
@@ -166,8 +178,128 @@ class WeibullRetention(RetentionFamily):
         }
 
 
+def _power(t: np.ndarray, log_c: Any, xp: Any) -> Any:
+    """``t^c`` for integer ``t >= 0`` with finite gradients in ``c`` at ``t = 0``."""
+    t = np.asarray(t, dtype=np.float64)
+    positive = t > 0
+    log_t = np.log(np.where(positive, t, 1.0))
+    return xp.where(positive, xp.exp(xp.exp(log_c) * log_t), 0.0)
+
+
+class ShiftedBetaGeometricRetention(RetentionFamily):
+    """Shifted-beta-geometric retention ``S(t) = B(alpha, beta + t) / B(alpha, beta)``.
+
+    Each customer churns with a constant probability ``theta`` per period, and ``theta``
+    varies across the customers of a segment as ``Beta(alpha, beta)``. ``theta`` is
+    integrated out, so the segment's retention rate ``r(t) = (beta + t - 1) /
+    (alpha + beta + t - 1)`` rises with tenure only because the customers most likely to
+    churn leave first. Pooled coordinates: ``log_alpha``, ``log_beta``.
+
+    Notes
+    -----
+    The increment has the exact form ``dH(t) = log1p(alpha / (beta + t - 1))``, so no
+    survival probabilities are subtracted.
+    """
+
+    name = "sbg"
+    coords = ("log_alpha", "log_beta")
+    param_names = ("alpha", "beta")
+    statistics = "groups"
+
+    def natural(self, psi: Any, xp: Any = NP) -> dict[str, Any]:  # noqa: D102
+        return {"alpha": xp.exp(psi[..., 0]), "beta": xp.exp(psi[..., 1])}
+
+    def log_hazard_increment(self, t: np.ndarray, psi: Any, xp: Any = NP) -> Any:  # noqa: D102
+        t = np.asarray(t, dtype=np.float64)
+        # alpha / (beta + t - 1) in log space: log_alpha - log(beta + t - 1).
+        ratio = xp.exp(psi[..., 0] - xp.log(xp.exp(psi[..., 1]) + (t - 1.0)))
+        return xp.log(xp.log1p(ratio))
+
+    def cumulative_hazard(self, t: np.ndarray, psi: Any, xp: Any = NP) -> Any:  # noqa: D102
+        t = np.asarray(t, dtype=np.float64)
+        alpha, beta = xp.exp(psi[..., 0]), xp.exp(psi[..., 1])
+        return xp.betaln(alpha, beta) - xp.betaln(alpha, beta + t)
+
+    def default_priors(self, tenure: np.ndarray) -> dict[str, Any]:  # noqa: D102
+        return _beta_priors(tenure)
+
+
+class BetaDiscreteWeibullRetention(RetentionFamily):
+    """Beta-discrete-Weibull retention ``S(t) = B(alpha, beta + t^c) / B(alpha, beta)``.
+
+    Heterogeneity (``theta ~ Beta(alpha, beta)`` across the customers of a segment) and
+    duration dependence (each customer's own survival is ``(1 - theta)^(t^c)``): ``c < 1``,
+    a customer's churn risk falls with tenure; ``c > 1``, it rises; ``c = 1`` is the
+    shifted-beta-geometric. Pooled coordinates: ``log_alpha``, ``log_beta``, ``log_c``.
+
+    Notes
+    -----
+    ``dH(t) = log B(alpha, beta + (t-1)^c) - log B(alpha, beta + t^c)``, a difference of
+    log-beta functions (never of survival probabilities); a churned customer's term is
+    ``log S(t-1) + log(1 - exp(-dH(t)))``.
+
+    References
+    ----------
+    Fader, P. S., Hardie, B. G. S., Liu, Y., Davin, J. and Steenburgh, T. (2018).
+    "How to project customer retention" revisited: the role of duration dependence.
+    Journal of Interactive Marketing 43, 1-16.
+    """
+
+    name = "bdw"
+    coords = ("log_alpha", "log_beta", "log_c")
+    param_names = ("alpha", "beta", "c")
+    statistics = "groups"
+
+    def natural(self, psi: Any, xp: Any = NP) -> dict[str, Any]:  # noqa: D102
+        return {"alpha": xp.exp(psi[..., 0]), "beta": xp.exp(psi[..., 1]),
+                "c": xp.exp(psi[..., 2])}
+
+    def log_hazard_increment(self, t: np.ndarray, psi: Any, xp: Any = NP) -> Any:  # noqa: D102
+        t = np.asarray(t, dtype=np.float64)
+        alpha, beta = xp.exp(psi[..., 0]), xp.exp(psi[..., 1])
+        before = _power(t - 1.0, psi[..., 2], xp)
+        now = _power(t, psi[..., 2], xp)
+        increment = xp.betaln(alpha, beta + before) - xp.betaln(alpha, beta + now)
+        # Guard against rounding to zero when the increment is below float resolution.
+        return xp.log(xp.where(increment > 1e-300, increment, 1e-300))
+
+    def cumulative_hazard(self, t: np.ndarray, psi: Any, xp: Any = NP) -> Any:  # noqa: D102
+        alpha, beta = xp.exp(psi[..., 0]), xp.exp(psi[..., 1])
+        return xp.betaln(alpha, beta) - xp.betaln(alpha, beta + _power(t, psi[..., 2], xp))
+
+    def default_priors(self, tenure: np.ndarray) -> dict[str, Any]:  # noqa: D102
+        priors = _beta_priors(tenure)
+        # c between ~0.37 and ~2.7 (95%), centred on no duration dependence.
+        priors["mu"]["log_c"] = Prior("Normal", mu=0.0, sigma=0.5)
+        priors["sigma"]["log_c"] = Prior("HalfNormal", sigma=0.5)
+        return priors
+
+
+def _beta_priors(tenure: np.ndarray) -> dict[str, Any]:
+    """Priors on (log alpha, log beta) for the beta-mixture families.
+
+    ``alpha`` within ~[0.05, 20] (95%); ``beta`` centred so that the mean first-period
+    churn probability ``alpha / (alpha + beta)`` is about one over the observation
+    window, within a factor ~50 either way.
+    """
+    window = max(float(np.max(tenure)), 2.0)
+    return {
+        "mu": {
+            "log_alpha": Prior("Normal", mu=0.0, sigma=1.5),
+            "log_beta": Prior("Normal", mu=float(np.log(window - 1.0)), sigma=2.0),
+        },
+        "sigma": {
+            "log_alpha": Prior("HalfNormal", sigma=1.0),
+            "log_beta": Prior("HalfNormal", sigma=1.0),
+        },
+        **hierarchy_options(correlated=True),
+    }
+
+
 RETENTION_FAMILIES: dict[str, RetentionFamily] = {
-    family.name: family for family in (GeometricRetention(), WeibullRetention())
+    family.name: family
+    for family in (GeometricRetention(), WeibullRetention(), ShiftedBetaGeometricRetention(),
+                   BetaDiscreteWeibullRetention())
 }
 
 
@@ -196,35 +328,79 @@ def risk_set_loglik(
     return np.asarray(churned, dtype=np.float64) * xp.log1mexp(-increment) - survived * increment
 
 
-def customer_loglik(
-    family: RetentionFamily, psi: np.ndarray, entry: np.ndarray, tenure: np.ndarray,
-    churned: np.ndarray,
-) -> np.ndarray:
-    """Per-customer log-likelihood, conditioning on survival to ``entry`` (numpy).
+def row_loglik(
+    family: RetentionFamily, psi: Any, entry: np.ndarray, tenure: np.ndarray,
+    churned: np.ndarray, xp: Any = NP,
+) -> Any:
+    """Log-likelihood of one customer per row, conditioning on survival to ``entry``.
 
-    A churned customer contributes ``log(S(T-1) - S(T)) - log S(e)``, a censored one
-    ``log S(T) - log S(e)``. Used for grouped-row likelihoods and as the reference the
-    risk-set likelihood is tested against.
-    """
-    h_entry = family.cumulative_hazard(entry, psi)
-    h_before = family.cumulative_hazard(tenure - 1, psi)
-    h_tenure = family.cumulative_hazard(tenure, psi)
-    increment = np.exp(family.log_hazard_increment(tenure, psi))
-    churn_term = -h_before + NP.log1mexp(-increment)
-    return np.where(churned, churn_term, -h_tenure) + h_entry
-
-
-def build_retention_model(
-    family: RetentionFamily, risk_set: pd.DataFrame, segments: Sequence[str],
-    priors: Mapping[str, Any],
-) -> pm.Model:
-    """Build the hierarchical retention model on risk-set sufficient statistics.
+    A churned customer contributes ``log(S(T-1) - S(T)) - log S(e)``, evaluated as
+    ``log S(T-1) + log(1 - exp(-dH(T))) - log S(e)``; a censored one
+    ``log S(T) - log S(e)``.
 
     Parameters
     ----------
     family : RetentionFamily
-    risk_set : pandas.DataFrame
-        Output of :func:`bayesclv.data.risk_set_table` (segment codes index ``segments``).
+    psi : array, shape (..., rows, coord)
+    entry, tenure : numpy.ndarray of int, shape (rows,)
+    churned : numpy.ndarray of bool, shape (rows,)
+    xp : namespace, default=NP
+
+    Returns
+    -------
+    array, shape (..., rows)
+    """
+    entry = np.asarray(entry, dtype=np.float64)
+    tenure = np.asarray(tenure, dtype=np.float64)
+    h_entry = family.cumulative_hazard(entry, psi, xp)
+    h_before = family.cumulative_hazard(tenure - 1.0, psi, xp)
+    increment = xp.exp(family.log_hazard_increment(tenure, psi, xp))
+    churn_term = -h_before + xp.log1mexp(-increment)
+    censored_term = -h_before - increment
+    return xp.where(np.asarray(churned, dtype=bool), churn_term, censored_term) + h_entry
+
+
+def customer_loglik(
+    family: RetentionFamily, psi: np.ndarray, entry: np.ndarray, tenure: np.ndarray,
+    churned: np.ndarray,
+) -> np.ndarray:
+    """Per-customer log-likelihood (numpy); see :func:`row_loglik`."""
+    return row_loglik(family, psi, entry, tenure, churned, NP)
+
+
+def grouped_loglik(
+    family: RetentionFamily, psi: Any, groups: pd.DataFrame, xp: Any = NP
+) -> Any:
+    """Per-row log-likelihood of :func:`bayesclv.data.survival_groups` rows (one customer each).
+
+    Multiply by ``groups["count"]`` and sum for the total log-likelihood.
+
+    Parameters
+    ----------
+    family : RetentionFamily
+    psi : array, shape (..., segments, coord)
+        Parameters per segment; rows pick theirs through ``groups["segment"]``.
+    groups : pandas.DataFrame
+    xp : namespace, default=NP
+    """
+    row_psi = psi[..., groups["segment"].to_numpy(), :]
+    return row_loglik(family, row_psi, groups["entry"].to_numpy(), groups["tenure"].to_numpy(),
+                      groups["churned"].to_numpy(), xp)
+
+
+def build_retention_model(
+    family: RetentionFamily, statistics: pd.DataFrame, segments: Sequence[str],
+    priors: Mapping[str, Any],
+) -> pm.Model:
+    """Build the hierarchical retention model on sufficient statistics.
+
+    Parameters
+    ----------
+    family : RetentionFamily
+    statistics : pandas.DataFrame
+        For ``family.statistics == "risk_set"`` the output of
+        :func:`bayesclv.data.risk_set_table`; for ``"groups"`` that of
+        :func:`bayesclv.data.survival_groups`. Segment codes index ``segments``.
     segments : sequence of str
         Segment labels.
     priors : mapping
@@ -236,7 +412,8 @@ def build_retention_model(
         With deterministics ``retention_psi`` (segment, coord), the natural parameters
         per segment (e.g. ``eta``, ``k``) and the population ``retention_mu``,
         ``retention_sigma``, ``retention_chol``. The likelihood is a single potential
-        whose cost is O(segments x periods).
+        whose cost is O(segments x periods) for risk sets and O(unique rows) for groups,
+        whatever the number of customers.
     """
     coords = {
         "segment": list(segments),
@@ -247,10 +424,14 @@ def build_retention_model(
         psi = segment_effects("retention", family.coords, priors)
         for name, value in family.natural(psi, PT).items():
             pm.Deterministic(name, value, dims="segment")
-        cell_psi = psi[risk_set["segment"].to_numpy()]
-        cells = risk_set_loglik(
-            family, cell_psi, risk_set["period"].to_numpy(), risk_set["at_risk"].to_numpy(),
-            risk_set["churned"].to_numpy(), PT,
-        )
-        pm.Potential("retention_loglik", cells.sum())
+        if family.statistics == "groups":
+            rows = grouped_loglik(family, psi, statistics, PT)
+            loglik = (rows * statistics["count"].to_numpy().astype(np.float64)).sum()
+        else:
+            cell_psi = psi[statistics["segment"].to_numpy()]
+            loglik = risk_set_loglik(
+                family, cell_psi, statistics["period"].to_numpy(),
+                statistics["at_risk"].to_numpy(), statistics["churned"].to_numpy(), PT,
+            ).sum()
+        pm.Potential("retention_loglik", loglik)
     return model

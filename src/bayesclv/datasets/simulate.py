@@ -1,8 +1,10 @@
 """Simulators with known truth, shared by tests, benchmarks and tutorials.
 
 The data-generating process follows the models exactly: discrete Weibull (or geometric)
-lifetimes per segment, staggered acquisition, right censoring at the end of observation,
-optional left truncation, and gamma-gamma spend.
+lifetimes per segment, or beta-discrete-Weibull ones (a churn probability per customer
+drawn from a beta distribution, with duration dependence ``c``), staggered acquisition,
+right censoring at the end of observation, optional left truncation, and gamma-gamma
+spend.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-__all__ = ["DEFAULT_SEGMENTS", "SimulationTruth", "simulate_customers", "true_residual_value"]
+__all__ = ["DEFAULT_SEGMENTS", "SimulationTruth", "simulate_customers", "true_log_survival",
+           "true_residual_value"]
 
 #: Segment parameters of the bundled example (acquisition channels, monthly periods).
 DEFAULT_SEGMENTS: dict[str, dict[str, float]] = {
@@ -42,11 +45,75 @@ class SimulationTruth:
     customers: pd.DataFrame
 
 
-def _discrete_weibull_lifetimes(eta: np.ndarray, k: np.ndarray, rng: np.random.Generator
-                                ) -> np.ndarray:
-    # P(L > t) = P(U <= S(t)) = S(t) for L = floor(eta (-log U)^(1/k)) + 1.
-    u = rng.uniform(size=eta.shape)
-    return np.floor(eta * (-np.log(u)) ** (1.0 / k)).astype(np.int64) + 1
+_MAX_LIFETIME = 10**9
+
+
+def _lifetimes(table: pd.DataFrame, seg: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Discrete lifetimes ``L`` with ``P(L > t) = S(t)``, one per customer.
+
+    Weibull segments: ``L = floor(eta (-log U)^(1/k)) + 1``. Beta-discrete-Weibull ones:
+    customer ``i`` churns with ``theta_i ~ Beta(alpha, beta)`` and
+    ``P(L > t | theta) = (1 - theta)^(t^c)``, so ``L = floor((log U / log(1 - theta))^(1/c)) + 1``.
+    """
+    u = rng.uniform(size=seg.shape)
+    mixture = _is_beta_mixture(table)[seg]
+
+    def column(name: str) -> np.ndarray:
+        if name not in table.columns:
+            return np.ones(seg.shape)
+        values = table[name].to_numpy(np.float64)[seg]
+        return np.where(np.isfinite(values), values, 1.0)
+
+    with np.errstate(invalid="ignore", divide="ignore"):
+        scaled = column("eta") * (-np.log(u)) ** (1.0 / column("k"))
+    if mixture.any():
+        theta = np.clip(rng.beta(column("alpha")[mixture], column("beta")[mixture]),
+                        1e-12, 1.0 - 1e-12)
+        scaled[mixture] = (np.log(u[mixture]) / np.log1p(-theta)) ** (1.0 / column("c")[mixture])
+    return np.floor(np.minimum(scaled, _MAX_LIFETIME)).astype(np.int64) + 1
+
+
+def _is_beta_mixture(table: pd.DataFrame) -> np.ndarray:
+    if "alpha" not in table.columns:
+        return np.zeros(len(table), dtype=bool)
+    return np.isfinite(table["alpha"].to_numpy(np.float64))
+
+
+def true_log_survival(table: pd.DataFrame, segment: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """``log S(t)`` under the simulation's parameters.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        ``SimulationTruth.segments``.
+    segment : numpy.ndarray, shape (n,)
+        Segment label per row.
+    t : numpy.ndarray, shape (n, m)
+        Periods per row.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n, m)
+        Weibull segments: ``-(t/eta)^k``; beta-discrete-Weibull ones:
+        ``log B(alpha, beta + t^c) - log B(alpha, beta)``.
+    """
+    from scipy.special import betaln
+
+    params = table.loc[np.asarray(segment)]
+    t = np.asarray(t, dtype=np.float64)
+    mixture = _is_beta_mixture(params)[:, None]
+
+    def column(name: str, default: float = np.nan) -> np.ndarray:
+        if name not in params.columns:
+            return np.full((len(params), 1), default)
+        values = params[name].to_numpy(np.float64)[:, None]
+        return np.where(np.isfinite(values), values, default)
+
+    with np.errstate(invalid="ignore"):
+        weibull = -((t / column("eta", 1.0)) ** column("k", 1.0))
+        alpha, beta = column("alpha", 1.0), column("beta", 1.0)
+        bdw = betaln(alpha, beta + t ** column("c", 1.0)) - betaln(alpha, beta)
+    return np.where(mixture, bdw, weibull)
 
 
 def simulate_customers(
@@ -72,7 +139,9 @@ def simulate_customers(
     n_customers : int, default=5000
     segments : mapping, optional
         ``{label: {"share", "eta", "k", "p", "q", "gamma"}}``; shares are normalised.
-        Defaults to :data:`DEFAULT_SEGMENTS`. ``k = 1`` gives constant retention.
+        Defaults to :data:`DEFAULT_SEGMENTS`. ``k = 1`` gives constant retention. A segment
+        given ``alpha``, ``beta`` (and optionally ``c``, default 1) instead of ``eta``,
+        ``k`` has beta-discrete-Weibull lifetimes (``c = 1``: shifted-beta-geometric).
     observation_periods : int, default=36
     acquisition_periods : int, optional
         Defaults to ``observation_periods + truncation_periods``.
@@ -104,8 +173,7 @@ def simulate_customers(
         batch = 2 * (n_customers - n_kept) + 100
         seg = rng.choice(len(labels), size=batch, p=shares)
         acquired = rng.integers(end - acquisition_periods, end, size=batch)
-        lifetime = _discrete_weibull_lifetimes(table["eta"].to_numpy()[seg],
-                                               table["k"].to_numpy()[seg], rng)
+        lifetime = _lifetimes(table, seg, rng)
         entry = np.maximum(start - acquired, 0)
         observed = lifetime > entry  # left truncation: must survive to observation start
         seg, acquired, lifetime, entry = seg[observed], acquired[observed], lifetime[observed], \
@@ -149,15 +217,14 @@ def true_residual_value(
     """Each customer's true expected residual value under the simulation's parameters.
 
     ``sum_{j=1}^{H} [margin * true_mean_spend - cost] S(tau+j)/S(tau) / (1+d)^j`` with the
-    true Weibull ``S`` (computed directly, independently of :mod:`bayesclv.clv`); 0 for
+    true ``S`` (computed directly, independently of :mod:`bayesclv.clv`); 0 for
     churned customers.
     """
-    params = truth.segments.loc[customers["segment"].to_numpy()]
-    eta = params["eta"].to_numpy()[:, None]
-    k = params["k"].to_numpy()[:, None]
+    segment = customers["segment"].to_numpy()
     tau = customers["tenure"].to_numpy(np.float64)[:, None]
     j = np.arange(1, horizon + 1, dtype=np.float64)[None, :]
-    ratio = np.exp((tau / eta) ** k - ((tau + j) / eta) ** k)
+    ratio = np.exp(true_log_survival(truth.segments, segment, tau + j)
+                   - true_log_survival(truth.segments, segment, tau))
     annuity = (ratio / (1.0 + discount_rate) ** j).sum(axis=1)
     value = (margin * truth.customers["true_mean_spend"].to_numpy() - cost_per_period) * annuity
     return np.where(customers["churned"].to_numpy(bool), 0.0, value)

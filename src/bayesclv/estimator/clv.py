@@ -1,0 +1,304 @@
+"""The CLV estimator: posterior customer lifetime value from retention and spend."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+from arviz_stats.base import array_stats
+from sklearn.utils.validation import check_is_fitted
+
+from bayesclv._base import BayesianEstimator, Interval, Options
+from bayesclv.clv import CustomerValuation
+from bayesclv.data import CustomerData, segment_codes, validate_customers
+from bayesclv.estimator._common import documented, period_of, wanted_segments
+from bayesclv.estimator.retention import RetentionModel
+from bayesclv.estimator.spend import SpendModel
+from bayesclv.retention import RETENTION_FAMILIES
+from bayesclv.spend import SPEND_FAMILIES
+
+__all__ = ["CLVModel"]
+
+
+@documented
+class CLVModel(BayesianEstimator):
+    """Posterior customer lifetime value from hierarchical retention and spend models.
+
+    Parameters
+    ----------
+    retention : {"weibull", "geometric", "sbg", "bdw"}, default="weibull"
+        Retention family (see :class:`RetentionModel`).
+    spend : {"gamma_gamma"}, default="gamma_gamma"
+    discount_rate : float, default=0.01
+        Per period (0.01 a month is about 12.7% a year).
+    horizon : int or None, default=None
+        Future periods valued; ``None`` values until the remaining discounted survival is
+        negligible.
+    margin : float, default=1.0
+        Multiplies revenue (a gross-margin rate); value may be negative.
+    cost_per_period : float, default=0.0
+        Cost of serving an active customer for one period, subtracted from margin.
+    hdi_prob : float, default=0.9
+        Mass of the highest-density intervals reported.
+    {common_parameters}
+
+    Attributes
+    ----------
+    retention_model_ : RetentionModel
+    spend_model_ : SpendModel
+    idata_ : xarray.DataTree
+        ``posterior`` of both models, ``sample_stats_retention`` and
+        ``sample_stats_spend``.
+    segments_ : list of str
+    n_customers_in_ : int
+    seed_ : int
+    period_ : str
+
+    Notes
+    -----
+    For draw ``g`` the residual value of active customer ``i`` with tenure ``tau`` is
+    ``sum_{j=1}^{H} [margin * spend_i(g) - cost] S(tau+j; g) / S(tau; g) / (1+d)^j``,
+    with ``spend_i(g)`` drawn from the customer's conditional posterior (DESIGN §4.3).
+    Churned customers are worth 0. These are draws of the *expected* value (parameter and
+    customer-rate uncertainty), not of realised value. ``priors`` takes
+    ``{"retention": {...}, "spend": {...}}``, each overriding that family's defaults.
+
+    Examples
+    --------
+    >>> import bayesclv
+    >>> customers = bayesclv.datasets.load_example()
+    >>> model = bayesclv.CLVModel(method="map", horizon=36, margin=0.3, random_seed=0)
+    >>> predictions = model.fit(customers).predict(customers)
+    >>> len(predictions) == len(customers)
+    True
+    """
+
+    _parameter_constraints = {
+        "retention": Options(tuple(RETENTION_FAMILIES)),
+        "spend": Options(tuple(SPEND_FAMILIES)),
+        "discount_rate": Interval(float, 0.0, None),
+        "horizon": Interval(int, 1, None, allow_none=True),
+        "margin": Interval(float),
+        "cost_per_period": Interval(float),
+        "hdi_prob": Interval(float, 0.0, 1.0, closed="neither"),
+    }
+
+    def __init__(
+        self, retention: str = "weibull", spend: str = "gamma_gamma", *,
+        discount_rate: float = 0.01, horizon: int | None = None, margin: float = 1.0,
+        cost_per_period: float = 0.0, hdi_prob: float = 0.9, method: str = "nuts",
+        draws: int = 1000, tune: int = 1000, chains: int = 4, target_accept: float = 0.9,
+        sampler: str = "pymc", random_seed: int | None = None, priors: dict | None = None,
+        progressbar: bool = False, customer_col: str = "customer_id",
+        segment_col: str | None = "segment", tenure_col: str = "tenure",
+        churned_col: str = "churned", entry_col: str | None = "entry",
+        n_periods_active_col: str = "n_periods_active", mean_spend_col: str = "mean_spend",
+    ) -> None:
+        self.retention = retention
+        self.spend = spend
+        self.discount_rate = discount_rate
+        self.horizon = horizon
+        self.margin = margin
+        self.cost_per_period = cost_per_period
+        self.hdi_prob = hdi_prob
+        self.method = method
+        self.draws = draws
+        self.tune = tune
+        self.chains = chains
+        self.target_accept = target_accept
+        self.sampler = sampler
+        self.random_seed = random_seed
+        self.priors = priors
+        self.progressbar = progressbar
+        self.customer_col = customer_col
+        self.segment_col = segment_col
+        self.tenure_col = tenure_col
+        self.churned_col = churned_col
+        self.entry_col = entry_col
+        self.n_periods_active_col = n_periods_active_col
+        self.mean_spend_col = mean_spend_col
+
+    def _sub_params(self, seed: int) -> dict[str, Any]:
+        shared = ("method", "draws", "tune", "chains", "target_accept", "sampler",
+                  "progressbar", "customer_col", "segment_col", "tenure_col", "churned_col",
+                  "entry_col", "n_periods_active_col", "mean_spend_col")
+        return {name: getattr(self, name) for name in shared} | {"random_seed": seed}
+
+    def fit(self, X: pd.DataFrame, y: None = None, *, period: str | None = None) -> CLVModel:
+        """Fit the retention and spend models to a customer table.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame
+            Customer table (DESIGN §3).
+        y : None
+            Ignored.
+        period : str, optional
+            The period unit (e.g. ``"month"``); defaults to ``X.attrs["period"]``.
+
+        Returns
+        -------
+        CLVModel
+            The fitted estimator.
+        """
+        self._validate_params()
+        priors = self.priors or {}
+        unknown = set(priors) - {"retention", "spend"}
+        if unknown:
+            raise ValueError(f"priors keys must be 'retention' and/or 'spend'; got {unknown}.")
+        validate_customers(X, self._columns())
+        self.seed_ = self._resolve_seed()
+        retention_seed, spend_seed, self.valuation_seed_ = (
+            int(s) for s in np.random.SeedSequence(self.seed_).generate_state(3)
+        )
+        self.period_ = period_of(X, period)
+        self.retention_model_ = RetentionModel(
+            self.retention, priors=priors.get("retention"), **self._sub_params(retention_seed)
+        ).fit(X, period=self.period_)
+        self.spend_model_ = SpendModel(
+            self.spend, priors=priors.get("spend"), **self._sub_params(spend_seed)
+        ).fit(X, period=self.period_)
+        self.segments_ = list(self.retention_model_.segments_)
+        self.n_customers_in_ = self.retention_model_.n_customers_in_
+        self.has_segment_column_ = self.retention_model_.has_segment_column_
+        children = {
+            "posterior": xr.merge([self.retention_model_.posterior_,
+                                   self.spend_model_.posterior_]),
+        }
+        for name, sub in (("retention", self.retention_model_), ("spend", self.spend_model_)):
+            if "sample_stats" in sub.idata_.children:
+                children[f"sample_stats_{name}"] = sub.idata_["sample_stats"].to_dataset()
+        self.idata_ = xr.DataTree.from_dict(children)
+        return self
+
+    def _valuation(self, X: pd.DataFrame) -> tuple[CustomerData, list[str], CustomerValuation]:
+        check_is_fitted(self, "idata_")
+        self.retention_model_._check_segment_column(X)
+        data = validate_customers(X, self._columns())
+        segments = wanted_segments(data)
+        sums, pair = self.retention_model_._pair_sums(
+            data, self.horizon, float(self.discount_rate), segments
+        )
+        valuation = CustomerValuation(
+            sums=sums, pair=pair, segment=segment_codes(data.segment, segments),
+            active=~data.churned, spend_family=self.spend_model_.family_,
+            spend_params=self.spend_model_.segment_params(segments),
+            x=data.n_periods_active.astype(np.float64), z=data.mean_spend,
+            margin=float(self.margin), cost_per_period=float(self.cost_per_period),
+            seed=self.valuation_seed_,
+        )
+        return data, segments, valuation
+
+    def predict(self, X: pd.DataFrame) -> pd.DataFrame:
+        """Posterior summary of each customer's residual lifetime value.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame
+            Customer table; segments unseen in training are valued from the population
+            distribution (wider intervals).
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per input row, in input order, with the input index: the customer id,
+            ``segment``, ``clv_mean``, ``clv_sd``, ``clv_hdi_low``, ``clv_hdi_high``,
+            ``expected_spend`` (posterior mean spend per active period),
+            ``retention_next`` (probability of staying through the next period) and
+            ``expected_residual_lifetime`` (further periods active within the horizon).
+            ``attrs["period"]`` names the period unit.
+        """
+        data, segments, valuation = self._valuation(X)
+        summary = valuation.summarize(float(self.hdi_prob), len(segments))
+        out = pd.DataFrame(index=data.index)
+        out[self.customer_col] = data.customer_ids.to_numpy()
+        out["segment"] = data.segment
+        out["clv_mean"] = summary.mean
+        out["clv_sd"] = summary.sd
+        out["clv_hdi_low"] = summary.hdi_low
+        out["clv_hdi_high"] = summary.hdi_high
+        out["expected_spend"] = valuation.expected_spend()
+        out["retention_next"] = valuation.pair_means("retention_next")
+        out["expected_residual_lifetime"] = valuation.pair_means("lifetime")
+        out.attrs["period"] = self.period_
+        return out
+
+    def predict_posterior(self, X: pd.DataFrame) -> xr.DataArray:
+        """All posterior draws of each customer's residual lifetime value.
+
+        Returns
+        -------
+        xarray.DataArray
+            Dims (chain, draw, customer); the same draws :meth:`predict` summarises.
+            Memory grows as draws x customers: for large tables prefer :meth:`predict`.
+        """
+        data, _, valuation = self._valuation(X)
+        values = np.empty((valuation.n_samples, data.n_customers))
+        for sl, chunk in valuation.iter_values():
+            values[:, sl] = chunk
+        posterior = self.retention_model_.posterior_
+        shape = (posterior.sizes["chain"], posterior.sizes["draw"], data.n_customers)
+        return xr.DataArray(
+            values.reshape(shape), dims=("chain", "draw", "customer"),
+            coords={"chain": posterior["chain"], "draw": posterior["draw"],
+                    "customer": data.customer_ids.to_numpy(),
+                    "segment": ("customer", data.segment.astype(str))},
+            name="clv", attrs={"period": self.period_, "quantity": "expected residual value"},
+        )
+
+    def segment_report(self, X: pd.DataFrame) -> pd.DataFrame:
+        """Per segment: customers, CLV per customer, segment total and share of total value.
+
+        Totals are sums within each posterior draw, so their intervals are honest; the
+        share is each draw's segment total over that draw's grand total.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Indexed by segment: ``n_customers``, ``n_active``, ``clv_per_customer_mean``,
+            ``clv_per_customer_hdi_low``/``_high``, ``total_mean``, ``total_hdi_low``/
+            ``_high``, ``share_mean``, ``share_hdi_low``/``_high``.
+        """
+        data, segments, valuation = self._valuation(X)
+        hdi_prob = float(self.hdi_prob)
+        totals = valuation.summarize(hdi_prob, len(segments)).segment_totals
+        codes = valuation.segment
+        counts = np.bincount(codes, minlength=len(segments))
+        active = np.bincount(codes, weights=valuation.active, minlength=len(segments))
+        grand = totals.sum(axis=1, keepdims=True)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            share = np.where(grand != 0, totals / grand, np.nan)
+        per_customer = totals / counts
+
+        def _hdi(draws: np.ndarray) -> np.ndarray:
+            return array_stats.hdi(draws.T, hdi_prob, axis=-1)
+
+        per_hdi, total_hdi, share_hdi = _hdi(per_customer), _hdi(totals), _hdi(share)
+        report = pd.DataFrame(
+            {
+                "n_customers": counts,
+                "n_active": active.astype(np.int64),
+                "clv_per_customer_mean": per_customer.mean(axis=0),
+                "clv_per_customer_hdi_low": per_hdi[:, 0],
+                "clv_per_customer_hdi_high": per_hdi[:, 1],
+                "total_mean": totals.mean(axis=0),
+                "total_hdi_low": total_hdi[:, 0],
+                "total_hdi_high": total_hdi[:, 1],
+                "share_mean": share.mean(axis=0),
+                "share_hdi_low": share_hdi[:, 0],
+                "share_hdi_high": share_hdi[:, 1],
+            },
+            index=pd.Index(segments, name="segment"),
+        )
+        report.attrs["period"] = self.period_
+        report.attrs["hdi_prob"] = hdi_prob
+        return report
+
+    def retention_curve(self, periods: int = 24, segments: Sequence[str] | None = None
+                        ) -> xr.DataArray:
+        """Posterior draws of ``S(t)``, ``t = 0..periods``, dims (chain, draw, segment, period)."""
+        check_is_fitted(self, "idata_")
+        return self.retention_model_.retention_curve(periods, segments)
