@@ -6,18 +6,25 @@ import pytensor.tensor as pt
 import pytest
 
 from bayesclv._math import NP, PT
-from bayesclv.data import risk_set_table
+from scipy import integrate, special, stats
+
+from bayesclv.data import risk_set_table, survival_groups
 from bayesclv.retention import (
     RETENTION_FAMILIES,
+    BetaDiscreteWeibullRetention,
     GeometricRetention,
+    ShiftedBetaGeometricRetention,
     WeibullRetention,
     build_retention_model,
     customer_loglik,
+    grouped_loglik,
     risk_set_loglik,
 )
 
 WEIBULL = WeibullRetention()
 GEOMETRIC = GeometricRetention()
+SBG = ShiftedBetaGeometricRetention()
+BDW = BetaDiscreteWeibullRetention()
 
 
 def weibull_psi(eta, k):
@@ -144,3 +151,131 @@ def test_single_segment_model_builds():
     priors = GEOMETRIC.default_priors(np.array([2]))
     model = build_retention_model(GEOMETRIC, table, ["all"], priors)
     assert np.isfinite(model.compile_logp()(model.initial_point()))
+
+
+# --- shifted-beta-geometric and beta-discrete-Weibull ---------------------------------
+
+
+def beta_psi(alpha, beta, c=None):
+    values = [alpha, beta] if c is None else [alpha, beta, c]
+    return np.log(np.array(values, dtype=float))
+
+
+@pytest.mark.parametrize("alpha,beta", [(0.7, 1.2), (0.668, 3.806), (5.0, 40.0), (0.05, 0.3)])
+def test_sbg_survival_is_product_of_retention_rates(alpha, beta):
+    # Fader & Hardie (2007): r(t) = (beta + t - 1) / (alpha + beta + t - 1).
+    t = np.arange(1, 40, dtype=float)
+    rates = (beta + t - 1) / (alpha + beta + t - 1)
+    psi = beta_psi(alpha, beta)
+    np.testing.assert_allclose(SBG.retention_rate(t, psi), rates, rtol=1e-12)
+    np.testing.assert_allclose(SBG.survival(t, psi), np.cumprod(rates), rtol=1e-10)
+
+
+def test_sbg_churn_probability_matches_closed_form():
+    # P(T = t) = B(alpha + 1, beta + t - 1) / B(alpha, beta).
+    alpha, beta = 0.704, 1.182
+    t = np.arange(1, 13)
+    loglik = customer_loglik(SBG, beta_psi(alpha, beta), np.zeros(12), t, np.ones(12, bool))
+    expected = special.betaln(alpha + 1, beta + t - 1) - special.betaln(alpha, beta)
+    np.testing.assert_allclose(loglik, expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("alpha,beta,c", [(0.7, 3.0, 0.6), (2.0, 5.0, 1.4), (0.3, 0.8, 1.0)])
+def test_bdw_survival_integrates_theta_out(alpha, beta, c):
+    # S(t) = E[(1 - theta)^(t^c)] with theta ~ Beta(alpha, beta), by quadrature.
+    psi = beta_psi(alpha, beta, c)
+    for t in (1, 2, 5, 17):
+        expected, _ = integrate.quad(
+            lambda th, t=t: (1 - th) ** (t**c) * stats.beta.pdf(th, alpha, beta), 0, 1,
+            epsabs=1e-13, epsrel=1e-11, limit=200)
+        np.testing.assert_allclose(BDW.survival(np.array([t]), psi)[0], expected, rtol=1e-8)
+
+
+def test_bdw_with_c_one_equals_sbg():
+    rng = np.random.default_rng(4)
+    segment, entry, tenure, churned = random_table(rng, n=500, n_segments=2, max_tenure=60)
+    sbg_psi = np.log(np.array([[0.7, 1.2], [3.0, 25.0]]))
+    bdw_psi = np.concatenate([sbg_psi, np.zeros((2, 1))], axis=1)
+    t = np.arange(0, 200, dtype=float)
+    for s in range(2):
+        np.testing.assert_allclose(BDW.cumulative_hazard(t, bdw_psi[s]),
+                                   SBG.cumulative_hazard(t, sbg_psi[s]), rtol=1e-13, atol=1e-15)
+        np.testing.assert_allclose(BDW.log_hazard_increment(t[1:], bdw_psi[s]),
+                                   SBG.log_hazard_increment(t[1:], sbg_psi[s]), rtol=1e-11)
+    np.testing.assert_allclose(
+        customer_loglik(BDW, bdw_psi[segment], entry, tenure, churned),
+        customer_loglik(SBG, sbg_psi[segment], entry, tenure, churned), rtol=1e-11)
+
+
+def test_bdw_churn_term_is_log_of_survival_difference():
+    alpha, beta, c = 0.9, 2.5, 0.7
+    S = lambda t: np.exp(special.betaln(alpha, beta + t**c) - special.betaln(alpha, beta))  # noqa: E731
+    psi = beta_psi(alpha, beta, c)
+    churned = customer_loglik(BDW, psi, np.array([3]), np.array([9]), np.array([True]))
+    censored = customer_loglik(BDW, psi, np.array([3]), np.array([9]), np.array([False]))
+    np.testing.assert_allclose(np.exp(churned), (S(8) - S(9)) / S(3), rtol=1e-10)
+    np.testing.assert_allclose(np.exp(censored), S(9) / S(3), rtol=1e-12)
+
+
+@pytest.mark.parametrize("family_name", sorted(RETENTION_FAMILIES))
+def test_grouped_rows_equal_risk_set_and_per_customer_likelihood(family_name):
+    # Left truncation included: the three sufficient-statistic forms must agree.
+    rng = np.random.default_rng(12)
+    family = RETENTION_FAMILIES[family_name]
+    segment, entry, tenure, churned = random_table(rng, n=2000)
+    assert (entry > 0).any()
+    psi = rng.normal(size=(3, len(family.coords))) * 0.3
+    psi[:, 0] += 2.5 if family_name == "weibull" else -1.0
+    groups = survival_groups(segment, entry, tenure, churned)
+    assert len(groups) < 2000
+    grouped = (grouped_loglik(family, psi, groups) * groups["count"]).sum()
+    per_customer = customer_loglik(family, psi[segment], entry, tenure, churned).sum()
+    table = risk_set_table(segment, entry, tenure, churned, 3)
+    risk_set = risk_set_loglik(family, psi[table["segment"].to_numpy()], table["period"].to_numpy(),
+                               table["at_risk"].to_numpy(), table["churned"].to_numpy()).sum()
+    np.testing.assert_allclose(grouped, per_customer, rtol=1e-10)
+    np.testing.assert_allclose(risk_set, per_customer, rtol=1e-10)
+
+
+@pytest.mark.parametrize("family", [SBG, BDW], ids=["sbg", "bdw"])
+def test_grouped_pytensor_matches_numpy_with_finite_gradients(family):
+    rng = np.random.default_rng(3)
+    segment, entry, tenure, churned = random_table(rng, n=300, n_segments=2, max_tenure=10_000)
+    groups = survival_groups(segment, entry, tenure, churned)
+    extremes = [[1e-3, 1e3, 0.1], [1e3, 1e-3, 5.0]] if family is BDW else [[1e-3, 1e3], [1e3, 1e-3]]
+    psi_value = np.log(np.array(extremes))
+    psi = pt.matrix("psi")
+    loglik = (grouped_loglik(family, psi, groups, PT) * groups["count"].to_numpy()).sum()
+    f = pytensor.function([psi], [loglik, pytensor.grad(loglik, psi)])
+    value, grad = f(psi_value)
+    expected = (grouped_loglik(family, psi_value, groups) * groups["count"]).sum()
+    np.testing.assert_allclose(value, expected, rtol=1e-8)
+    assert np.isfinite(value) and np.all(np.isfinite(grad))
+
+
+def test_build_retention_model_on_groups():
+    rng = np.random.default_rng(8)
+    segment, entry, tenure, churned = random_table(rng, n=300, n_segments=2)
+    groups = survival_groups(segment, entry, tenure, churned)
+    model = build_retention_model(BDW, groups, ["x", "y"], BDW.default_priors(tenure))
+    assert {"alpha", "beta", "c"} <= set(model.named_vars)
+    point = model.initial_point()
+    outputs = model.replace_rvs_by_values([model["retention_psi"], model["retention_loglik"]])
+    f = pytensor.function(model.value_vars, outputs, on_unused_input="ignore")
+    psi, potential = f(*(point[v.name] for v in model.value_vars))
+    expected = (grouped_loglik(BDW, psi, groups) * groups["count"]).sum()
+    np.testing.assert_allclose(potential, expected, rtol=1e-10)
+
+
+def test_unpooled_segments_are_independent_draws_from_the_prior():
+    rng = np.random.default_rng(8)
+    segment, entry, tenure, churned = random_table(rng, n=300, n_segments=2)
+    groups = survival_groups(segment, entry, tenure, churned)
+    priors = SBG.default_priors(tenure) | {"pooled": False}
+    model = build_retention_model(SBG, groups, ["x", "y"], priors)
+    assert "retention_lkj" not in model.named_vars
+    draws = pm.draw(model["retention_psi"], draws=4000, random_seed=2)
+    mu = priors["mu"]
+    np.testing.assert_allclose(draws.mean(0), [[mu["log_alpha"].params["mu"],
+                                                mu["log_beta"].params["mu"]]] * 2, atol=0.1)
+    assert abs(np.corrcoef(draws[:, 0, 0], draws[:, 1, 0])[0, 1]) < 0.05

@@ -116,7 +116,7 @@ def compare(models: Mapping[str, Any], customers: pd.DataFrame,
     pandas.DataFrame
         ArviZ's comparison table (``rank``, ``elpd``, ``p``, ``elpd_diff``, ``weight``,
         ``se``, ``dse``, ``warning``), best model first. ``elpd_diff`` and its standard
-        error ``dse`` are computed customer by customer.
+        error ``dse`` are computed customer by customer; values are not rounded.
 
     Examples
     --------
@@ -131,5 +131,6 @@ def compare(models: Mapping[str, Any], customers: pd.DataFrame,
     if len(models) < 2:
         raise ValueError("compare needs at least two models.")
     return arviz_stats.compare(
-        {name: loo(model, customers) for name, model in models.items()}, method=method
+        {name: loo(model, customers) for name, model in models.items()}, method=method,
+        round_to="none",
     )
