@@ -646,3 +646,426 @@ def test_missing_customer_id_lists_row_index_labels():
     customers = make_customers(customer_id=["c1", None, "c3", "c4"])
     with raises_validation("'customer_id'", "missing customer ids", "1 row(s) (row index: 1)"):
         validate_customers(customers)
+
+
+# --------------------------------------------------------------------------------------
+# summarize: transaction log -> customer table
+# --------------------------------------------------------------------------------------
+
+from bayesclv.data import summarize  # noqa: E402
+from bayesclv.datasets.transactions import simulate_transactions  # noqa: E402
+
+
+def hand_log() -> pd.DataFrame:
+    """Four customers with explicit dates (monthly periods; observation ends 2024-06-30).
+
+    c1: Jan (10 + 20), Feb (30), May (40)        c2: Feb (15), Mar (5)
+    c3: Jun (50)                                  c4: May 31 (7), Jun 1 (8)
+    """
+    log = pd.DataFrame(
+        {
+            "cust": ["c1", "c2", "c1", "c3", "c1", "c2", "c4", "c1", "c4"],
+            "when": ["2024-01-25", "2024-02-01", "2024-01-03", "2024-06-10", "2024-02-14",
+                     "2024-03-31", "2024-05-31", "2024-05-20", "2024-06-01"],
+            "value": [20.0, 15.0, 10.0, 50.0, 30.0, 5.0, 7.0, 40.0, 8.0],
+            "channel": ["web", "web", "web", "store", "web", "web", "store", "web", "store"],
+            "ended": [None, "2024-04-15", None, "2024-07-31", None, "2024-04-15",
+                      "2024-06-01", None, "2024-06-01"],
+        },
+        index=pd.Index([f"t{i}" for i in range(9)]),
+    )
+    return log
+
+
+def summarize_hand(**kwargs) -> pd.DataFrame:
+    options = {"customer_col": "cust", "date_col": "when", "amount_col": "value",
+               "observation_end": "2024-06-30"}
+    options.update(kwargs)
+    return summarize(hand_log(), **options).set_index("customer_id")
+
+
+def test_summarize_inactivity_rule_on_hand_computed_log():
+    table = summarize_hand(inactivity=2, segment_col="channel")
+
+    assert list(table.index) == ["c1", "c2", "c3", "c4"]
+    assert list(table["segment"]) == ["web", "web", "store", "store"]
+    # c1: Jan..Jun observed, last purchase May (recency 1 < 2): active, tenure 6.
+    # c2: last purchase Mar, recency 3 >= 2: churned in Apr, tenure Feb..Apr = 3.
+    # c3: acquired in Jun: tenure 1.  c4: May and Jun: tenure 2.
+    np.testing.assert_array_equal(table["tenure"], [6, 3, 1, 2])
+    np.testing.assert_array_equal(table["churned"], [False, True, False, False])
+    np.testing.assert_array_equal(table["entry"], [0, 0, 0, 0])
+    np.testing.assert_array_equal(table["n_periods_active"], [3, 2, 1, 2])
+    np.testing.assert_allclose(table["mean_spend"], [100 / 3, 10.0, 50.0, 7.5])
+    np.testing.assert_array_equal(table["recency"], [1, 3, 0, 0])
+    np.testing.assert_array_equal(table["frequency"], [2, 1, 0, 1])
+    np.testing.assert_allclose(table["monetary"], table["mean_spend"])
+    np.testing.assert_array_equal(table["n_transactions"], [4, 2, 1, 2])
+    # c1: first half Jan-Mar 60/3, recent half Apr-Jun 40/3; c2: Feb-Mar 20/2 vs Apr 0;
+    # c4: May 7 vs Jun 8.
+    np.testing.assert_allclose(table["spend_trend"], [40 / 60, 0.0, np.nan, 8 / 7])
+    assert table.attrs == {"period": "month", "period_alias": "M",
+                           "observation_end": "2024-06-30", "churn_rule": "inactivity",
+                           "inactivity": 2}
+
+
+def test_summarize_contractual_rule_on_hand_computed_log():
+    table = summarize_hand(end_col="ended")
+
+    # c2 ended 2024-04-15 (period Apr): tenure Feb..Apr = 3, churned.
+    # c3 ends 2024-07-31, after observation_end: still active.
+    # c4 ended on 2024-06-01, the day of its last transaction: churned in Jun, tenure 2.
+    np.testing.assert_array_equal(table["tenure"], [6, 3, 1, 2])
+    np.testing.assert_array_equal(table["churned"], [False, True, False, True])
+    np.testing.assert_array_equal(table["recency"], [1, 3, 0, 0])
+    assert table.attrs["churn_rule"] == "contractual"
+    assert "inactivity" not in table.attrs
+
+
+def test_summarize_inactivity_cannot_label_recent_customers_churned():
+    # With inactivity=4, c2 (recency 3) is no longer churned: the rule needs 4 silent periods.
+    table = summarize_hand(inactivity=4)
+
+    np.testing.assert_array_equal(table["churned"], [False, False, False, False])
+    np.testing.assert_array_equal(table["tenure"], [6, 5, 1, 2])
+
+
+def test_summarize_quarterly_periods():
+    table = summarize_hand(inactivity=1, period="Q")
+
+    # Q1 2024 and Q2 2024 only; c2 bought in Q1 only: recency 1 >= 1, churned in Q2.
+    np.testing.assert_array_equal(table["tenure"], [2, 2, 1, 1])
+    np.testing.assert_array_equal(table["churned"], [False, True, False, False])
+    np.testing.assert_array_equal(table["n_periods_active"], [2, 1, 1, 1])
+    np.testing.assert_allclose(table["mean_spend"], [50.0, 20.0, 50.0, 15.0])
+    assert table.attrs["period"] == "quarter"
+
+
+@pytest.mark.parametrize(("period", "unit"), [("D", "day"), ("W", "week"), ("month", "month"),
+                                              ("y", "year")])
+def test_summarize_records_period_unit(period, unit):
+    table = summarize_hand(inactivity=1, period=period)
+
+    assert table.attrs["period"] == unit
+    validate_customers(table)
+
+
+def test_summarize_daily_tenure_counts_days():
+    table = summarize_hand(inactivity=400, period="D")
+
+    # c4: 2024-05-31 .. 2024-06-30 inclusive = 31 days; c3: 2024-06-10 .. 06-30 = 21.
+    assert table.loc["c4", "tenure"] == 31
+    assert table.loc["c3", "tenure"] == 21
+    assert table.loc["c4", "recency"] == 29
+
+
+def test_summarize_observation_end_defaults_to_last_transaction():
+    table = summarize(hand_log(), "cust", "when", "value", inactivity=2)
+
+    assert table.attrs["observation_end"] == "2024-06-10"
+    # Same periods as with 2024-06-30: the period of observation_end counts as observed.
+    np.testing.assert_array_equal(table["tenure"], [6, 3, 1, 2])
+
+
+def test_summarize_output_passes_validate_customers():
+    table = summarize(hand_log(), "cust", "when", "value", inactivity=2, segment_col="channel")
+
+    data = validate_customers(table)
+
+    assert data.n_customers == 4
+    assert list(data.segment) == ["web", "web", "store", "store"]
+
+
+def test_summarize_does_not_modify_the_log():
+    log = hand_log()
+    before = log.copy()
+
+    summarize(log, "cust", "when", "value", inactivity=2, end_col=None)
+
+    pd.testing.assert_frame_equal(log, before)
+
+
+def test_summarize_recovers_simulated_tenure_and_churn():
+    log, truth = simulate_transactions(1500, 24, random_seed=5)
+
+    table = summarize(log, end_col="end_date", segment_col="channel",
+                      observation_end=log["date"].max())
+    validate_customers(table)
+    truth = truth.loc[table["customer_id"]]
+
+    np.testing.assert_array_equal(table["tenure"], truth["tenure"])
+    np.testing.assert_array_equal(table["churned"], truth["churned"])
+    np.testing.assert_array_equal(table["segment"], truth["channel"])
+    assert table["n_transactions"].sum() == len(log)
+
+
+def brute_force_summary(log: pd.DataFrame, end: pd.Timestamp, k: int) -> pd.DataFrame:
+    """Loop over customers (monthly periods, inactivity rule)."""
+    end_p = end.to_period("M")
+    rows = []
+    for cid, group in log.groupby("customer_id"):
+        months = group["date"].dt.to_period("M")
+        totals = group.groupby(months)["amount"].sum()
+        first, last = months.min(), months.max()
+        recency = (end_p - last).n
+        churned = recency >= k
+        tenure = (last - first).n + 2 if churned else (end_p - first).n + 1
+        spend = [totals.get(first + i, 0.0) for i in range(tenure)]
+        early = spend[: (tenure + 1) // 2]
+        late = spend[(tenure + 1) // 2:]
+        trend = np.mean(late) / np.mean(early) if late else np.nan
+        rows.append({"customer_id": cid, "tenure": tenure, "churned": churned,
+                     "n_periods_active": len(totals), "mean_spend": totals.mean(),
+                     "recency": recency, "spend_trend": trend})
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_summarize_matches_a_per_customer_loop(seed):
+    log, _ = simulate_transactions(150, 18, random_seed=seed, active_probability=0.4)
+    end = pd.Timestamp("2023-06-30")
+
+    table = summarize(log, inactivity=3, observation_end=end)
+    expected = brute_force_summary(log, end, 3)
+
+    assert list(table["customer_id"]) == list(expected["customer_id"])
+    for column in ["tenure", "churned", "n_periods_active", "recency"]:
+        np.testing.assert_array_equal(table[column], expected[column], err_msg=column)
+    np.testing.assert_allclose(table["mean_spend"], expected["mean_spend"])
+    np.testing.assert_allclose(table["spend_trend"], expected["spend_trend"])
+
+
+def test_summarize_accepts_numeric_dates_with_a_format():
+    log = pd.DataFrame({"customer_id": [1, 1, 2], "date": [19970101, 19970215, 19970301],
+                        "amount": [10.0, 20.0, 5.0]})
+
+    table = summarize(log, inactivity=2, date_format="%Y%m%d")
+
+    np.testing.assert_array_equal(table["tenure"], [3, 1])
+    assert table.attrs["observation_end"] == "1997-03-01"
+
+
+def test_summarize_drops_time_zone_and_time_of_day():
+    dates = pd.to_datetime(["2024-01-31 23:30", "2024-02-01 08:00"]).tz_localize("Europe/Paris")
+    log = pd.DataFrame({"customer_id": ["a", "a"], "date": dates, "amount": [1.0, 2.0]})
+
+    table = summarize(log, inactivity=1, observation_end="2024-02-01")
+
+    assert table.loc[0, "tenure"] == 2
+    assert table.loc[0, "n_periods_active"] == 2
+
+
+def test_summarize_sorts_integer_ids_and_keeps_unsortable_ids_in_order():
+    log = pd.DataFrame({"customer_id": [10, 2, 10], "date": ["2024-01-01"] * 3,
+                        "amount": [1.0, 2.0, 3.0]})
+    assert list(summarize(log, inactivity=1)["customer_id"]) == [2, 10]
+
+    mixed = log.assign(customer_id=np.array([10, "b", 10], dtype=object))
+    assert list(summarize(mixed, inactivity=1)["customer_id"]) == [10, "b"]
+
+
+def test_summarize_refunds_net_per_period():
+    log = pd.DataFrame({
+        "customer_id": ["a", "a", "a", "a", "b"],
+        "date": ["2024-01-02", "2024-01-20", "2024-02-03", "2024-02-10", "2024-02-01"],
+        "amount": [30.0, -10.0, 25.0, -25.0, 9.0],
+    })
+
+    table = summarize(log, inactivity=3, refunds="net", observation_end="2024-02-29")
+
+    # a: January nets to 20; February nets to 0 and is not an active period.
+    assert table.loc[0, "n_periods_active"] == 1
+    assert table.loc[0, "mean_spend"] == pytest.approx(20.0)
+    assert table.loc[0, "recency"] == 1
+    assert table.loc[0, "tenure"] == 2
+    assert table.loc[0, "n_transactions"] == 4
+    validate_customers(table)
+
+
+def test_summarize_net_refunds_rejects_customers_without_positive_period():
+    log = pd.DataFrame({"customer_id": ["a", "a", "b"],
+                        "date": ["2024-01-02", "2024-01-05", "2024-01-09"],
+                        "amount": [30.0, -30.0, 9.0]})
+
+    with raises_validation("Column 'amount'", "no period with a positive net amount",
+                           "1 row(s)", "'a'"):
+        summarize(log, inactivity=1, refunds="net")
+
+
+# ---- summarize: parameters -----------------------------------------------------------
+
+
+def test_summarize_requires_a_churn_rule():
+    with pytest.raises(ValueError, match="exactly one of: end_col=.*Neither was given"):
+        summarize(hand_log(), "cust", "when", "value")
+
+
+def test_summarize_rejects_both_churn_rules():
+    with pytest.raises(ValueError, match="Both were given"):
+        summarize(hand_log(), "cust", "when", "value", end_col="ended", inactivity=2)
+
+
+@pytest.mark.parametrize("inactivity", [0, -1, 1.5, True, "3"])
+def test_summarize_rejects_bad_inactivity(inactivity):
+    with pytest.raises(ValueError, match="inactivity must be an int >= 1"):
+        summarize(hand_log(), "cust", "when", "value", inactivity=inactivity)
+
+
+@pytest.mark.parametrize("period", ["X", "ME", 3, "2M"])
+def test_summarize_rejects_unknown_period(period):
+    with pytest.raises(ValueError, match="period must be one of"):
+        summarize(hand_log(), "cust", "when", "value", period=period, inactivity=1)
+
+
+def test_summarize_rejects_unknown_refund_policy():
+    with pytest.raises(ValueError, match="refunds must be 'error' or 'net'"):
+        summarize(hand_log(), "cust", "when", "value", inactivity=1, refunds="drop")
+
+
+def test_summarize_rejects_bad_observation_end():
+    with pytest.raises(ValueError, match="observation_end must be a date"):
+        summarize(hand_log(), "cust", "when", "value", inactivity=1, observation_end="soon")
+
+
+# ---- summarize: every data problem names column, rows and count ---------------------
+
+
+def test_summarize_rejects_non_dataframe():
+    with raises_validation("Expected a pandas DataFrame of transactions", "list"):
+        summarize([1, 2], inactivity=1)
+
+
+def test_summarize_rejects_missing_columns():
+    with raises_validation("['when', 'ended']", "missing from the transaction log"):
+        summarize(hand_log().drop(columns=["when", "ended"]), "cust", "when", "value",
+                  end_col="ended")
+
+
+def test_summarize_rejects_empty_log():
+    with raises_validation("transaction log is empty"):
+        summarize(hand_log().iloc[:0], "cust", "when", "value", inactivity=1)
+
+
+def test_summarize_rejects_missing_customer_ids():
+    log = hand_log()
+    log.loc[["t1", "t5"], "cust"] = None
+
+    with raises_validation("Column 'cust'", "missing customer ids", "2 row(s)",
+                           "row index: 't1', 't5'"):
+        summarize(log, "cust", "when", "value", inactivity=1)
+
+
+def test_summarize_rejects_unparseable_dates():
+    log = hand_log()
+    log.loc[["t2", "t4"], "when"] = ["2024-13-45", "yesterday"]
+
+    with raises_validation("Column 'when'", "unparseable dates", "2 row(s)", "'t2', 't4'"):
+        summarize(log, "cust", "when", "value", inactivity=1)
+
+
+def test_summarize_rejects_missing_dates():
+    log = hand_log()
+    log.loc["t3", "when"] = None
+
+    with raises_validation("Column 'when'", "missing dates", "1 row(s)", "'t3'"):
+        summarize(log, "cust", "when", "value", inactivity=1)
+
+
+def test_summarize_rejects_numeric_dates_without_format():
+    log = pd.DataFrame({"customer_id": [1, 2], "date": [19970101, 19970102],
+                        "amount": [1.0, 2.0]})
+
+    with raises_validation("Column 'date'", "numbers where dates are expected", "2 row(s)",
+                           "date_format"):
+        summarize(log, inactivity=1)
+
+
+def test_summarize_rejects_future_dates():
+    # t6 (2024-05-31) is on observation_end: allowed.
+    with raises_validation("Column 'when'", "dates after observation_end (2024-05-31)",
+                           "2 row(s)", "'t3', 't8'"):
+        summarize(hand_log(), "cust", "when", "value", inactivity=1,
+                  observation_end="2024-05-31")
+
+
+@pytest.mark.parametrize(
+    ("values", "problem"),
+    [
+        ([20.0, np.nan, 10.0, 50.0, 30.0, np.nan, 7.0, 40.0, 8.0], "missing (NaN) amounts"),
+        ([20.0, np.inf, 10.0, 50.0, 30.0, -np.inf, 7.0, 40.0, 8.0], "infinite amounts"),
+        (["20", "$15", "10", "50", "30", "n/a", "7", "40", "8"], "non-numeric amounts"),
+        ([20.0, 0.0, 10.0, 50.0, 30.0, -5.0, 7.0, 40.0, 8.0], "zero or negative amounts"),
+    ],
+    ids=["nan", "inf", "non-numeric", "refunds"],
+)
+def test_summarize_rejects_bad_amounts(values, problem):
+    log = hand_log().assign(value=values)
+
+    with raises_validation("Column 'value'", problem, "2 row(s)", "'t1', 't5'"):
+        summarize(log, "cust", "when", "value", inactivity=1)
+
+
+def test_summarize_refund_error_suggests_netting():
+    log = hand_log().assign(value=[20.0, -15.0, 10.0, 50.0, 30.0, 5.0, 7.0, 40.0, 8.0])
+
+    with raises_validation("refunds='net'"):
+        summarize(log, "cust", "when", "value", inactivity=1)
+
+
+def test_summarize_rejects_transactions_after_end_date():
+    log = hand_log()
+    log.loc[["t1", "t5"], "ended"] = "2024-03-01"  # c2 bought on 2024-03-31
+
+    with raises_validation("Column 'when'", "after the customer's end date", "'ended'",
+                           "1 row(s)", "'t5'"):
+        summarize(log, "cust", "when", "value", end_col="ended")
+
+
+def test_summarize_rejects_end_date_changing_within_customer():
+    log = hand_log()
+    log.loc["t5", "ended"] = "2024-05-01"
+    log.loc["t0", "ended"] = "2024-12-01"
+
+    with raises_validation("Column 'ended'", "end date changing within a customer",
+                           "2 row(s)", "customer ids: 'c1', 'c2'"):
+        summarize(log, "cust", "when", "value", end_col="ended")
+
+
+@pytest.mark.filterwarnings("ignore:Could not infer format")
+def test_summarize_rejects_unparseable_end_dates():
+    log = hand_log()
+    log.loc["t0", "ended"] = "never"
+
+    with raises_validation("Column 'ended'", "unparseable dates", "1 row(s)", "'t0'"):
+        summarize(log, "cust", "when", "value", end_col="ended")
+
+
+def test_summarize_rejects_segment_changing_within_customer():
+    log = hand_log()
+    log.loc["t8", "channel"] = "web"
+
+    with raises_validation("Column 'channel'", "segment changing within a customer",
+                           "1 row(s)", "customer ids: 'c4'"):
+        summarize(log, "cust", "when", "value", inactivity=1, segment_col="channel")
+
+
+def test_summarize_rejects_missing_segment():
+    log = hand_log()
+    log.loc["t3", "channel"] = None
+
+    with raises_validation("Column 'channel'", "missing segment labels", "1 row(s)", "'t3'"):
+        summarize(log, "cust", "when", "value", inactivity=1, segment_col="channel")
+
+
+def test_summarize_docstring_example_runs():
+    import doctest
+
+    import bayesclv.data
+
+    finder = doctest.DocTestFinder()
+    runner = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE)
+    for test in finder.find(bayesclv.data.summarize, "summarize",
+                            globs=vars(bayesclv.data).copy()):
+        runner.run(test)
+    assert runner.failures == 0
+    assert runner.tries > 0
