@@ -81,7 +81,7 @@ def loo(model: Any, customers: pd.DataFrame) -> ELPDData:
     pareto_k = _expand(rows.pareto_k, counts)
     return type(rows)(
         elpd=float(np.dot(counts, elpd_rows)),
-        se=float(np.sqrt(n_customers * elpd_i.var().item())),
+        se=float(np.sqrt(n_customers * elpd_i.var(ddof=1).item())),
         p=float(np.dot(counts, lppd_rows - elpd_rows)),
         n_samples=rows.n_samples,
         n_data_points=n_customers,

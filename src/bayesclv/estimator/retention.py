@@ -461,7 +461,9 @@ class RetentionModel(SegmentedModel):
             return self.risk_set_, list(self.segments_)
         self._check_segment_column(X)
         data = validate_customers(X, self._columns(), require_spend=False)
-        segments = wanted_segments(data)
+        present = set(data.segment)
+        segments = [s for s in self.segments_ if s in present]
+        segments += [s for s in wanted_segments(data) if s not in set(self.segments_)]
         codes = segment_codes(data.segment, segments)
         return (risk_set_table(codes, data.entry, data.tenure, data.churned, len(segments)),
                 segments)
