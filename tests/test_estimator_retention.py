@@ -87,7 +87,8 @@ def test_retention_rate_is_ratio_of_survival(bdw_map):
     rate = bdw_map.expected_retention_rate(periods=10)
     curve = bdw_map.retention_curve(periods=10)
     assert rate.dims == ("chain", "draw", "segment", "period")
-    ratio = curve.isel(period=slice(1, None)).to_numpy() / curve.isel(period=slice(0, -1)).to_numpy()
+    survival = curve.to_numpy()
+    ratio = survival[..., 1:] / survival[..., :-1]
     np.testing.assert_allclose(rate.to_numpy(), ratio, rtol=1e-10)
     assert rate.attrs["period"] == bdw_map.period_
 

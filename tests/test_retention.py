@@ -4,10 +4,9 @@ import pymc as pm
 import pytensor
 import pytensor.tensor as pt
 import pytest
-
-from bayesclv._math import NP, PT
 from scipy import integrate, special, stats
 
+from bayesclv._math import NP, PT
 from bayesclv.data import risk_set_table, survival_groups
 from bayesclv.retention import (
     RETENTION_FAMILIES,
