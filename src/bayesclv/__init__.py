@@ -6,7 +6,7 @@ model comparison (:func:`compare`, :func:`loo`), the edge functions in
 :mod:`bayesclv.data` and the example data in :mod:`bayesclv.datasets`.
 """
 
-from bayesclv import data, datasets
+from bayesclv import data, datasets, segmentation
 from bayesclv._version import __version__
 from bayesclv.comparison import compare, loo
 from bayesclv.estimator import CLVModel, RetentionModel, SpendModel
@@ -32,4 +32,5 @@ __all__ = [
     "data",
     "datasets",
     "loo",
+    "segmentation",
 ]

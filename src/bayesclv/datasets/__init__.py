@@ -12,6 +12,7 @@ from bayesclv.datasets.simulate import (
     simulate_customers,
     true_residual_value,
 )
+from bayesclv.datasets.transactions import simulate_transactions
 
 __all__ = [
     "DEFAULT_SEGMENTS",
@@ -19,6 +20,7 @@ __all__ = [
     "SimulationTruth",
     "load_example",
     "simulate_customers",
+    "simulate_transactions",
     "true_residual_value",
 ]
 
