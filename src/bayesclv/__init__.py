@@ -2,7 +2,8 @@
 
 The public API: :class:`CLVModel` (fit / predict / predict_posterior / segment_report /
 retention_curve), the stand-alone :class:`RetentionModel` and :class:`SpendModel`,
-model comparison (:func:`compare`, :func:`loo`), the edge functions in
+model comparison (:func:`compare`, :func:`loo`), the customer value matrix
+(:func:`value_matrix`), the edge functions in
 :mod:`bayesclv.data` and the example data in :mod:`bayesclv.datasets`.
 """
 
@@ -17,6 +18,7 @@ from bayesclv.exceptions import (
     NotFittedError,
 )
 from bayesclv.priors import Prior
+from bayesclv.segmentation import value_matrix
 
 __all__ = [
     "CLVModel",
@@ -33,4 +35,5 @@ __all__ = [
     "datasets",
     "loo",
     "segmentation",
+    "value_matrix",
 ]

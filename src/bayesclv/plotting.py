@@ -1,4 +1,4 @@
-"""Plots for checking models against data (matplotlib, imported only when a plot is drawn).
+"""Plots: model checks, CLV distributions and the value matrix (matplotlib, imported lazily).
 
 Every function returns the matplotlib object it drew on, so callers can restyle or save it.
 """
@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from arviz_stats.base import array_stats
 
-__all__ = ["plot_churn_check", "plot_retention"]
+__all__ = ["plot_churn_check", "plot_clv_distribution", "plot_retention", "plot_value_matrix"]
 
 
 def _pyplot() -> Any:
@@ -137,4 +137,184 @@ def plot_churn_check(model: Any, customers: pd.DataFrame | None = None, *,
         ax.set_xlabel(f"period ({retention.period_})")
     flat[0].set_ylabel("customers churning")
     flat[0].legend(loc="upper right", fontsize="small")
+    return figure
+
+
+def _segment_order(segments: Sequence[str], values: np.ndarray) -> list[str]:
+    """Segments sorted by ``values`` (highest first), ties in the given order."""
+    order = np.lexsort((np.arange(len(segments)), -np.asarray(values, dtype=np.float64)))
+    return [segments[i] for i in order]
+
+
+def plot_clv_distribution(
+    model: Any, customers: pd.DataFrame, *, hdi_prob: float | None = None,
+    max_points: int = 400, random_seed: int = 0, axes: Any = None,
+) -> Any:
+    """Per segment: customers' posterior mean CLV, and the posterior of the segment total.
+
+    Left panel: the distribution over the segment's customers of each customer's
+    posterior mean residual CLV (box from quartiles, whiskers from the 5th to the 95th
+    percentile, a sample of the customers as points). Right panel: the posterior of the
+    segment's total value (draws summed within each draw, DESIGN §4.3), as a violin
+    with its mean and HDI; a MAP fit has one draw, drawn as a point.
+
+    Parameters
+    ----------
+    model : CLVModel or sklearn.pipeline.Pipeline
+        Fitted (a Pipeline ending in a CLVModel transforms ``customers`` first).
+    customers : pandas.DataFrame
+        Customer table to value.
+    hdi_prob : float, optional
+        Mass of the HDI drawn on the totals; defaults to the model's ``hdi_prob``.
+    max_points : int, default=400
+        At most this many customers per segment drawn as points (a random sample).
+    random_seed : int, default=0
+        Seed of that sample and of the points' jitter.
+    axes : sequence of two matplotlib Axes, optional
+        Created if not given.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Segments are ordered by posterior mean CLV per customer, highest at the top.
+
+    Raises
+    ------
+    ValueError
+        If fewer than two axes are given.
+
+    Examples
+    --------
+    >>> import bayesclv
+    >>> from bayesclv.plotting import plot_clv_distribution
+    >>> customers = bayesclv.datasets.load_example()
+    >>> model = bayesclv.CLVModel(method="map", horizon=24, random_seed=0).fit(customers)
+    >>> figure = plot_clv_distribution(model, customers)
+    >>> [ax.get_title() for ax in figure.axes]
+    ['CLV per customer (posterior mean)', 'Segment total (posterior)']
+    """
+    from bayesclv.segmentation.value_matrix import unpipe
+
+    plt = _pyplot()
+    model, customers = unpipe(model, customers)
+    hdi_prob = float(model.hdi_prob if hdi_prob is None else hdi_prob)
+    predictions = model.predict(customers)
+    totals = model.predict_segment_posterior(customers)
+    segments = [str(s) for s in totals["segment"].to_numpy()]
+    draws = totals.stack(sample=("chain", "draw")).transpose("segment", "sample").to_numpy()
+    per_customer = {s: predictions.loc[predictions["segment"].astype(str) == s, "clv_mean"]
+                    .to_numpy() for s in segments}
+    order = _segment_order(segments, [per_customer[s].mean() for s in segments])[::-1]
+    if axes is None:
+        figure, axes = plt.subplots(1, 2, figsize=(11, 1.2 + 0.7 * len(segments)),
+                                    sharey=True, layout="constrained")
+    axes = list(np.ravel(axes))
+    if len(axes) < 2:
+        raise ValueError(f"Need 2 axes, got {len(axes)}.")
+    figure = axes[0].figure
+    rng = np.random.default_rng(random_seed)
+    positions = np.arange(1, len(order) + 1)
+    left, right = axes[0], axes[1]
+    left.boxplot([per_customer[s] for s in order], positions=positions,
+                 orientation="horizontal", whis=(5, 95), showfliers=False, widths=0.6)
+    for y, segment in zip(positions, order, strict=True):
+        values = per_customer[segment]
+        if len(values) > max_points:
+            values = rng.choice(values, size=max_points, replace=False)
+        left.scatter(values, y + rng.uniform(-0.2, 0.2, size=len(values)), s=4, alpha=0.3,
+                     color="C0", zorder=3)
+    left.set_yticks(positions, [f"{s} (n={len(per_customer[s]):,})" for s in order])
+    left.set_xlabel("posterior mean residual CLV of each customer")
+    left.set_title("CLV per customer (posterior mean)")
+
+    by_segment = {s: draws[i] for i, s in enumerate(segments)}
+    spread = [s for s in order if np.ptp(by_segment[s]) > 0]
+    if spread:
+        right.violinplot([by_segment[s] for s in spread],
+                         positions=[positions[order.index(s)] for s in spread],
+                         orientation="horizontal", showextrema=False, widths=0.7)
+    for y, segment in zip(positions, order, strict=True):
+        values = by_segment[segment]
+        low, high = array_stats.hdi(values, hdi_prob) if values.size > 1 else (values[0],) * 2
+        right.plot([low, high], [y, y], color="k", lw=2)
+        right.scatter([values.mean()], [y], color="k", zorder=3, s=20)
+    right.set_xlabel(f"segment total residual CLV (mean and {hdi_prob:.0%} HDI)")
+    right.set_title("Segment total (posterior)")
+    if draws.shape[1] == 1:
+        right.text(0.99, 0.01, "MAP fit: one draw, no parameter uncertainty",
+                   transform=right.transAxes, ha="right", va="bottom", fontsize="small")
+    return figure
+
+
+def plot_value_matrix(
+    model: Any, customers: pd.DataFrame, *, matrix: pd.DataFrame | None = None,
+    ax: Any = None, **value_matrix_kwargs: Any,
+) -> Any:
+    """The value matrix: current against future value, coloured by most probable quadrant.
+
+    Each customer is a point at (current value, posterior mean future value), coloured
+    by its most probable quadrant; the more probable that quadrant, the larger and more
+    opaque the point (a point near the future threshold is faint). Dashed lines mark
+    the two thresholds.
+
+    Parameters
+    ----------
+    model : CLVModel or sklearn.pipeline.Pipeline
+        Fitted.
+    customers : pandas.DataFrame
+        Customer table.
+    matrix : pandas.DataFrame, optional
+        The output of :func:`bayesclv.value_matrix` for ``customers``, if already
+        computed (then ``model`` and ``customers`` are not used to compute it again).
+    ax : matplotlib Axes, optional
+        Created if not given.
+    **value_matrix_kwargs
+        Passed to :func:`bayesclv.value_matrix` (``current_col``, ``threshold``,
+        ``map_draws``).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import bayesclv
+    >>> from bayesclv.plotting import plot_value_matrix
+    >>> customers = bayesclv.datasets.load_example()
+    >>> model = bayesclv.CLVModel(method="map", horizon=24, random_seed=0).fit(customers)
+    >>> figure = plot_value_matrix(model, customers)
+    >>> figure.axes[0].get_xlabel()
+    'current value (historical margin)'
+    """
+    from bayesclv.segmentation.value_matrix import VALUE_QUADRANTS, value_matrix
+
+    plt = _pyplot()
+    from matplotlib.colors import to_rgba
+
+    if matrix is None:
+        matrix = value_matrix(model, customers, **value_matrix_kwargs)
+    if ax is None:
+        figure, ax = plt.subplots(figsize=(7, 5.5), layout="constrained")
+    figure = ax.figure
+    confidence = np.clip(2.0 * matrix["quadrant_prob"].to_numpy() - 1.0, 0.0, 1.0)
+    for j, name in enumerate(VALUE_QUADRANTS):
+        mask = (matrix["quadrant"] == name).to_numpy()
+        colors = np.tile(to_rgba(f"C{j}"), (int(mask.sum()), 1))
+        colors[:, 3] = 0.15 + 0.75 * confidence[mask]
+        ax.scatter(matrix["current_value"].to_numpy()[mask],
+                   matrix["future_value"].to_numpy()[mask], c=colors,
+                   s=6 + 24 * confidence[mask], edgecolors="none",
+                   label=f"{name} ({int(mask.sum()):,})")
+    current_threshold = matrix.attrs.get("current_threshold")
+    future_threshold = matrix.attrs.get("future_threshold")
+    if current_threshold is not None:
+        ax.axvline(current_threshold, color="k", ls="--", lw=1)
+    if future_threshold is not None:
+        ax.axhline(future_threshold, color="k", ls="--", lw=1)
+    ax.set_xlabel("current value (historical margin)")
+    ax.set_ylabel("future value (posterior mean residual CLV)")
+    ax.set_title("Value matrix: most probable quadrant (opacity = its probability)")
+    legend = ax.legend(loc="upper right", fontsize="small", title="quadrant (customers)")
+    for handle in legend.legend_handles:
+        handle.set_alpha(1.0)
     return figure

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -18,6 +18,7 @@ from bayesclv.estimator._common import documented, period_of, wanted_segments
 from bayesclv.estimator.retention import RetentionModel
 from bayesclv.estimator.spend import SpendModel
 from bayesclv.retention import RETENTION_FAMILIES
+from bayesclv.segmentation.strategy import segment_strategies
 from bayesclv.spend import SPEND_FAMILIES
 
 __all__ = ["CLVModel"]
@@ -249,18 +250,83 @@ class CLVModel(BayesianEstimator):
             name="clv", attrs={"period": self.period_, "quantity": "expected residual value"},
         )
 
-    def segment_report(self, X: pd.DataFrame) -> pd.DataFrame:
-        """Per segment: customers, CLV per customer, segment total and share of total value.
+    def predict_segment_posterior(self, X: pd.DataFrame) -> xr.DataArray:
+        """Posterior draws of each segment's total residual value.
+
+        Totals are sums within each posterior draw, streamed over chunks of customers,
+        so memory grows as draws x segments whatever the number of customers.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame
+            Customer table.
+
+        Returns
+        -------
+        xarray.DataArray
+            Dims (chain, draw, segment), segments in order of first appearance in ``X``;
+            the totals :meth:`segment_report` summarises.
+        """
+        _, segments, valuation = self._valuation(X)
+        totals = valuation.summarize(float(self.hdi_prob), len(segments)).segment_totals
+        posterior = self.retention_model_.posterior_
+        shape = (posterior.sizes["chain"], posterior.sizes["draw"], len(segments))
+        return xr.DataArray(
+            totals.reshape(shape), dims=("chain", "draw", "segment"),
+            coords={"chain": posterior["chain"], "draw": posterior["draw"],
+                    "segment": segments},
+            name="segment_total",
+            attrs={"period": self.period_, "quantity": "expected residual value"},
+        )
+
+    def segment_report(
+        self, X: pd.DataFrame,
+        strategy: Mapping[Any, str] | Callable[[pd.Series], str] | None = None,
+    ) -> pd.DataFrame:
+        """Per segment: customers, CLV per customer, total, share of value and strategy.
 
         Totals are sums within each posterior draw, so their intervals are honest; the
         share is each draw's segment total over that draw's grand total.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame
+            Customer table.
+        strategy : mapping, callable or None, default=None
+            How the ``strategy`` column is filled. ``None``: the default rule
+            (:func:`bayesclv.segmentation.default_segment_strategy`): ``retain`` for
+            segments whose customers are worth at least the overall CLV per customer
+            and whose share of value is at least ``1 / n_segments``, ``develop`` for
+            such customers with a smaller share, ``upgrade`` for customers worth less
+            than average with a large share, ``maintain`` otherwise. A mapping
+            segment -> strategy must cover every segment; a callable receives each
+            report row (a Series named by the segment) and returns its strategy.
 
         Returns
         -------
         pandas.DataFrame
             Indexed by segment: ``n_customers``, ``n_active``, ``clv_per_customer_mean``,
             ``clv_per_customer_hdi_low``/``_high``, ``total_mean``, ``total_hdi_low``/
-            ``_high``, ``share_mean``, ``share_hdi_low``/``_high``.
+            ``_high``, ``share_mean``, ``share_hdi_low``/``_high``, ``value_rank``
+            (1 = highest posterior mean CLV per customer) and ``strategy``.
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            If the model is not fitted.
+        ValueError
+            If a ``strategy`` mapping leaves a segment out.
+        TypeError
+            If ``strategy`` is neither None, a mapping nor a callable.
+
+        Examples
+        --------
+        >>> import bayesclv
+        >>> customers = bayesclv.datasets.load_example()
+        >>> model = bayesclv.CLVModel(method="map", horizon=24, random_seed=0)
+        >>> report = model.fit(customers).segment_report(customers)
+        >>> set(report["strategy"]) <= {"retain", "develop", "upgrade", "maintain"}
+        True
         """
         data, segments, valuation = self._valuation(X)
         hdi_prob = float(self.hdi_prob)
@@ -293,6 +359,9 @@ class CLVModel(BayesianEstimator):
             },
             index=pd.Index(segments, name="segment"),
         )
+        report["value_rank"] = report["clv_per_customer_mean"].rank(
+            ascending=False, method="min").astype(np.int64)
+        report["strategy"] = segment_strategies(report, strategy)
         report.attrs["period"] = self.period_
         report.attrs["hdi_prob"] = hdi_prob
         return report
