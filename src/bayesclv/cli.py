@@ -1,4 +1,9 @@
-"""The ``bayesclv`` command: ``bayesclv demo`` values the bundled example customers."""
+"""The ``bayesclv`` command.
+
+``bayesclv demo`` values the bundled example customers; ``bayesclv report DATA --out DIR``
+fits a CLV model to a customer table or a transaction log and writes a self-contained
+HTML report with the per-customer and per-segment tables as CSV files.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +11,14 @@ import argparse
 import sys
 import time
 from collections.abc import Sequence
+from typing import Any
 
 import pandas as pd
 
+from bayesclv.data import PERIOD_UNITS, summarize
 from bayesclv.datasets import load_example
 from bayesclv.estimator import CLVModel
+from bayesclv.exceptions import DataValidationError
 
 __all__ = ["main"]
 
@@ -35,6 +43,8 @@ def _format_report(report: pd.DataFrame) -> str:
         f"[{lo:.1%}, {hi:.1%}]"
         for lo, hi in zip(report["share_hdi_low"], report["share_hdi_high"], strict=True)
     ]
+    if "strategy" in report.columns:
+        table["strategy"] = report["strategy"]
     return table.to_string()
 
 
@@ -70,6 +80,147 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+_RFM_COLUMNS = ("recency", "frequency", "monetary")
+
+
+def _load_customers(args: argparse.Namespace) -> tuple[pd.DataFrame, str, str, str]:
+    """The customer table, its segment column, how segments were made, and the source."""
+    raw = pd.read_csv(args.data)
+    transactions = args.inactivity is not None or args.end_col is not None
+    if transactions:
+        table = summarize(
+            raw, customer_col=args.customer_col, date_col=args.date_col,
+            amount_col=args.amount_col, period=args.period or "M", end_col=args.end_col,
+            inactivity=args.inactivity, segment_col=args.segment_col, refunds=args.refunds,
+            date_format=args.date_format,
+        )
+        given_segment = "segment" if args.segment_col else None
+        source = f"{args.data} (transaction log, {len(raw):,} rows, summarised by " \
+                 f"{table.attrs['period']})"
+    else:
+        needed = [args.customer_col, "tenure", "churned", "n_periods_active", "mean_spend"]
+        missing = [c for c in needed if c not in raw.columns]
+        if missing:
+            raise DataValidationError(
+                f"{args.data} lacks the customer-table column(s) {missing} (it has "
+                f"{list(raw.columns)}). For a transaction log, say how churn is observed "
+                "with --inactivity K or --end-col COLUMN so that it is summarised first."
+            )
+        table = raw
+        period = args.period or "period"
+        table.attrs["period"] = PERIOD_UNITS.get(period.upper(), period)
+        segment_col = args.segment_col or "segment"
+        given_segment = segment_col if segment_col in table.columns else None
+        source = f"{args.data} (customer table)"
+
+    segmenter = args.segmenter
+    if segmenter == "auto":
+        if given_segment is not None:
+            segmenter = "column"
+        elif all(c in table.columns for c in _RFM_COLUMNS):
+            segmenter = "kmeans"
+        else:
+            segmenter = "none"
+    if segmenter == "column":
+        if given_segment is None:
+            raise DataValidationError(
+                "--segmenter column needs a segment column: name it with --segment-col "
+                f"(columns: {list(raw.columns)}), or use --segmenter kmeans, rfm or none."
+            )
+        return table, given_segment, f"column {args.segment_col or 'segment'!r}", source
+    if segmenter == "kmeans":
+        from bayesclv.segmentation import KMeansSegmenter
+
+        n_segments = args.n_segments if args.n_segments == "auto" else int(args.n_segments)
+        segmented = KMeansSegmenter(n_segments=n_segments, random_state=args.seed,
+                                    segment_col="segment").fit_transform(table)
+        how = f"K-Means on RFM, {segmented['segment'].nunique()} segments"
+        return segmented, "segment", how, source
+    if segmenter == "rfm":
+        from bayesclv.segmentation import RFMSegmenter
+
+        segmented = RFMSegmenter(segment_col="segment").fit_transform(table)
+        return segmented, "segment", "RFM groups", source
+    return table.drop(columns=["segment"], errors="ignore"), "segment", "one segment", source
+
+
+def _report(args: argparse.Namespace) -> int:
+    from bayesclv.report import write_report
+
+    try:
+        customers, segment_col, how, source = _load_customers(args)
+        model = CLVModel(
+            retention=args.retention, spend="gamma_gamma", discount_rate=args.discount_rate,
+            horizon=args.horizon, margin=args.margin, cost_per_period=args.cost_per_period,
+            method=args.method, draws=args.draws, tune=args.tune, chains=args.chains,
+            random_seed=args.seed, segment_col=segment_col, customer_col=args.customer_col,
+        )
+        start = time.perf_counter()
+        model.fit(customers)
+        fitted = time.perf_counter()
+        paths = write_report(model, customers, args.out, title=args.title,
+                             source=source, segmenter=how)
+    except (DataValidationError, ValueError, FileNotFoundError) as error:
+        print(f"bayesclv report: error: {error}", file=sys.stderr)
+        return 2
+    done = time.perf_counter()
+    report = pd.read_csv(paths["segment_report"], index_col="segment")
+    print(f"{len(customers):,} customers, segments: {how}; fitted in {fitted - start:.1f} s "
+          f"({args.method}), report in {done - fitted:.1f} s.\n")
+    print(_format_report(report))
+    print(f"\nTotal residual value: {report['total_mean'].sum():,.0f}")
+    for name, path in paths.items():
+        print(f"{name}: {path}")
+    return 0
+
+
+def _add_report_parser(commands: Any) -> None:
+    report = commands.add_parser(
+        "report", help="fit a CLV model to a CSV and write an HTML report",
+        description="Fit a CLV model to DATA and write DIR/report.html (self-contained), "
+                    "DIR/predictions.csv and DIR/segment_report.csv. DATA is a customer "
+                    "table (customer_id, tenure, churned, n_periods_active, mean_spend, "
+                    "optional segment and entry) or, with --inactivity or --end-col, a "
+                    "transaction log (customer_id, date, amount) summarised first.")
+    report.add_argument("data", help="CSV file: a customer table or a transaction log")
+    report.add_argument("--out", required=True, help="folder for the report and CSV files")
+    log = report.add_argument_group("transaction log (summarised into a customer table)")
+    churn = log.add_mutually_exclusive_group()
+    churn.add_argument("--inactivity", type=int, default=None,
+                       help="transactional data: no purchase in the last K periods = churned")
+    churn.add_argument("--end-col", default=None,
+                       help="contractual data: column with each customer's end date")
+    log.add_argument("--date-col", default="date")
+    log.add_argument("--amount-col", default="amount")
+    log.add_argument("--refunds", default="error", choices=["error", "net"])
+    log.add_argument("--date-format", default=None)
+    report.add_argument("--customer-col", default="customer_id")
+    report.add_argument("--period", default=None,
+                        help="period: D, W, M, Q or Y for a transaction log (default M); the "
+                             "unit's name for a customer table")
+    report.add_argument("--segmenter", default="auto",
+                        choices=["auto", "column", "kmeans", "rfm", "none"],
+                        help="how customers are segmented: a given column, K-Means on RFM, "
+                             "RFM groups or one segment; auto = column if there is one, else "
+                             "kmeans if RFM columns exist, else none")
+    report.add_argument("--segment-col", default=None,
+                        help="segment column (default 'segment' for a customer table)")
+    report.add_argument("--n-segments", default="4",
+                        help="K-Means clusters (an int, or 'auto')")
+    report.add_argument("--retention", default="weibull",
+                        choices=["weibull", "geometric", "sbg", "bdw"])
+    report.add_argument("--method", default="nuts", choices=["nuts", "map"])
+    report.add_argument("--draws", type=int, default=500)
+    report.add_argument("--tune", type=int, default=500)
+    report.add_argument("--chains", type=int, default=2)
+    report.add_argument("--horizon", type=int, default=36)
+    report.add_argument("--discount-rate", type=float, default=0.01)
+    report.add_argument("--margin", type=float, default=0.3)
+    report.add_argument("--cost-per-period", type=float, default=0.0)
+    report.add_argument("--seed", type=int, default=0)
+    report.add_argument("--title", default="Customer lifetime value report")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``bayesclv`` console script."""
     parser = argparse.ArgumentParser(prog="bayesclv", description=__doc__)
@@ -85,9 +236,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo.add_argument("--discount-rate", type=float, default=0.01)
     demo.add_argument("--margin", type=float, default=0.3)
     demo.add_argument("--seed", type=int, default=0)
+    _add_report_parser(commands)
     args = parser.parse_args(argv)
     if args.command == "demo":
         return _demo(args)
+    if args.command == "report":
+        return _report(args)
     return 2  # pragma: no cover
 
 

@@ -1,0 +1,269 @@
+"""A self-contained HTML report of a fitted CLV model, with its tables as CSV files.
+
+:func:`write_report` writes ``report.html`` (tables as HTML, figures embedded as base64
+PNG images, styles inline: no external resource, so the file can be e-mailed or opened
+offline), ``predictions.csv`` (one row per customer) and ``segment_report.csv``.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import html
+import io
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bayesclv._version import __version__
+from bayesclv.segmentation.strategy import SEGMENT_STRATEGIES
+from bayesclv.segmentation.value_matrix import VALUE_QUADRANTS, unpipe, value_matrix
+
+__all__ = ["write_report"]
+
+_STYLE = """
+body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 2em auto;
+       max-width: 1100px; color: #222; background: #fff; line-height: 1.45; }
+h1 { border-bottom: 3px solid #1f77b4; padding-bottom: .2em; }
+h2 { margin-top: 1.8em; color: #1f4e79; }
+table { border-collapse: collapse; margin: .8em 0; font-size: 0.9em; }
+th, td { border: 1px solid #ccc; padding: .3em .6em; text-align: right; }
+th { background: #eef3f8; }
+td:first-child, th:first-child { text-align: left; }
+.meta td, .quadrants td:nth-child(2) { text-align: left; }
+.note { color: #555; font-size: 0.9em; }
+img { max-width: 100%; border: 1px solid #ddd; margin: .5em 0; }
+"""
+
+
+def _figure_html(figure: Any, alt: str) -> str:
+    """A figure as an ``<img>`` with a base64 PNG data URI; the figure is closed."""
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100)
+    plt.close(figure)
+    data = base64.b64encode(buffer.getvalue()).decode("ascii")
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
+
+
+def _money(value: float) -> str:
+    return f"{value:,.0f}"
+
+
+def _interval(low: float, high: float, fmt: Callable[[float], str]) -> str:
+    return f"[{fmt(low)}, {fmt(high)}]"
+
+
+def _segment_table(report: pd.DataFrame) -> pd.DataFrame:
+    ordered = report.sort_values("value_rank", kind="stable")
+    table = pd.DataFrame(index=ordered.index)
+    table["value rank"] = ordered["value_rank"]
+    table["customers"] = ordered["n_customers"].map("{:,}".format)
+    table["active"] = ordered["n_active"].map("{:,}".format)
+    table["CLV per customer"] = ordered["clv_per_customer_mean"].map(_money)
+    table["CLV per customer HDI"] = [
+        _interval(lo, hi, _money) for lo, hi in
+        zip(ordered["clv_per_customer_hdi_low"], ordered["clv_per_customer_hdi_high"],
+            strict=True)]
+    table["segment total"] = ordered["total_mean"].map(_money)
+    table["total HDI"] = [_interval(lo, hi, _money) for lo, hi in
+                          zip(ordered["total_hdi_low"], ordered["total_hdi_high"], strict=True)]
+    table["share of value"] = ordered["share_mean"].map("{:.1%}".format)
+    table["share HDI"] = [
+        _interval(lo, hi, "{:.1%}".format) for lo, hi in
+        zip(ordered["share_hdi_low"], ordered["share_hdi_high"], strict=True)]
+    table["strategy"] = ordered["strategy"]
+    return table
+
+
+def _quadrant_table(matrix: pd.DataFrame) -> pd.DataFrame:
+    counts = matrix["quadrant"].value_counts().reindex(list(VALUE_QUADRANTS), fill_value=0)
+    expected = {name: matrix[f"prob_{name}"].sum() for name in VALUE_QUADRANTS}
+    future = matrix.groupby("quadrant", observed=False)["future_value"].sum()
+    total_future = float(matrix["future_value"].sum())
+    table = pd.DataFrame(index=pd.Index(list(VALUE_QUADRANTS), name="quadrant"))
+    table["meaning"] = [VALUE_QUADRANTS[q][2] for q in VALUE_QUADRANTS]
+    table["customers (most probable)"] = counts.map("{:,}".format)
+    table["expected customers"] = [f"{expected[q]:,.1f}" for q in VALUE_QUADRANTS]
+    table["mean probability"] = [
+        f"{matrix.loc[matrix['quadrant'] == q, 'quadrant_prob'].mean():.0%}"
+        if counts[q] else "" for q in VALUE_QUADRANTS]
+    table["future value"] = [_money(future.get(q, 0.0)) for q in VALUE_QUADRANTS]
+    table["share of future value"] = [
+        f"{future.get(q, 0.0) / total_future:.1%}" if total_future else ""
+        for q in VALUE_QUADRANTS]
+    return table
+
+
+def _top_customers(predictions: pd.DataFrame, customer_col: str, top: int) -> pd.DataFrame:
+    best = predictions.sort_values("clv_mean", ascending=False, kind="stable").head(top)
+    table = pd.DataFrame({
+        "customer": best[customer_col].astype(str).to_numpy(),
+        "segment": best["segment"].astype(str).to_numpy(),
+        "CLV (mean)": best["clv_mean"].map(_money).to_numpy(),
+        "CLV HDI": [_interval(lo, hi, _money) for lo, hi in
+                    zip(best["clv_hdi_low"], best["clv_hdi_high"], strict=True)],
+        "P(next period retained)": best["retention_next"].map("{:.0%}".format).to_numpy(),
+        "quadrant": best["quadrant"].astype(str).to_numpy(),
+        "P(quadrant)": best["quadrant_prob"].map("{:.0%}".format).to_numpy(),
+    })
+    table.index = np.arange(1, len(table) + 1)
+    return table
+
+
+def _table_html(table: pd.DataFrame, css_class: str = "", index: bool = False) -> str:
+    if not index and table.index.name is not None:
+        table = table.reset_index()
+    return table.to_html(index=index, escape=True, border=0, classes=css_class or None)
+
+
+def _meta_html(rows: Mapping[str, Any]) -> str:
+    cells = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
+                    for k, v in rows.items())
+    return f'<table class="meta">{cells}</table>'
+
+
+def write_report(
+    model: Any,
+    customers: pd.DataFrame,
+    out_dir: str | Path,
+    *,
+    title: str = "Customer lifetime value report",
+    source: str | None = None,
+    segmenter: str | None = None,
+    strategy: Mapping[Any, str] | Callable[[pd.Series], str] | None = None,
+    top: int = 20,
+) -> dict[str, Path]:
+    """Write a self-contained HTML report and CSV tables for a fitted CLV model.
+
+    Parameters
+    ----------
+    model : CLVModel or sklearn.pipeline.Pipeline
+        Fitted (a Pipeline ending in a CLVModel transforms ``customers`` first).
+    customers : pandas.DataFrame
+        Customer table to value (usually the training table).
+    out_dir : str or pathlib.Path
+        Folder for the files; created if missing, files in it overwritten.
+    title : str, default="Customer lifetime value report"
+    source : str, optional
+        Where the data came from (shown in the report).
+    segmenter : str, optional
+        How the segments were made (shown in the report).
+    strategy : mapping, callable or None, default=None
+        Passed to :meth:`bayesclv.CLVModel.segment_report`.
+    top : int, default=20
+        Number of most valuable customers listed.
+
+    Returns
+    -------
+    dict of str to pathlib.Path
+        ``"html"``, ``"predictions"`` and ``"segment_report"``: the files written.
+        ``predictions.csv`` has the columns of :meth:`~bayesclv.CLVModel.predict` and
+        those of :func:`bayesclv.value_matrix` (current value, quadrant probabilities);
+        ``segment_report.csv`` those of :meth:`~bayesclv.CLVModel.segment_report`.
+
+    Raises
+    ------
+    ImportError
+        If matplotlib is not installed (``pip install 'bayesclv[plot]'``).
+
+    Examples
+    --------
+    >>> import tempfile, bayesclv
+    >>> from bayesclv.report import write_report
+    >>> customers = bayesclv.datasets.load_example()
+    >>> model = bayesclv.CLVModel(method="map", horizon=24, random_seed=0).fit(customers)
+    >>> paths = write_report(model, customers, tempfile.mkdtemp())
+    >>> sorted(paths)
+    ['html', 'predictions', 'segment_report']
+    """
+    from bayesclv.plotting import plot_clv_distribution, plot_retention, plot_value_matrix
+
+    model, customers = unpipe(model, customers)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    predictions = model.predict(customers)
+    report = model.segment_report(customers, strategy=strategy)
+    matrix = value_matrix(model, customers)
+    extra = [c for c in matrix.columns if c not in predictions.columns]
+    table = predictions.join(matrix[extra])
+
+    paths = {"html": out / "report.html", "predictions": out / "predictions.csv",
+             "segment_report": out / "segment_report.csv"}
+    table.to_csv(paths["predictions"], index=False)
+    report.to_csv(paths["segment_report"])
+
+    period = model.period_
+    n_draws = int(model.idata_["posterior"].sizes["chain"]
+                  * model.idata_["posterior"].sizes["draw"])
+    horizon = "until negligible" if model.horizon is None else f"{model.horizon} {period}s"
+    meta = {
+        "data": source or "(in memory)",
+        "customers": f"{len(predictions):,} ({int(report['n_active'].sum()):,} active)",
+        "segments": f"{len(report)}" + (f" ({segmenter})" if segmenter else ""),
+        "period": period,
+        "model": f"{model.retention} retention + {model.spend} spend, hierarchical by segment",
+        "fit": ("MAP point estimate (method='map')" if model.method == "map"
+                else f"NUTS, {model.chains} chains x {model.draws} draws"),
+        "horizon": horizon,
+        "discount rate": f"{model.discount_rate:g} per {period}",
+        "margin": f"{model.margin:g}",
+        "cost per period": f"{model.cost_per_period:g}",
+        "intervals": f"{model.hdi_prob:.0%} highest-density intervals",
+        "total residual value": f"{report['total_mean'].sum():,.0f}",
+        "bayesclv": __version__,
+        "generated": _dt.date.today().isoformat(),
+    }
+    notes = []
+    if n_draws == 1:
+        notes.append(
+            "This is a MAP fit: one posterior point, so the intervals of the segment "
+            "table have no width. The value-matrix probabilities come from "
+            f"{matrix.attrs['n_draws']} draws of each customer's spend under the MAP "
+            "parameters. Fit with NUTS for honest parameter uncertainty.")
+    strategies = "".join(f"<li><b>{html.escape(k)}</b>: {html.escape(v)}</li>"
+                         for k, v in SEGMENT_STRATEGIES.items())
+    figures = {
+        "clv": _figure_html(plot_clv_distribution(model, customers),
+                            "CLV per customer and segment totals"),
+        "matrix": _figure_html(plot_value_matrix(model, customers, matrix=matrix),
+                               "value matrix"),
+        "retention": _figure_html(plot_retention(model, customers),
+                                  "retention curves per segment"),
+    }
+    body = f"""
+<h1>{html.escape(title)}</h1>
+{_meta_html(meta)}
+{''.join(f'<p class="note">{html.escape(n)}</p>' for n in notes)}
+<h2>Value by segment</h2>
+<p>Residual lifetime value (future margin, discounted) per segment, ordered by CLV per
+customer. Totals and shares are computed within each posterior draw, so their intervals
+are honest.</p>
+{_table_html(_segment_table(report))}
+<p class="note">Default strategies (unless given): </p><ul class="note">{strategies}</ul>
+{figures["clv"]}
+<h2>Value matrix</h2>
+<p>Current value (historical margin) against future value (posterior residual CLV).
+Thresholds: current value above
+{_money(matrix.attrs['current_threshold'])}, future value above
+{_money(matrix.attrs['future_threshold'])} (medians unless given). Each customer has the
+posterior probability of each quadrant.</p>
+{_table_html(_quadrant_table(matrix), "quadrants")}
+{figures["matrix"]}
+<h2>Most valuable customers</h2>
+{_table_html(_top_customers(table, model.customer_col, top), index=True)}
+<h2>Retention</h2>
+<p>Posterior survival curves per segment over the life table of the data.</p>
+{figures["retention"]}
+<p class="note">Files beside this report: predictions.csv (one row per customer),
+segment_report.csv (one row per segment).</p>
+"""
+    document = (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+                f"<title>{html.escape(title)}</title>\n<style>{_STYLE}</style>\n</head>\n"
+                f"<body>{body}</body>\n</html>\n")
+    paths["html"].write_text(document, encoding="utf-8")
+    return paths

@@ -1,0 +1,144 @@
+"""`bayesclv report`: a self-contained HTML report and CSV tables; rendered in a browser."""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import shutil
+import subprocess
+
+import numpy as np
+import pandas as pd
+import pytest
+from _simulated import N_SEGMENTS, customer_table, transaction_log
+
+from bayesclv.cli import main
+from bayesclv.segmentation import KMeansSegmenter
+
+
+@pytest.fixture(scope="module")
+def report_dir(tmp_path_factory):
+    """The report of a simulated transaction log: summarised, K-Means segments, MAP fit."""
+    folder = tmp_path_factory.mktemp("report")
+    data = folder / "transactions.csv"
+    transaction_log().to_csv(data, index=False)
+    out = folder / "out"
+    code = main(["report", str(data), "--out", str(out), "--end-col", "end_date",
+                 "--segmenter", "kmeans", "--n-segments", str(N_SEGMENTS), "--method", "map",
+                 "--horizon", "24", "--seed", "0"])
+    assert code == 0
+    return out
+
+
+def test_report_writes_html_and_csv_tables(report_dir, capsys):
+    assert sorted(p.name for p in report_dir.iterdir()) == [
+        "predictions.csv", "report.html", "segment_report.csv"]
+    customers = customer_table()
+    predictions = pd.read_csv(report_dir / "predictions.csv")
+    assert list(predictions["customer_id"]) == list(customers["customer_id"])
+    assert {"clv_mean", "clv_hdi_low", "clv_hdi_high", "current_value", "quadrant",
+            "quadrant_prob", "prob_star"} <= set(predictions.columns)
+    segments = pd.read_csv(report_dir / "segment_report.csv", index_col="segment")
+    assert len(segments) == N_SEGMENTS
+    assert segments["n_customers"].sum() == len(customers)
+    assert {"share_mean", "value_rank", "strategy"} <= set(segments.columns)
+
+
+def test_report_html_is_self_contained(report_dir):
+    page = (report_dir / "report.html").read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>") and page.rstrip().endswith("</html>")
+    for title in ("Value by segment", "Value matrix", "Most valuable customers", "Retention"):
+        assert f"<h2>{title}</h2>" in page
+    assert page.count("<table") >= 4
+    # No external resource: every src is an embedded PNG, no link, script or remote URL.
+    sources = re.findall(r'src="([^"]*)"', page)
+    assert len(sources) == 3
+    for source in sources:
+        assert source.startswith("data:image/png;base64,")
+        assert base64.b64decode(source.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not re.search(r"https?://|<script|<link|@import|url\(", page)
+
+
+def test_report_from_a_customer_table_csv(tmp_path, capsys):
+    # The same customers as the fixture, as a customer table with a given segment column
+    # (so the compiled model is reused from the cache).
+    table = KMeansSegmenter(n_segments=N_SEGMENTS, random_state=0).fit_transform(
+        customer_table())
+    data = tmp_path / "customers.csv"
+    table.rename(columns={"segment": "tier"}).to_csv(data, index=False)
+    out = tmp_path / "out"
+    code = main(["report", str(data), "--out", str(out), "--segment-col", "tier",
+                 "--period", "M", "--method", "map", "--horizon", "24"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "column 'tier'" in printed and "strategy" in printed
+    assert "Total residual value" in printed
+    assert "month" in (out / "report.html").read_text(encoding="utf-8")
+
+
+def test_report_errors_are_explained(tmp_path, capsys):
+    data = tmp_path / "log.csv"
+    transaction_log().head(50).to_csv(data, index=False)
+    assert main(["report", str(data), "--out", str(tmp_path / "out")]) == 2
+    error = capsys.readouterr().err
+    assert "lacks the customer-table column(s)" in error and "--inactivity" in error
+    assert main(["report", str(data), "--out", str(tmp_path / "out"), "--inactivity", "3",
+                 "--segmenter", "column"]) == 2
+    assert "--segmenter column needs a segment column" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+# --- rendering in a real browser ---------------------------------------------------------------
+
+_CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable",
+                   "chrome", "chrome-headless-shell")
+
+
+def _chromium() -> str | None:
+    """A Chromium binary: $BAYESCLV_CHROMIUM, one on PATH, or Playwright's own build."""
+    given = os.environ.get("BAYESCLV_CHROMIUM")
+    if given:
+        return given
+    for name in _CHROMIUM_NAMES:
+        found = shutil.which(name)
+        if found:
+            return found
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        return None
+    try:
+        with sync_playwright() as playwright:
+            path = playwright.chromium.executable_path
+    except Exception:  # noqa: BLE001 - any failure means no usable browser
+        return None
+    return path if path and os.path.exists(path) else None
+
+
+@pytest.mark.browser
+def test_report_renders_in_headless_chromium(report_dir, tmp_path):
+    import matplotlib.image
+
+    browser = _chromium()
+    if browser is None:
+        pytest.skip("no headless Chromium found: install Debian's 'chromium' package "
+                    "(apt-get install chromium), or set BAYESCLV_CHROMIUM to a Chrome or "
+                    "Chromium binary, or pip install playwright && playwright install chromium")
+    shot = tmp_path / "report.png"
+    command = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+               "--no-first-run", "--disable-background-networking",
+               "--disable-component-update", "--disable-sync", "--hide-scrollbars",
+               f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1280,2400",
+               f"--screenshot={shot}", (report_dir / "report.html").as_uri()]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    assert shot.exists(), f"Chromium wrote no screenshot (exit {done.returncode}):\n" \
+                          f"{done.stderr[-2000:]}"
+    pixels = matplotlib.image.imread(shot)[..., :3]
+    assert pixels.shape[:2] == (2400, 1280)
+    non_white = (pixels < 0.95).any(axis=-1)
+    assert non_white.mean() > 0.05  # text, tables and figures, not a blank page
+    assert pixels.std() > 0.1
+    # The embedded figures are drawn: many distinct colours (plain text has few).
+    colours = np.unique((pixels[::4, ::4] * 255).astype(np.uint8).reshape(-1, 3), axis=0)
+    assert len(colours) > 200
