@@ -12,7 +12,7 @@ import numpy as np
 import pytensor.tensor as pt
 from scipy import special
 
-__all__ = ["NP", "PT"]
+__all__ = ["NP", "PT", "power_increment"]
 
 _LOG_HALF = -0.6931471805599453
 
@@ -55,6 +55,82 @@ def _log_gamma_ratio(y: object, a: object, xp: object) -> object:
     return xp.where(large, stirling, direct)
 
 
+# psi(y) - log y + 1/(2y) ~ -sum_k B_2k / (2k y^2k): coefficients of y^-2, y^-4, ..., y^-10.
+_DIGAMMA_SERIES = (-1.0 / 12.0, 1.0 / 120.0, -1.0 / 252.0, 1.0 / 240.0, -1.0 / 132.0)
+_DIGAMMA_SHIFT = 8
+
+
+def _digamma_series(square: object) -> object:
+    """``sum_k c_k x^k`` at ``x = 1/z^2`` (Horner), the tail of the digamma expansion."""
+    total = _DIGAMMA_SERIES[-1]
+    for coefficient in reversed(_DIGAMMA_SERIES[:-1]):
+        total = coefficient + square * total
+    return total * square
+
+
+def _digamma_difference(y: object, a: object, xp: object) -> object:
+    """``psi(y + a) - psi(y)`` for ``y, a > 0``, accurate when ``a << y``; no special functions.
+
+    For ``z >= 8`` the asymptotic series gives ``log1p(a / z) + a / (2 z (z + a)) +
+    sum_k c_k [(z + a)^-2k - z^-2k]`` (truncation error below 4e-12 of the result), whose
+    leading terms carry no cancellation (the bracketed corrections are below ``z^-2`` of
+    the result). Below 8 the recurrence ``psi(y + 1) = psi(y) + 1/y`` shifts ``y`` by 8,
+    adding the positive terms ``a / ((y + j)(y + j + a))``, ``j = 0..7``. Only elementary
+    operations, so PyTensor differentiates it without polygamma functions.
+    """
+    small = y < _DIGAMMA_SHIFT
+    z = y + xp.where(small, float(_DIGAMMA_SHIFT), 0.0)
+    shifted = z + a
+    series = _digamma_series(1.0 / (shifted * shifted)) - _digamma_series(1.0 / (z * z))
+    asymptotic = xp.log1p(a / z) + a / (2.0 * z * shifted) + series
+    recurrence = 0.0
+    for j in range(_DIGAMMA_SHIFT):
+        recurrence = recurrence + a / ((y + j) * (y + j + a))
+    return asymptotic + xp.where(small, recurrence, 0.0)
+
+
+# Gauss-Legendre nodes and weights on [0, 1] (4 points: exact for degree-7 polynomials).
+_GL_NODES = (0.06943184420297371, 0.33000947820757187, 0.6699905217924281,
+             0.9305681557970262)
+_GL_WEIGHTS = (0.1739274225687269, 0.3260725774312731, 0.3260725774312731,
+               0.1739274225687269)
+_QUADRATURE_BELOW = 0.1
+
+
+def _log_gamma_ratio_increment(y: object, delta: object, a: object, xp: object) -> object:
+    """``[log G(y + delta + a) - log G(y + delta)] - [log G(y + a) - log G(y)]``, ``> 0``.
+
+    The difference of two :func:`_log_gamma_ratio` values cancels when ``delta << y``
+    (e.g. ``t^c - (t-1)^c`` for large ``t`` and ``c < 1``). There it is evaluated as
+    ``integral_y^{y+delta} [psi(u + a) - psi(u)] du`` by Gauss-Legendre quadrature of a
+    positive integrand whose relative variation over the interval is below
+    ``delta / y < 0.1`` (four-point quadrature error below 1e-12 relative); otherwise
+    directly, where the cancellation is bounded (both measured below 5e-10 relative
+    against mpmath, ``tests/test_numerics.py``).
+    """
+    near = delta < _QUADRATURE_BELOW * y
+    step = xp.where(near, delta, _QUADRATURE_BELOW * y)
+    # The nodes on a trailing axis: one evaluation of the integrand for all of them.
+    nodes = xp.last_axis(y) + xp.last_axis(step) * np.asarray(_GL_NODES)
+    integrand = _digamma_difference(nodes, xp.last_axis(a), xp)
+    quadrature = (integrand * np.asarray(_GL_WEIGHTS)).sum(axis=-1)
+    direct = _log_gamma_ratio(y + delta, a, xp) - _log_gamma_ratio(y, a, xp)
+    return xp.where(near, step * quadrature, direct)
+
+
+def power_increment(t: np.ndarray, log_c: object, xp: object) -> object:
+    """``t^c - (t-1)^c`` for integer ``t >= 1``, ``c = exp(log_c)``, without cancellation.
+
+    ``(t-1)^c expm1(c log1p(1/(t-1)))`` for ``t >= 2``; exactly 1 for ``t = 1``.
+    """
+    t = np.asarray(t, dtype=np.float64)
+    later = t >= 2.0
+    before = np.where(later, t - 1.0, 1.0)
+    c = xp.exp(log_c)
+    value = xp.exp(c * np.log(before)) * xp.expm1(c * np.log1p(1.0 / before))
+    return xp.where(later, value, 1.0)
+
+
 NP = SimpleNamespace(
     exp=np.exp,
     log=np.log,
@@ -65,8 +141,10 @@ NP = SimpleNamespace(
     log1mexp=_np_log1mexp,
     gammaln=special.gammaln,
     betaln=special.betaln,
+    last_axis=lambda x: np.asarray(x)[..., None],
 )
 NP.log_gamma_ratio = lambda y, a: _log_gamma_ratio(y, a, NP)
+NP.log_gamma_ratio_increment = lambda y, d, a: _log_gamma_ratio_increment(y, d, a, NP)
 
 PT = SimpleNamespace(
     exp=pt.exp,
@@ -78,5 +156,7 @@ PT = SimpleNamespace(
     log1mexp=pt.log1mexp,
     gammaln=pt.gammaln,
     betaln=lambda a, b: pt.gammaln(a) + pt.gammaln(b) - pt.gammaln(a + b),
+    last_axis=lambda x: pt.as_tensor_variable(x)[..., None],
 )
 PT.log_gamma_ratio = lambda y, a: _log_gamma_ratio(y, a, PT)
+PT.log_gamma_ratio_increment = lambda y, d, a: _log_gamma_ratio_increment(y, d, a, PT)

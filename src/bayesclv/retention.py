@@ -29,7 +29,7 @@ import pandas as pd
 import pymc as pm
 
 from bayesclv._hierarchy import segment_effects
-from bayesclv._math import NP, PT
+from bayesclv._math import NP, PT, power_increment
 from bayesclv.priors import Prior, hierarchy_options
 
 __all__ = [
@@ -258,9 +258,8 @@ class BetaDiscreteWeibullRetention(RetentionFamily):
         t = np.asarray(t, dtype=np.float64)
         alpha, beta = xp.exp(psi[..., 0]), xp.exp(psi[..., 1])
         before = _power(t - 1.0, psi[..., 2], xp)
-        now = _power(t, psi[..., 2], xp)
-        increment = (xp.log_gamma_ratio(beta + now, alpha)
-                     - xp.log_gamma_ratio(beta + before, alpha))
+        step = power_increment(t, psi[..., 2], xp)  # t^c - (t-1)^c, no cancellation
+        increment = xp.log_gamma_ratio_increment(beta + before, step, alpha)
         # Guard against rounding to zero when the increment is below float resolution.
         return xp.log(xp.where(increment > 1e-300, increment, 1e-300))
 

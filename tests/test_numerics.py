@@ -1,0 +1,246 @@
+"""Kernels against 50-digit mpmath references, at the edges of the parameter space.
+
+Every family's survival (through ``H(t) = -log S(t)``), ``log dH(t)``, the row
+log-likelihood and the risk-set cell log-likelihood are compared with mpmath evaluated at
+the *same* float parameters (so that only the kernel's error is measured), for shapes
+``k``/``c`` in [0.1, 5], ``alpha``/``beta`` in [1e-3, 1e3] and ``t`` up to 1e4; then the
+PyTensor gradients of the risk-set and grouped log-likelihoods are checked to be finite
+there, and the gamma-gamma spend log-likelihood is compared with mpmath.
+
+Tolerance: 1e-8, relative to ``max(1, |reference|)`` for log-scale quantities (``log dH``,
+log-likelihoods) and relative for ``H`` itself. The inputs' own rounding (``log t`` and the
+exponentials of the parameters, relative error ~1e-15 amplified by ``|k log(t/eta)| < 50``)
+accounts for ~1e-13; anything near 1e-8 would be cancellation in the kernel (as the BdW
+increment had before it was rewritten as a quadrature of a digamma difference: 3e-6). The
+worst errors measured are ~1e-11.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+
+import mpmath as mp
+import numpy as np
+import pytensor
+import pytensor.tensor as pt
+import pytest
+
+from bayesclv._math import NP, PT
+from bayesclv.retention import RETENTION_FAMILIES, grouped_loglik, risk_set_loglik, row_loglik
+from bayesclv.spend import SPEND_FAMILIES
+
+mp.mp.dps = 50
+RTOL = 1e-8
+SHAPES = (0.1, 0.5, 1.0, 2.0, 5.0)
+BETA_PARAMS = (1e-3, 1e-1, 1.0, 10.0, 1e3)
+PERIODS = (1, 2, 3, 10, 100, 1000, 10_000)
+
+
+def _grid(family: str) -> np.ndarray:
+    """Parameter vectors (``psi``, the unconstrained coordinates) spanning the edges."""
+    if family == "geometric":
+        theta = np.array([1e-6, 1e-3, 0.1, 0.5, 0.9, 0.999])
+        return (np.log(theta) - np.log1p(-theta))[:, None]
+    if family == "weibull":
+        return np.log([(eta, k) for eta, k in itertools.product((0.5, 1.0, 10.0, 1e3, 1e4),
+                                                                 SHAPES)])
+    if family == "sbg":
+        return np.log(list(itertools.product(BETA_PARAMS, BETA_PARAMS)))
+    return np.log(list(itertools.product(BETA_PARAMS, BETA_PARAMS, SHAPES)))
+
+
+def _log_beta(a: mp.mpf, b: mp.mpf) -> mp.mpf:
+    return mp.loggamma(a) + mp.loggamma(b) - mp.loggamma(a + b)
+
+
+@functools.cache
+def _reference_hazard(family: str, psi: tuple[float, ...], t: int) -> mp.mpf:
+    """``H(t) = -log S(t)`` at 50 digits, from the same float ``psi``."""
+    if t == 0:
+        return mp.mpf(0)
+    t_mp = mp.mpf(t)
+    p = [mp.mpf(x) for x in psi]
+    if family == "geometric":  # S = (1 - theta)^t, theta = logistic(psi)
+        return t_mp * mp.log1p(mp.exp(p[0]))
+    if family == "weibull":  # S = exp(-(t / eta)^k)
+        return (t_mp / mp.exp(p[0])) ** mp.exp(p[1])
+    alpha, beta = mp.exp(p[0]), mp.exp(p[1])
+    x = t_mp if family == "sbg" else t_mp ** mp.exp(p[2])  # S = B(a, b + x) / B(a, b)
+    return _log_beta(alpha, beta) - _log_beta(alpha, beta + x)
+
+
+def _reference_row(family: str, psi: tuple, entry: int, tenure: int, churned: bool) -> mp.mpf:
+    h_before = _reference_hazard(family, psi, tenure - 1)
+    h_now = _reference_hazard(family, psi, tenure)
+    h_entry = _reference_hazard(family, psi, entry)
+    if churned:  # log(S(T-1) - S(T)) - log S(e)
+        return -h_before + mp.log(-mp.expm1(-(h_now - h_before))) + h_entry
+    return -h_now + h_entry
+
+
+def _log_error(value: float, reference: mp.mpf) -> float:
+    return abs(value - float(reference)) / max(1.0, abs(float(reference)))
+
+
+@pytest.mark.parametrize("name", sorted(RETENTION_FAMILIES))
+def test_cumulative_hazard_and_survival_match_mpmath(name):
+    family = RETENTION_FAMILIES[name]
+    t = np.array((0,) + PERIODS, dtype=np.float64)
+    worst = 0.0
+    for psi in _grid(name):
+        hazard = family.cumulative_hazard(t, psi[None, :])
+        survival = family.survival(t, psi[None, :])
+        for j, period in enumerate((0,) + PERIODS):
+            reference = _reference_hazard(name, tuple(psi), period)
+            if reference == 0:
+                assert hazard[j] == 0 and survival[j] == 1
+                continue
+            error = abs(hazard[j] - float(reference)) / float(reference)
+            worst = max(worst, error)
+            assert error < RTOL, (name, psi, period, hazard[j], float(reference))
+            # S = exp(-H): a relative error in S equals the absolute error in H.
+            expected_survival = float(mp.exp(-reference))
+            if expected_survival > 1e-300:
+                assert abs(survival[j] - expected_survival) <= RTOL * expected_survival
+            else:
+                assert survival[j] <= 1e-300
+    print(f"\n{name}: worst relative error of H(t) = {worst:.1e}")
+
+
+@pytest.mark.parametrize("name", sorted(RETENTION_FAMILIES))
+def test_log_hazard_increment_matches_mpmath(name):
+    family = RETENTION_FAMILIES[name]
+    t = np.array(PERIODS, dtype=np.float64)
+    worst = 0.0
+    for psi in _grid(name):
+        values = family.log_hazard_increment(t, psi[None, :])
+        assert np.isfinite(values).all()
+        for j, period in enumerate(PERIODS):
+            increment = (_reference_hazard(name, tuple(psi), period)
+                         - _reference_hazard(name, tuple(psi), period - 1))
+            error = _log_error(values[j], mp.log(increment))
+            worst = max(worst, error)
+            assert error < RTOL, (name, np.exp(psi), period, values[j], float(mp.log(increment)))
+    print(f"\n{name}: worst error of log dH(t) = {worst:.1e}")
+
+
+@pytest.mark.parametrize("name", sorted(RETENTION_FAMILIES))
+def test_row_and_risk_set_loglik_match_mpmath(name):
+    family = RETENTION_FAMILIES[name]
+    rows = [(entry, tenure, churned) for tenure in PERIODS
+            for entry in sorted({0, tenure // 2, tenure - 1}) for churned in (False, True)]
+    entry, tenure, churned = (np.array(col) for col in zip(*rows, strict=True))
+    cells_at_risk, cells_churned = np.array([1000, 1000, 1]), np.array([0, 7, 1])
+    worst_row = worst_cell = 0.0
+    for psi in _grid(name):
+        key = tuple(psi)
+        values = row_loglik(family, np.repeat(psi[None, :], len(rows), 0), entry, tenure,
+                            churned)
+        for value, (e, t, c) in zip(values, rows, strict=True):
+            error = _log_error(value, _reference_row(name, key, e, t, c))
+            worst_row = max(worst_row, error)
+            assert error < RTOL, (name, np.exp(psi), e, t, c)
+        for period in PERIODS:
+            cells = risk_set_loglik(family, np.repeat(psi[None, :], 3, 0),
+                                    np.full(3, float(period)), cells_at_risk, cells_churned)
+            increment = (_reference_hazard(name, key, period)
+                         - _reference_hazard(name, key, period - 1))
+            for value, n, d in zip(cells, cells_at_risk, cells_churned, strict=True):
+                reference = d * mp.log(-mp.expm1(-increment)) - (n - d) * increment
+                error = _log_error(value, reference)
+                worst_cell = max(worst_cell, error)
+                assert error < RTOL, (name, np.exp(psi), period, n, d)
+    print(f"\n{name}: worst error of the row log-likelihood = {worst_row:.1e}, "
+          f"of the risk-set cells = {worst_cell:.1e}")
+
+
+@pytest.mark.parametrize("name", sorted(RETENTION_FAMILIES))
+def test_pytensor_kernels_equal_numpy_and_gradients_are_finite(name):
+    import pandas as pd
+
+    family = RETENTION_FAMILIES[name]
+    grid = _grid(name)
+    psi = pt.matrix("psi")
+    n_segments = len(grid)
+    periods = np.array([1.0, 2.0, 10.0, 9_999.0, 10_000.0])
+    # Risk-set cells of every segment and period, with none, some and all churning.
+    cell_segment = np.repeat(np.arange(n_segments), len(periods))
+    cell_period = np.tile(periods, n_segments)
+    at_risk = np.tile([1000, 1000, 1000, 5, 1], n_segments)
+    cell_churned = np.tile([0, 7, 1000, 5, 0], n_segments)
+    groups = pd.DataFrame({
+        "segment": np.repeat(np.arange(n_segments), 6),
+        "entry": np.tile([0, 0, 0, 5_000, 9_999, 0], n_segments),
+        "tenure": np.tile([1, 1, 10_000, 10_000, 10_000, 2], n_segments),
+        "churned": np.tile([True, False, True, False, True, True], n_segments),
+        "count": np.ones(6 * n_segments, dtype=np.int64),
+    })
+    risk = risk_set_loglik(family, psi[cell_segment], cell_period, at_risk, cell_churned, PT)
+    rows = grouped_loglik(family, psi, groups, PT)
+    total = risk.sum() + rows.sum()
+    function = pytensor.function([psi], [risk, rows, pytensor.grad(total, psi),
+                                         family.log_hazard_increment(cell_period,
+                                                                     psi[cell_segment], PT)])
+    risk_value, rows_value, gradient, log_increment = function(grid)
+    np.testing.assert_allclose(
+        risk_value, risk_set_loglik(family, grid[cell_segment], cell_period, at_risk,
+                                    cell_churned), rtol=1e-10)
+    np.testing.assert_allclose(rows_value, grouped_loglik(family, grid, groups), rtol=1e-8,
+                               atol=1e-8)
+    np.testing.assert_allclose(
+        log_increment, family.log_hazard_increment(cell_period, grid[cell_segment]),
+        rtol=1e-10, atol=1e-12)
+    assert np.isfinite(gradient).all(), grid[~np.isfinite(gradient).all(axis=1)]
+
+
+def test_gamma_gamma_loglik_matches_mpmath():
+    family = SPEND_FAMILIES["gamma_gamma"]
+    worst = 0.0
+    grid = itertools.product((1e-2, 0.5, 1.0, 10.0, 100.0), (1e-3, 1.0, 1e3), (1e-3, 1.0, 1e3))
+    x = np.array([1.0, 10.0, 1000.0])[:, None]
+    z = np.array([1e-6, 1.0, 1e9])[None, :]
+    for p, q_minus_1, gamma in grid:
+        psi = np.log([p, q_minus_1, gamma])
+        values = family.customer_loglik(psi, x, z)
+        p_mp, q_mp, g_mp = (mp.exp(mp.mpf(psi[0])), 1 + mp.exp(mp.mpf(psi[1])),
+                            mp.exp(mp.mpf(psi[2])))
+        for i, j in itertools.product(range(3), range(3)):
+            x_mp, z_mp = mp.mpf(x[i, 0]), mp.mpf(z[0, j])
+            px = p_mp * x_mp
+            reference = (mp.loggamma(px + q_mp) - mp.loggamma(px) - mp.loggamma(q_mp)
+                         + q_mp * mp.log(g_mp) + (px - 1) * mp.log(z_mp) + px * mp.log(x_mp)
+                         - (px + q_mp) * mp.log(g_mp + x_mp * z_mp))
+            error = _log_error(values[i, j], reference)
+            worst = max(worst, error)
+            assert error < RTOL, (p, q_minus_1, gamma, x[i, 0], z[0, j])
+    print(f"\ngamma-gamma: worst error of the log-likelihood = {worst:.1e}")
+
+
+def test_gamma_gamma_gradient_is_finite_at_the_edges():
+    from bayesclv.data import spend_statistics
+
+    family = SPEND_FAMILIES["gamma_gamma"]
+    grid = np.log(list(itertools.product((1e-2, 100.0), (1e-3, 1e3), (1e-3, 1e3))))
+    n = len(grid)
+    codes = np.repeat(np.arange(n), 4)
+    x = np.tile([1, 1, 1000, 1000], n)
+    z = np.tile([1e-6, 1e9, 1e-6, 1e9], n)
+    stats = spend_statistics(codes, x, z, n)
+    psi = pt.matrix("psi")
+    loglik = family.aggregated_loglik(psi, stats, PT)
+    value, gradient = pytensor.function([psi], [loglik, pytensor.grad(loglik, psi)])(grid)
+    np.testing.assert_allclose(value, family.aggregated_loglik(grid, stats), rtol=1e-10)
+    assert np.isfinite(gradient).all()
+
+
+@pytest.mark.parametrize("y", [1e-3, 0.5, 7.99, 8.0, 19.9, 20.0, 1e3, 1e12])
+@pytest.mark.parametrize("a", [1e-3, 1.0, 1e3])
+@pytest.mark.parametrize("ratio", [1e-6, 1e-3, 0.01, 0.0999, 0.1, 1.0, 1e6])
+def test_log_gamma_ratio_increment_matches_mpmath(y, a, ratio):
+    delta = ratio * y
+    value = NP.log_gamma_ratio_increment(np.array(y), np.array(delta), np.array(a))
+    y_mp, a_mp, d_mp = mp.mpf(y), mp.mpf(a), mp.mpf(delta)
+    reference = (mp.loggamma(y_mp + d_mp + a_mp) - mp.loggamma(y_mp + d_mp)
+                 - mp.loggamma(y_mp + a_mp) + mp.loggamma(y_mp))
+    assert abs(value - float(reference)) <= 1e-9 * float(reference)
