@@ -7,7 +7,7 @@ model comparison (:func:`compare`, :func:`loo`), the customer value matrix
 :mod:`bayesclv.data` and the example data in :mod:`bayesclv.datasets`.
 """
 
-from bayesclv import data, datasets, segmentation
+from bayesclv import data, datasets, io, segmentation
 from bayesclv._version import __version__
 from bayesclv.comparison import compare, loo
 from bayesclv.estimator import CLVModel, RetentionModel, SpendModel
@@ -17,6 +17,7 @@ from bayesclv.exceptions import (
     ModelFormatError,
     NotFittedError,
 )
+from bayesclv.io import load
 from bayesclv.priors import Prior
 from bayesclv.segmentation import value_matrix
 
@@ -33,6 +34,8 @@ __all__ = [
     "compare",
     "data",
     "datasets",
+    "io",
+    "load",
     "loo",
     "segmentation",
     "value_matrix",

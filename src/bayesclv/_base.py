@@ -7,9 +7,11 @@ import numbers
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pymc as pm
 import xarray as xr
 from sklearn.base import BaseEstimator
@@ -94,6 +96,7 @@ SAMPLING_CONSTRAINTS: dict[str, Any] = {
     "target_accept": Interval(float, 0.5, 1.0, closed="neither"),
     "random_seed": _Check(_is_seed, "a non-negative int or None"),
     "progressbar": Options((True, False)),
+    "priors": _Check(_is_priors, "a dict or None"),
 }
 COLUMN_PARAMS = ("customer_col", "segment_col", "tenure_col", "churned_col", "entry_col",
                  "n_periods_active_col", "mean_spend_col")
@@ -176,3 +179,42 @@ class BayesianEstimator(BaseEstimator):
         if self.method == "nuts":
             warn_if_unconverged(idata, var_names, what)
         return idata
+
+    def save(self, path: str | os.PathLike, *, include_data: bool | pd.DataFrame = False
+             ) -> Path:
+        """Save the fitted estimator to netCDF (a file) or Zarr (a directory or ``*.zarr``).
+
+        No pickle: the posterior, the sufficient statistics and a JSON config with a
+        format version and a SHA-256 hash; see :func:`bayesclv.io.save` for the layout and
+        :func:`bayesclv.load` to read it back.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+        include_data : bool or pandas.DataFrame, default=False
+            A customer table to store beside the model (read back with
+            :func:`bayesclv.io.load_data`); the model itself keeps no training table.
+
+        Returns
+        -------
+        pathlib.Path
+            ``path``, for ``bayesclv.load(model.save(path))``.
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            If the estimator is not fitted.
+
+        Examples
+        --------
+        >>> import tempfile, pathlib
+        >>> import bayesclv
+        >>> customers = bayesclv.datasets.load_example()
+        >>> model = bayesclv.RetentionModel("bdw", method="map", random_seed=0).fit(customers)
+        >>> loaded = bayesclv.load(model.save(pathlib.Path(tempfile.mkdtemp()) / "m.nc"))
+        >>> loaded.predict(customers).equals(model.predict(customers))
+        True
+        """
+        from bayesclv.io import save
+
+        return save(self, path, include_data=include_data)

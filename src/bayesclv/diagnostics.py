@@ -36,9 +36,43 @@ def _flagged(values: xr.Dataset, bad: xr.Dataset) -> list[str]:
 
 
 def diagnostics_table(idata: xr.DataTree, var_names: Sequence[str]) -> pd.DataFrame:
-    """ArviZ summary (mean, sd, HDI, ESS, R-hat) of ``var_names``, plus the divergences."""
-    table = az.summary(idata, var_names=list(var_names))
-    table.attrs["divergences"] = _divergences(idata)
+    """ArviZ summary of ``var_names`` as numbers, with the divergence count in ``attrs``.
+
+    Parameters
+    ----------
+    idata : xarray.DataTree
+        A fitted model's ``idata_`` (``posterior`` and, for NUTS, ``sample_stats``).
+    var_names : sequence of str
+        Posterior variables to summarise.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per scalar parameter (e.g. ``eta[organic]``), index named
+        ``parameter``; columns ``mean``, ``sd``, the credible-interval bounds, ``ess_bulk``,
+        ``ess_tail``, ``r_hat``, ``mcse_mean``, ``mcse_sd`` as unrounded floats (NaN where
+        undefined, e.g. for a MAP fit's single draw). ``attrs`` holds ``divergences``
+        (divergent transitions over all chains), ``chains``, ``draws`` and the thresholds
+        ``rhat_max`` and ``ess_min`` that trigger a :class:`ConvergenceWarning`.
+
+    Examples
+    --------
+    >>> import bayesclv
+    >>> from bayesclv.diagnostics import diagnostics_table
+    >>> customers = bayesclv.datasets.load_example()
+    >>> model = bayesclv.SpendModel(method="map", random_seed=0).fit(customers)
+    >>> table = diagnostics_table(model.idata_, ["spend_mu", "p"])
+    >>> table.index[0], table.attrs["divergences"]
+    ('spend_mu[log_p]', 0)
+    """
+    posterior = idata["posterior"]
+    table = pd.DataFrame(az.summary(idata, var_names=list(var_names), round_to="none"))
+    table = table.apply(pd.to_numeric)
+    table.index.name = "parameter"
+    table.attrs.update(
+        divergences=_divergences(idata), chains=int(posterior.sizes.get("chain", 1)),
+        draws=int(posterior.sizes.get("draw", 1)), rhat_max=RHAT_MAX, ess_min=ESS_MIN,
+    )
     return table
 
 
@@ -59,8 +93,9 @@ def convergence_problems(idata: xr.DataTree, var_names: Sequence[str]) -> list[s
     n_div = _divergences(idata)
     if n_div:
         problems.append(
-            f"{n_div} divergent transition(s): raise target_accept (e.g. 0.95 or 0.99) or "
-            "reconsider segments with very little data."
+            f"{n_div} divergent transition(s): raise target_accept (e.g. 0.95 or 0.99); "
+            "if they persist, switch the parametrisation (priors={'centered': True} when "
+            "every segment has many customers) or merge segments with very little data."
         )
     if posterior.sizes.get("chain", 1) > 1:
         rhat = az.rhat(posterior)
@@ -69,7 +104,7 @@ def convergence_problems(idata: xr.DataTree, var_names: Sequence[str]) -> list[s
             problems.append(
                 f"R-hat > {RHAT_MAX} for {', '.join(names[:10])}"
                 + (" ..." if len(names) > 10 else "")
-                + ": the chains disagree; run more tune and draws."
+                + ": the chains disagree; run more tune and draws (e.g. tune=2000, draws=2000)."
             )
     ess = az.ess(posterior)
     names = _flagged(ess, ess < ESS_MIN)
@@ -87,7 +122,8 @@ def warn_if_unconverged(idata: xr.DataTree, var_names: Sequence[str], what: str)
     problems = convergence_problems(idata, var_names)
     if problems:
         warnings.warn(
-            f"The {what} posterior may not be reliable:\n- " + "\n- ".join(problems),
+            f"The {what} posterior may not be reliable:\n- " + "\n- ".join(problems)
+            + "\nmodel.diagnostics() lists R-hat and ESS of every parameter.",
             ConvergenceWarning,
             stacklevel=3,
         )

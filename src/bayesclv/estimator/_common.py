@@ -13,6 +13,7 @@ from sklearn.utils.validation import check_is_fitted
 from bayesclv._base import BayesianEstimator
 from bayesclv._hierarchy import segment_psi_draws
 from bayesclv.data import CustomerData
+from bayesclv.diagnostics import diagnostics_table
 from bayesclv.exceptions import DataValidationError
 
 _DEFAULT_PERIOD = "period"
@@ -66,6 +67,41 @@ class SegmentedModel(BayesianEstimator):
         """The posterior as an :class:`xarray.Dataset` (chain, draw, ...)."""
         check_is_fitted(self, "idata_")
         return self.idata_["posterior"].to_dataset()
+
+    def _monitored_vars(self) -> list[str]:
+        """The parameters whose convergence is checked and reported."""
+        return [f"{self._prefix}_mu", f"{self._prefix}_sigma", *self.family_.param_names]
+
+    def diagnostics(self) -> pd.DataFrame:
+        """Convergence diagnostics of the fitted parameters (ArviZ summary).
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per scalar parameter (population ``mu``/``sigma`` per coordinate, the
+            family's natural parameters per segment, e.g. ``eta[organic]``): ``mean``,
+            ``sd``, interval bounds, ``ess_bulk``, ``ess_tail``, ``r_hat``, ``mcse_mean``,
+            ``mcse_sd``. ``attrs["divergences"]`` counts divergent transitions. R-hat
+            above ``attrs["rhat_max"]`` or bulk ESS below ``attrs["ess_min"]`` means the
+            intervals are not yet trustworthy; a MAP fit has a single draw, so its
+            ``sd``, ESS and R-hat are NaN.
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            If the model is not fitted.
+
+        Examples
+        --------
+        >>> import bayesclv
+        >>> customers = bayesclv.datasets.load_example()
+        >>> model = bayesclv.SpendModel(method="map", random_seed=0).fit(customers)
+        >>> table = model.diagnostics()
+        >>> "r_hat" in table.columns and table.attrs["divergences"] == 0
+        True
+        """
+        check_is_fitted(self, "idata_")
+        return diagnostics_table(self.idata_, self._monitored_vars())
 
 
 _COMMON_DOC = """method : {"nuts", "map"}, default="nuts"

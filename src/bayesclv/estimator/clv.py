@@ -371,3 +371,36 @@ class CLVModel(BayesianEstimator):
         """Posterior draws of ``S(t)``, ``t = 0..periods``, dims (chain, draw, segment, period)."""
         check_is_fitted(self, "idata_")
         return self.retention_model_.retention_curve(periods, segments)
+
+    def diagnostics(self) -> pd.DataFrame:
+        """Convergence diagnostics of both sub-models (ArviZ summary).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Indexed by (``model``, ``parameter``), ``model`` being ``"retention"`` or
+            ``"spend"``; the columns of :meth:`RetentionModel.diagnostics`.
+            ``attrs["divergences"]`` is the total of divergent transitions and
+            ``attrs["divergences_by_model"]`` splits it per sub-model.
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            If the model is not fitted.
+
+        Examples
+        --------
+        >>> import bayesclv
+        >>> customers = bayesclv.datasets.load_example()
+        >>> model = bayesclv.CLVModel(method="map", random_seed=0).fit(customers)
+        >>> sorted(set(model.diagnostics().index.get_level_values("model")))
+        ['retention', 'spend']
+        """
+        check_is_fitted(self, "idata_")
+        tables = {"retention": self.retention_model_.diagnostics(),
+                  "spend": self.spend_model_.diagnostics()}
+        table = pd.concat(tables, names=["model", "parameter"])
+        by_model = {name: int(t.attrs["divergences"]) for name, t in tables.items()}
+        table.attrs = {**tables["retention"].attrs, "divergences": sum(by_model.values()),
+                       "divergences_by_model": by_model}
+        return table
