@@ -106,6 +106,34 @@ def _require_columns(df: pd.DataFrame, names: Sequence[str], purpose: str) -> No
         )
 
 
+def _value_kind(value: object) -> str:
+    if isinstance(value, (bool, np.bool_)):
+        return "bool"
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return "number"
+    if isinstance(value, str):
+        return "str"
+    return type(value).__name__
+
+
+def _reject_mixed_types(series: pd.Series, column: str, ids: pd.Index,
+                        label: str = "customer ids") -> None:
+    """An object column must hold one kind of value: mixed kinds are ambiguous."""
+    if series.dtype != object:
+        return
+    present = series.notna().to_numpy()
+    kinds = np.array([_value_kind(v) if ok else "" for v, ok in zip(series, present,
+                                                                       strict=True)])
+    found = sorted(set(kinds[present]))
+    if len(found) > 1:
+        first = kinds[present][0]
+        _fail(column, ids, present & (kinds != first),
+              f"values of another type than the first row's ({first}; the column mixes "
+              f"{', '.join(found)})",
+              "Give the column one type (e.g. .astype(str) or pandas.to_numeric) so that "
+              "equal-looking values such as 1 and '1' cannot be confused.", label=label)
+
+
 def _numeric(df: pd.DataFrame, column: str, ids: pd.Index) -> np.ndarray:
     series = df[column]
     if pd.api.types.is_bool_dtype(series):
@@ -120,6 +148,7 @@ def _numeric(df: pd.DataFrame, column: str, ids: pd.Index) -> np.ndarray:
         if bad.any():
             _fail(column, ids, bad, f"non-numeric values (dtype {series.dtype})",
                   "Convert the column to numbers.")
+        _reject_mixed_types(series, column, ids)
         series = converted
     values = series.to_numpy(dtype=np.float64, na_value=np.nan)
     if np.isnan(values).any():
@@ -133,6 +162,10 @@ def _numeric(df: pd.DataFrame, column: str, ids: pd.Index) -> np.ndarray:
 
 def _integer(df: pd.DataFrame, column: str, ids: pd.Index) -> np.ndarray:
     values = _numeric(df, column, ids)
+    huge = np.abs(values) >= 2.0**53
+    if huge.any():
+        _fail(column, ids, huge, "values too large to be period counts (>= 2**53)",
+              "Check the column and the period unit.")
     fractional = values != np.round(values)
     if fractional.any():
         _fail(column, ids, fractional, "fractional values where whole periods are expected",
@@ -153,6 +186,7 @@ def _boolean(df: pd.DataFrame, column: str, ids: pd.Index) -> np.ndarray:
     if not valid.all():
         _fail(column, ids, ~valid, "values other than True/False (or 1/0)",
               "Encode churn as a boolean column.")
+    _reject_mixed_types(series, column, ids)
     return series.to_numpy().astype(np.float64).astype(bool)
 
 
@@ -225,6 +259,7 @@ def validate_customers(
         if seg_series.isna().any():
             _fail(columns.segment, ids, seg_series.isna().to_numpy(), "missing segment labels",
                   "Give these customers a segment (or an explicit 'unknown' label).")
+        _reject_mixed_types(seg_series, columns.segment, ids)
         segment = seg_series.astype(str).to_numpy(dtype=object)
     else:
         segment = np.full(n, SINGLE_SEGMENT, dtype=object)
@@ -495,6 +530,7 @@ def _positive_amounts(series: pd.Series, column: str, rows: pd.Index, refunds: s
         if bad.any():
             _fail(column, rows, bad, f"non-numeric amounts (dtype {series.dtype})",
                   "Convert the column to numbers (strip currency symbols).", label="row index")
+        _reject_mixed_types(series, column, rows, label="row index")
         series = converted
     values = series.to_numpy(dtype=np.float64, na_value=np.nan)
     if np.isnan(values).any():
