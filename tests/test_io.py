@@ -117,8 +117,8 @@ def test_include_data_stores_the_table_and_leaves_it_out_by_default(map_model, c
         pd.testing.assert_frame_equal(io.load_data(path), table)
         assert io.load_data(path).attrs == table.attrs
         assert io.load_data(map_model.save(tmp_path / name)) is None
-    with pytest.raises(TypeError, match="include_data=customers"):
-        map_model.save(tmp_path / "x.nc", include_data=True)
+    with pytest.raises(TypeError, match="DataFrame"):
+        map_model.save(tmp_path / "x.nc", include_data="yes")
     with pytest.raises(bayesclv.DataValidationError, match="tenure"):
         map_model.save(tmp_path / "x.nc", include_data=table.drop(columns="tenure"))
 
@@ -304,3 +304,16 @@ def test_save_refuses_what_it_cannot_save(map_model, small_customers, tmp_path):
     # A directory that holds a model is replaced.
     store = map_model.save(tmp_path / "again.zarr")
     assert bayesclv.load(map_model.save(store)).seed_ == map_model.seed_
+
+
+def test_include_data_true_stores_the_training_table_while_it_is_held(tmp_path):
+    table = bayesclv.datasets.load_example().head(400)
+    model = bayesclv.RetentionModel(method="map", random_seed=0).fit(table)
+    path = model.save(tmp_path / "with_training.nc", include_data=True)
+    pd.testing.assert_frame_equal(io.load_data(path), table)
+    # A loaded model has no training table in memory: True says what to do.
+    with pytest.raises(ValueError, match="include_data=customers"):
+        bayesclv.load(path).save(tmp_path / "again.nc", include_data=True)
+    del table
+    with pytest.raises(ValueError, match="no longer in memory"):
+        model.save(tmp_path / "gone.nc", include_data=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import numbers
 import os
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -164,6 +165,17 @@ class BayesianEstimator(BaseEstimator):
             n_periods_active=self.n_periods_active_col, mean_spend=self.mean_spend_col,
         )
 
+    def _remember_training_table(self, X: Any) -> None:
+        """Keep a weak reference to the table being fitted, for ``save(include_data=True)``.
+
+        Weak, so the estimator never keeps a customer table alive (or copies it); if the
+        caller has dropped the table by the time of saving, ``include_data=True`` says so.
+        """
+        try:
+            self._training_table = weakref.ref(X)
+        except TypeError:
+            self._training_table = None
+
     def _resolve_seed(self) -> int:
         """The seed every random step of this fit derives from (drawn once if None)."""
         if self.random_seed is None:
@@ -192,8 +204,9 @@ class BayesianEstimator(BaseEstimator):
         ----------
         path : str or os.PathLike
         include_data : bool or pandas.DataFrame, default=False
-            A customer table to store beside the model (read back with
-            :func:`bayesclv.io.load_data`); the model itself keeps no training table.
+            ``True`` stores the table the estimator was fitted on, if the caller still
+            holds it (the estimator keeps only a weak reference, never a copy); a
+            DataFrame stores that table. Read back with :func:`bayesclv.io.load_data`.
 
         Returns
         -------

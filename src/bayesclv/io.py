@@ -209,9 +209,9 @@ def save(model: Any, path: str | os.PathLike, *,
         replaced), or a directory / a path ending in ``.zarr`` (Zarr store). An existing
         directory is replaced only if it holds a saved model.
     include_data : bool or pandas.DataFrame, default=False
-        A customer table to store beside the model (usually the training table), read
-        back with :func:`load_data`. The fitted model keeps only sufficient statistics,
-        not the table it was fitted on, so ``True`` is refused: pass the table itself.
+        ``True`` stores the table the model was fitted on, provided the caller still holds
+        it (the model keeps only a weak reference to it, never a copy); a DataFrame stores
+        that table. Read back with :func:`load_data`.
 
     Returns
     -------
@@ -224,7 +224,9 @@ def save(model: Any, path: str | os.PathLike, *,
         If ``model`` is not fitted.
     TypeError
         If ``model`` is not one of the three estimators (e.g. a Pipeline or a segmenter,
-        which cannot be saved yet), or ``include_data`` is neither False nor a DataFrame.
+        which cannot be saved yet), or ``include_data`` is neither a bool nor a DataFrame.
+    ValueError
+        If ``include_data=True`` and the training table is no longer in memory.
     FileExistsError
         If ``path`` is a non-empty directory that does not hold a saved model.
     DataValidationError
@@ -256,12 +258,20 @@ def save(model: Any, path: str | os.PathLike, *,
             "(pipeline[:-1].transform(customers)); segmenters cannot be saved yet."
         )
     check_is_fitted(model, "idata_")
-    if include_data is True or not (include_data is False or include_data is None
-                                    or isinstance(include_data, pd.DataFrame)):
+    if include_data is True:
+        reference = getattr(model, "_training_table", None)
+        include_data = reference() if reference is not None else None
+        if include_data is None:
+            raise ValueError(
+                "include_data=True: the table this model was fitted on is no longer in "
+                "memory (the model keeps a weak reference, never a copy, and a loaded model "
+                "has none); pass it explicitly, e.g. model.save(path, include_data=customers)."
+            )
+    if not (include_data is False or include_data is None
+            or isinstance(include_data, pd.DataFrame)):
         raise TypeError(
-            "include_data must be False or the customer table to store (a DataFrame): the "
-            "fitted model keeps only sufficient statistics, not its training table, so "
-            "pass it explicitly, e.g. model.save(path, include_data=customers)."
+            "include_data must be True, False or the customer table to store (a DataFrame); "
+            f"got {type(include_data).__name__}."
         )
     path = Path(os.fspath(path))
     groups: dict[str, xr.Dataset] = {}

@@ -146,6 +146,7 @@ class CLVModel(BayesianEstimator):
             The fitted estimator.
         """
         self._validate_params()
+        self._remember_training_table(X)
         priors = self.priors or {}
         unknown = set(priors) - {"retention", "spend"}
         if unknown:

@@ -151,6 +151,7 @@ class RetentionModel(SegmentedModel):
             The fitted estimator.
         """
         self._validate_params()
+        self._remember_training_table(X)
         data = validate_customers(X, self._columns(), require_spend=False)
         self.seed_ = self._resolve_seed()
         self.period_ = period_of(X, period)

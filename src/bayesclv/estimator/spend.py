@@ -106,6 +106,7 @@ class SpendModel(SegmentedModel):
             The fitted estimator.
         """
         self._validate_params()
+        self._remember_training_table(X)
         data = validate_customers(X, self._columns(), require_retention=False)
         self.seed_ = self._resolve_seed()
         self.period_ = period_of(X, period)
