@@ -299,3 +299,39 @@ def test_budget_probability(nuts_model, small_customers):
         nuts_model.budget_probability(customers, {seg: 1.0})
     with pytest.raises(TypeError, match="budget must be a number"):
         nuts_model.budget_probability(customers, [1.0, 2.0])
+
+
+# --- prior retention curves ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("family", ["weibull", "sbg"])
+def test_prior_retention_curve(family, small_customers):
+    customers, _ = small_customers
+    model = bayesclv.RetentionModel(family, random_seed=5)
+    curve = model.prior_retention_curve(customers, periods=12, draws=80)
+    assert curve.dims == ("chain", "draw", "segment", "period")
+    assert curve.sizes["draw"] == 80 and sorted(curve["segment"].to_numpy()) == ["a", "b", "c"]
+    assert curve.attrs["quantity"] == "prior"
+    values = curve.to_numpy()
+    np.testing.assert_allclose(values[..., 0], 1.0)
+    assert np.all(np.diff(values, axis=-1) <= 1e-12) and np.all(values >= 0)
+    assert not hasattr(model, "idata_")
+    again = model.prior_retention_curve(customers, periods=12, draws=80)
+    np.testing.assert_array_equal(values, again.to_numpy())
+    # the prior is wide: segments' 12-period survival spreads over much of [0, 1]
+    spread = np.quantile(values[..., -1], [0.05, 0.95])
+    assert spread[1] - spread[0] > 0.3
+    with pytest.raises(ValueError, match="draws must be"):
+        model.prior_retention_curve(customers, draws=0)
+
+
+def test_clv_model_prior_retention_curve(small_customers):
+    customers, _ = small_customers
+    model = bayesclv.CLVModel("geometric", random_seed=2,
+                              priors={"retention": {"centered": True}})
+    curve = model.prior_retention_curve(customers, periods=5, draws=30)
+    assert curve.sizes["period"] == 6 and curve.sizes["draw"] == 30
+    direct = bayesclv.RetentionModel("geometric", random_seed=model._sub_params(2)[
+        "random_seed"], priors={"centered": True}).prior_retention_curve(
+        customers, periods=5, draws=30)
+    np.testing.assert_array_equal(curve.to_numpy(), direct.to_numpy())

@@ -385,6 +385,32 @@ class CLVModel(DecisionMethods, BayesianEstimator):
         check_is_fitted(self, "idata_")
         return self.retention_model_.retention_curve(periods, segments)
 
+    def prior_retention_curve(self, X: pd.DataFrame, periods: int = 24, *,
+                              draws: int = 500) -> xr.DataArray:
+        """Prior draws of ``S(t)`` per segment of ``X``, before fitting.
+
+        See :meth:`RetentionModel.prior_retention_curve`; uses this model's retention
+        family and ``priors["retention"]``.
+
+        Returns
+        -------
+        xarray.DataArray
+            Dims (chain, draw, segment, period).
+
+        Examples
+        --------
+        >>> import bayesclv
+        >>> customers = bayesclv.datasets.load_example()
+        >>> model = bayesclv.CLVModel("weibull", random_seed=0)
+        >>> model.prior_retention_curve(customers, periods=6, draws=50).dims
+        ('chain', 'draw', 'segment', 'period')
+        """
+        priors = (self.priors or {}).get("retention")
+        seed = None if self.random_seed is None else int(self.random_seed)
+        retention = RetentionModel(self.retention, priors=priors,
+                                   **self._sub_params(seed))
+        return retention.prior_retention_curve(X, periods, draws=draws)
+
     def diagnostics(self) -> pd.DataFrame:
         """Convergence diagnostics of both sub-models (ArviZ summary).
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pymc as pm
 import xarray as xr
 from arviz_stats.base import array_stats
 from sklearn.utils.validation import check_is_fitted
@@ -197,6 +199,65 @@ class RetentionModel(SegmentedModel):
             coords={"chain": posterior["chain"], "draw": posterior["draw"], "segment": segments,
                     "period": t},
             name="survival", attrs={"period": self.period_},
+        )
+
+    def prior_retention_curve(self, X: pd.DataFrame, periods: int = 24, *,
+                              draws: int = 500) -> xr.DataArray:
+        """Prior draws of ``S(t)``, ``t = 0..periods``, per segment of ``X``; no fit needed.
+
+        The model is built on ``X`` with this estimator's family and priors and its
+        parameters drawn from the prior (the likelihood is ignored), to check before
+        fitting that the priors allow plausible retention curves.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame
+            Customer table (sets the segments and the default priors' scale).
+        periods : int, default=24
+        draws : int, default=500
+
+        Returns
+        -------
+        xarray.DataArray
+            Dims (chain, draw, segment, period), ``attrs["quantity"] == "prior"``.
+
+        Examples
+        --------
+        >>> import bayesclv
+        >>> customers = bayesclv.datasets.load_example()
+        >>> curve = bayesclv.RetentionModel("sbg", random_seed=0).prior_retention_curve(
+        ...     customers, periods=12, draws=100)
+        >>> curve.sizes["draw"], float(curve.isel(period=0).min())
+        (100, 1.0)
+        """
+        for name, value in (("periods", periods), ("draws", draws)):
+            if not (isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+                    and value >= 1):
+                raise ValueError(f"{name} must be an integer >= 1; got {value!r}.")
+        data = validate_customers(X, self._columns(), require_spend=False)
+        segments = sorted(set(data.segment))
+        codes = segment_codes(data.segment, segments)
+        family = self.family_
+        priors = merge_priors(family.default_priors(data.tenure), self.priors)
+        statistics = (survival_groups(codes, data.entry, data.tenure, data.churned)
+                      if family.statistics == "groups" else
+                      risk_set_table(codes, data.entry, data.tenure, data.churned,
+                                     len(segments)))
+        model = build_retention_model(family, statistics, segments, priors)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*Potentials.*")
+            prior = pm.sample_prior_predictive(
+                draws=int(draws), model=model, var_names=["retention_psi"],
+                random_seed=self._resolve_seed(),
+            )
+        psi = prior["prior"]["retention_psi"].transpose("chain", "draw", "segment", ...)
+        t = np.arange(int(periods) + 1)
+        survival = family.survival(t, psi.to_numpy()[:, :, :, None, :])
+        return xr.DataArray(
+            survival, dims=("chain", "draw", "segment", "period"),
+            coords={"chain": psi["chain"], "draw": psi["draw"],
+                    "segment": psi["segment"].to_numpy(), "period": t},
+            name="survival", attrs={"period": period_of(X, None), "quantity": "prior"},
         )
 
     def _pair_sums(self, data: CustomerData, horizon: int | None, discount_rate: float,
