@@ -15,7 +15,7 @@ export PYTENSOR_FLAGS ?= base_compiledir=$(CURDIR)/.cache/pytensor,blas__ldflags
 export MPLBACKEND ?= Agg
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-slow clean
+.PHONY: demo test test-slow docs clean
 
 $(VENV)/.installed: pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python >= 3.12 is required (PyMC 6); set PYTHON=/path/to/python3.12" >&2; exit 1; }
@@ -36,5 +36,15 @@ test: $(VENV)
 test-slow: $(VENV)
 	$(BIN)/python -m pytest --run-slow -m slow $(PYTEST_ARGS) || [ $$? -eq 5 ]
 
+# The documentation's dependencies (Sphinx, myst-nb, ...) on top of the same .venv.
+$(VENV)/.installed-docs: $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -e ".[docs,plot,test]"
+	touch $@
+
+# HTML docs in docs/_build/html; every tutorial is executed, and warnings are errors.
+docs: $(VENV)/.installed-docs
+	$(BIN)/sphinx-build -W --keep-going -b html docs docs/_build/html
+
 clean:
-	rm -rf $(VENV) .cache build dist src/*.egg-info demo_predictions.csv
+	rm -rf $(VENV) .cache build dist src/*.egg-info demo_predictions.csv \
+		docs/_build docs/api/generated
