@@ -33,7 +33,8 @@ def _docstring_examples() -> list:
             if not test.examples:
                 continue
             source = "".join(example.source for example in test.examples)
-            marks = [pytest.mark.slow] if any(f in source for f in _SLOW_FAMILIES) else []
+            slow = ".fit(" in source and any(f in source for f in _SLOW_FAMILIES)
+            marks = [pytest.mark.slow] if slow else []
             params.append(pytest.param(test, id=test.name, marks=marks))
     return params
 
