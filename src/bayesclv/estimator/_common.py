@@ -12,7 +12,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from bayesclv._base import BayesianEstimator
 from bayesclv._hierarchy import segment_psi_draws
-from bayesclv.data import CustomerData
+from bayesclv.data import CustomerData, segment_codes, validate_customers
 from bayesclv.diagnostics import diagnostics_table
 from bayesclv.exceptions import DataValidationError
 
@@ -38,6 +38,26 @@ class SegmentedModel(BayesianEstimator):
     """Shared fitted-state helpers of the per-segment models."""
 
     _prefix: str
+    #: Keyword arguments of :func:`validate_customers` for this model's columns.
+    _requirements: dict[str, bool]
+
+    def _validated(self, X: pd.DataFrame) -> CustomerData:
+        """Validate a table to predict for, after checking it has the segment column."""
+        self._check_segment_column(X)
+        return validate_customers(X, self._columns(), **self._requirements)
+
+    def _start_fit(self, X: pd.DataFrame, period: str | None) -> tuple[CustomerData, np.ndarray]:
+        """The steps every ``fit`` begins with; returns the data and segment codes."""
+        self._validate_params()
+        self._remember_training_table(X)
+        data = validate_customers(X, self._columns(), **self._requirements)
+        self.seed_ = self._resolve_seed()
+        self.period_ = period_of(X, period)
+        self.has_segment_column_ = self.segment_col is not None and self.segment_col in X.columns
+        self.segments_ = sorted(set(data.segment))
+        self._note_single_segment(stacklevel=4)
+        self.n_customers_in_ = data.n_customers
+        return data, segment_codes(data.segment, self.segments_)
 
     def _check_segment_column(self, customers: pd.DataFrame) -> None:
         if self.has_segment_column_ and self.segment_col not in customers.columns:
@@ -46,13 +66,13 @@ class SegmentedModel(BayesianEstimator):
                 "so customers to predict must say which segment they belong to."
             )
 
-    def _note_single_segment(self) -> None:
+    def _note_single_segment(self, stacklevel: int = 3) -> None:
         if len(self.segments_) == 1:
             warnings.warn(
                 f"Only one segment ({self.segments_[0]!r}): the spread of segments around the "
                 "population has nothing to learn from, so its posterior is its prior, and a "
                 "segment unseen in training gets prior-wide intervals.",
-                UserWarning, stacklevel=3,
+                UserWarning, stacklevel=stacklevel,
             )
 
     def _draws_for(self, segments: Sequence[str]) -> np.ndarray:

@@ -228,9 +228,7 @@ class DecisionMethods:
         if not (isinstance(n_paths, (int, np.integer)) and not isinstance(n_paths, bool)
                 and n_paths >= 1):
             raise ValueError(f"n_paths must be an integer >= 1; got {n_paths!r}.")
-        check_is_fitted(self, "idata_")
-        self.retention_model_._check_segment_column(X)
-        data = validate_customers(X, self._columns())
+        data = self._validated(X)
         segments = wanted_segments(data)
         realised = RealisedValuation(
             family=self.retention_model_.family_,

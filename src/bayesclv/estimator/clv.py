@@ -188,10 +188,14 @@ class CLVModel(DecisionMethods, BayesianEstimator):
         self.idata_ = xr.DataTree.from_dict(children)
         return self
 
-    def _valuation(self, X: pd.DataFrame) -> tuple[CustomerData, list[str], CustomerValuation]:
+    def _validated(self, X: pd.DataFrame) -> CustomerData:
+        """Validate a table to value (every column), after checking the segment column."""
         check_is_fitted(self, "idata_")
         self.retention_model_._check_segment_column(X)
-        data = validate_customers(X, self._columns())
+        return validate_customers(X, self._columns())
+
+    def _valuation(self, X: pd.DataFrame) -> tuple[CustomerData, list[str], CustomerValuation]:
+        data = self._validated(X)
         segments = wanted_segments(data)
         sums, pair = self.retention_model_._pair_sums(
             data, self.horizon, float(self.discount_rate), segments

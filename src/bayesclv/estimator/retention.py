@@ -102,6 +102,7 @@ class RetentionModel(SegmentedModel):
     """
 
     _prefix = "retention"
+    _requirements = {"require_spend": False}
     _parameter_constraints = {"family": Options(tuple(RETENTION_FAMILIES))}
 
     def __init__(
@@ -152,16 +153,7 @@ class RetentionModel(SegmentedModel):
         RetentionModel
             The fitted estimator.
         """
-        self._validate_params()
-        self._remember_training_table(X)
-        data = validate_customers(X, self._columns(), require_spend=False)
-        self.seed_ = self._resolve_seed()
-        self.period_ = period_of(X, period)
-        self.has_segment_column_ = self.segment_col is not None and self.segment_col in X.columns
-        self.segments_ = sorted(set(data.segment))
-        self._note_single_segment()
-        self.n_customers_in_ = data.n_customers
-        codes = segment_codes(data.segment, self.segments_)
+        data, codes = self._start_fit(X, period)
         self.risk_set_ = risk_set_table(codes, data.entry, data.tenure, data.churned,
                                         len(self.segments_))
         self.groups_ = survival_groups(codes, data.entry, data.tenure, data.churned)
@@ -285,8 +277,7 @@ class RetentionModel(SegmentedModel):
             horizon) and ``discounted_residual_lifetime``. Churned customers get 0.
         """
         check_is_fitted(self, "idata_")
-        self._check_segment_column(X)
-        data = validate_customers(X, self._columns(), require_spend=False)
+        data = self._validated(X)
         sums, pair = self._pair_sums(data, horizon, discount_rate, wanted_segments(data))
         active = ~data.churned
         bounds = array_stats.hdi(sums["retention_next"].T, hdi_prob, axis=-1)[pair]
@@ -396,8 +387,7 @@ class RetentionModel(SegmentedModel):
         check_is_fitted(self, "idata_")
         if not discount_rate >= 0:
             raise ValueError(f"discount_rate must be >= 0; got {discount_rate!r}.")
-        self._check_segment_column(X)
-        data = validate_customers(X, self._columns(), require_spend=False)
+        data = self._validated(X)
         sums, pair = self._pair_sums(data, horizon, float(discount_rate), wanted_segments(data))
         discounted = sums["discounted"]
         active = ~data.churned
@@ -521,8 +511,7 @@ class RetentionModel(SegmentedModel):
     def _risk_set(self, X: pd.DataFrame | None) -> tuple[pd.DataFrame, list[str]]:
         if X is None:
             return self.risk_set_, list(self.segments_)
-        self._check_segment_column(X)
-        data = validate_customers(X, self._columns(), require_spend=False)
+        data = self._validated(X)
         present = set(data.segment)
         segments = [s for s in self.segments_ if s in present]
         segments += [s for s in wanted_segments(data) if s not in set(self.segments_)]
@@ -605,8 +594,7 @@ class RetentionModel(SegmentedModel):
             If ``X`` has segments the model was not fitted on.
         """
         check_is_fitted(self, "idata_")
-        self._check_segment_column(X)
-        data = validate_customers(X, self._columns(), require_spend=False)
+        data = self._validated(X)
         unseen = sorted(set(data.segment) - set(self.segments_))
         if unseen:
             raise DataValidationError(

@@ -11,12 +11,11 @@ from sklearn.utils.validation import check_is_fitted
 
 from bayesclv._base import Options
 from bayesclv.clv import CustomerValuation
-from bayesclv.data import segment_codes, spend_statistics, validate_customers
+from bayesclv.data import segment_codes, spend_statistics
 from bayesclv.estimator._common import (
     SegmentedModel,
     documented,
     flatten_samples,
-    period_of,
     wanted_segments,
 )
 from bayesclv.priors import merge_priors
@@ -56,6 +55,7 @@ class SpendModel(SegmentedModel):
     """
 
     _prefix = "spend"
+    _requirements = {"require_retention": False}
     _parameter_constraints = {"family": Options(tuple(SPEND_FAMILIES))}
 
     def __init__(
@@ -105,16 +105,7 @@ class SpendModel(SegmentedModel):
         SpendModel
             The fitted estimator.
         """
-        self._validate_params()
-        self._remember_training_table(X)
-        data = validate_customers(X, self._columns(), require_retention=False)
-        self.seed_ = self._resolve_seed()
-        self.period_ = period_of(X, period)
-        self.has_segment_column_ = self.segment_col is not None and self.segment_col in X.columns
-        self.segments_ = sorted(set(data.segment))
-        self._note_single_segment()
-        self.n_customers_in_ = data.n_customers
-        codes = segment_codes(data.segment, self.segments_)
+        data, codes = self._start_fit(X, period)
         stats = spend_statistics(codes, data.n_periods_active, data.mean_spend,
                                  len(self.segments_))
         family = self.family_
@@ -142,8 +133,7 @@ class SpendModel(SegmentedModel):
             one row per input row, in input order, with the input index.
         """
         check_is_fitted(self, "idata_")
-        self._check_segment_column(X)
-        data = validate_customers(X, self._columns(), require_retention=False)
+        data = self._validated(X)
         segments = wanted_segments(data)
         valuation = CustomerValuation(
             sums={"discounted": np.ones((self._n_samples(), 1))},
