@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import numbers
 import os
@@ -9,18 +10,39 @@ import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pymc as pm
+import pytensor
 import xarray as xr
 from sklearn.base import BaseEstimator
 
 from bayesclv.data import CustomerColumns
 from bayesclv.diagnostics import warn_if_unconverged
 
-__all__ = ["BayesianEstimator", "Interval", "Options", "sample_posterior"]
+__all__ = ["BayesianEstimator", "Interval", "Options", "reproducible_compilation",
+           "sample_posterior"]
+
+
+@contextlib.contextmanager
+def reproducible_compilation() -> Iterator[None]:
+    """Compile PyTensor functions so that their floating-point results never vary.
+
+    PyTensor's numba backend compiles with fast-math by default, which lets LLVM
+    reassociate sums; a graph compiled fresh and the same graph assembled from the
+    on-disk cache then differ in the last bits, and NUTS amplifies that into different
+    draws, so one seed would give different posteriors in a cold and a warm process.
+    Strict IEEE arithmetic costs no measurable sampling speed on these likelihoods.
+    The setting is scoped to the block, so the user's own PyTensor code is unaffected.
+    """
+    if not hasattr(pytensor.config, "numba__fastmath"):
+        yield
+        return
+    with pytensor.config.change_flags(numba__fastmath=False):
+        yield
 
 
 @dataclass(frozen=True)
@@ -113,15 +135,16 @@ def sample_posterior(
     downstream computation has the same shape whatever the method.
     """
     if method == "map":
-        idata = pm.find_MAP(model=model, progressbar=False, random_seed=random_seed,
-                            return_inferencedata=True, jitter=False)
+        with reproducible_compilation():
+            idata = pm.find_MAP(model=model, progressbar=False, random_seed=random_seed,
+                                return_inferencedata=True, jitter=False)
         idata["posterior"].attrs["method"] = "map"
         return idata
     if sampler == "nutpie" and importlib.util.find_spec("nutpie") is None:
         raise ImportError(
             "sampler='nutpie' needs the nutpie package: pip install 'bayesclv[fast]'."
         )
-    with model:
+    with model, reproducible_compilation():
         idata = pm.sample(
             draws=draws, tune=tune, chains=chains, cores=min(chains, os.cpu_count() or 1),
             random_seed=random_seed, nuts_sampler=sampler, target_accept=target_accept,

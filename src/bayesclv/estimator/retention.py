@@ -13,7 +13,7 @@ import xarray as xr
 from arviz_stats.base import array_stats
 from sklearn.utils.validation import check_is_fitted
 
-from bayesclv._base import Options
+from bayesclv._base import Options, reproducible_compilation
 from bayesclv.clv import residual_survival_sums
 from bayesclv.data import (
     CustomerData,
@@ -236,7 +236,7 @@ class RetentionModel(SegmentedModel):
                       risk_set_table(codes, data.entry, data.tenure, data.churned,
                                      len(segments)))
         model = build_retention_model(family, statistics, segments, priors)
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), reproducible_compilation():
             warnings.filterwarnings("ignore", message=".*Potentials.*")
             prior = pm.sample_prior_predictive(
                 draws=int(draws), model=model, var_names=["retention_psi"],
