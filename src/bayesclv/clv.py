@@ -10,19 +10,23 @@ For draw ``g``, an active customer ``i`` of segment ``s`` with tenure ``tau``::
 through ``(segment, tenure)``: it is computed once per unique pair. ``spend_i(g)`` is drawn
 from the customer's conditional posterior. Customers are processed in chunks whose size
 bounds memory at about ``chunk_elements`` floats per array, whatever the number of
-customers; random numbers come from one stream per block of :data:`BLOCK` customers, so the
-chunk size never changes the result.
+customers. Each customer's spend draws come from its own random stream, keyed by the seed
+and the customer's inputs (:mod:`bayesclv._sampling`), so neither the chunk size nor the
+customer's position in the table changes them; customers with identical inputs are
+summarised once and the result scattered back.
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
-from arviz_stats.base import array_stats
+
+from bayesclv._sampling import customer_keys, draw_values, summarize_values
 
 __all__ = [
     "BLOCK",
@@ -32,7 +36,6 @@ __all__ = [
 ]
 
 BLOCK = 1024
-_SPEND_STREAM = 1
 _PERIOD_BLOCK = 120
 _MAX_PERIODS = 10_000
 _RELATIVE_TOL = 1e-6
@@ -143,6 +146,10 @@ class CustomerValuation:
         Active periods and mean spend per customer.
     margin, cost_per_period : float
     seed : int
+    segment_names : sequence of str, optional
+        Name of each segment code; with ``tenure``, keys each customer's random stream by
+        what is known about it (codes and pair indices are used when not given).
+    tenure : numpy.ndarray of int, optional
     """
 
     sums: Mapping[str, np.ndarray]
@@ -156,6 +163,8 @@ class CustomerValuation:
     margin: float
     cost_per_period: float
     seed: int
+    segment_names: Sequence[str] | None = None
+    tenure: np.ndarray | None = None
 
     @property
     def n_customers(self) -> int:  # noqa: D102
@@ -170,53 +179,84 @@ class CustomerValuation:
         blocks = max(1, _TARGET_ELEMENTS // (self.n_samples * BLOCK))
         return blocks * BLOCK
 
-    def _spend_draws(self, start: int, stop: int) -> np.ndarray:
-        """Customer spend draws for customers ``start:stop`` (aligned on blocks)."""
-        pieces = []
-        for block_start in range(start, stop, BLOCK):
-            block_stop = min(block_start + BLOCK, stop)
-            rng = np.random.default_rng(
-                np.random.SeedSequence(self.seed, spawn_key=(_SPEND_STREAM, block_start // BLOCK))
-            )
-            block = slice(block_start, block_stop)
-            pieces.append(self.spend_family.sample_customer_spend(
-                self._chunk_spend_params(block), self.x[block], self.z[block], rng
-            ))
-        return np.concatenate(pieces, axis=1)
+    @cached_property
+    def keys(self) -> np.ndarray:
+        """Each customer's random-stream key (seed and inputs; uint64)."""
+        names = (np.asarray(self.segment_names, dtype=str)[self.segment]
+                 if self.segment_names is not None else self.segment.astype(str))
+        tenure = self.pair if self.tenure is None else self.tenure
+        return customer_keys(self.seed, names, tenure, self.x, self.z)
+
+    @cached_property
+    def occurrence(self) -> np.ndarray:
+        """How many customers with the same inputs come before each one in the table."""
+        order = np.argsort(self.keys, kind="stable")
+        sorted_keys = self.keys[order]
+        starts = np.r_[True, sorted_keys[1:] != sorted_keys[:-1]]
+        first = np.maximum.accumulate(np.where(starts, np.arange(len(order)), 0))
+        out = np.empty(len(order), dtype=np.int64)
+        out[order] = np.arange(len(order)) - first
+        return out
+
+    def _kernel_arrays(self) -> tuple[np.ndarray, ...]:
+        """Per-sample arrays laid out (rows, samples) for the compiled loops."""
+        def rows(a: np.ndarray) -> np.ndarray:
+            return np.ascontiguousarray(np.asarray(a, dtype=np.float64).T)
+        return (rows(self.sums["discounted"]), rows(self.spend_params["p"]),
+                rows(self.spend_params["q"]), rows(self.spend_params["gamma"]))
 
     def iter_values(self) -> Iterator[tuple[slice, np.ndarray]]:
         """Yield ``(customers slice, values (samples, chunk))`` in customer order."""
+        discounted, p, q, gamma = self._kernel_arrays()
         size = self.chunk_size()
         for start in range(0, self.n_customers, size):
-            stop = min(start + size, self.n_customers)
-            spend = self._spend_draws(start, stop)
-            per_period = self.margin * spend - self.cost_per_period
-            values = per_period * self.sums["discounted"][:, self.pair[start:stop]]
-            values[:, ~self.active[start:stop]] = 0.0
-            yield slice(start, stop), values
+            sl = slice(start, min(start + size, self.n_customers))
+            out = np.empty((sl.stop - start, self.n_samples))
+            draw_values(discounted, self.pair[sl], self.segment[sl], self.x[sl], self.z[sl],
+                        self.keys[sl], self.occurrence[sl], self.active[sl], p, q, gamma,
+                        float(self.margin), float(self.cost_per_period), out)
+            yield sl, out.T
 
     def summarize(self, hdi_prob: float, n_segments: int) -> ValueSummary:
-        """Stream the values into per-customer summaries and per-segment totals.
+        """Per-customer summaries and per-segment totals, valuing each distinct input once.
 
         The mean is Rao-Blackwellised: the customer's spend is integrated out analytically
-        within each posterior sample (``E[p / nu_i]``), so it carries no Monte Carlo noise
-        and does not depend on where the customer sits in the table. The sd, HDI and
-        segment totals come from the draws. Never holds more than one chunk of
-        samples x customers in memory.
+        within each posterior sample (``E[p / nu_i]``), so it carries no Monte Carlo noise.
+        The sd and HDI come from the customer's draws (those :meth:`iter_values` gives the
+        first customer with these inputs). Segment totals add every customer's own draws,
+        so they equal the sums of :meth:`iter_values` over the segment. Memory grows as
+        distinct customers plus blocks x samples, never as customers x samples.
         """
         n = self.n_customers
-        mean, sd = np.empty(n), np.empty(n)
-        low, high = np.empty(n), np.empty(n)
+        mean, sd, low, high = (np.zeros(n) for _ in range(4))
         totals = np.zeros((self.n_samples, n_segments))
-        ddof = 1 if self.n_samples > 1 else 0
-        for sl, values in self.iter_values():
-            mean[sl] = self._expected_values(sl).mean(axis=0)
-            sd[sl] = values.std(axis=0, ddof=ddof)
-            bounds = array_stats.hdi(values.T, hdi_prob, axis=-1)
-            low[sl], high[sl] = bounds[..., 0], bounds[..., 1]
-            seg = self.segment[sl]
-            for s in np.unique(seg):
-                totals[:, s] += values[:, seg == s].sum(axis=1)
+        active = np.flatnonzero(self.active)
+        if len(active) == 0:
+            return ValueSummary(mean, sd, low, high, totals)
+        unique_keys, first, inverse, counts = np.unique(
+            self.keys[active], return_index=True, return_inverse=True, return_counts=True)
+        rows = active[first]
+        # One segment per block, so each block's total belongs to one segment.
+        order = np.lexsort((unique_keys, self.segment[rows]))
+        rows, counts = rows[order], counts[order]
+        segment = self.segment[rows]
+        starts = np.unique(np.r_[np.flatnonzero(np.diff(segment)) + 1,
+                                 np.arange(0, len(rows), BLOCK)])
+        block_starts = np.r_[starts, len(rows)].astype(np.int64)
+        stats = [np.empty(len(rows)) for _ in range(4)]
+        block_totals = np.empty((len(block_starts) - 1, self.n_samples))
+        discounted, p, q, gamma = self._kernel_arrays()
+        summarize_values(discounted, self.pair[rows], segment, self.x[rows], self.z[rows],
+                         self.keys[rows], counts.astype(np.int64), p, q, gamma,
+                         float(self.margin), float(self.cost_per_period), float(hdi_prob),
+                         block_starts, *stats, block_totals)
+        position = np.empty(len(rows), dtype=np.int64)
+        position[order] = np.arange(len(rows))
+        for target, values in zip((mean, sd, low, high), stats, strict=True):
+            target[active] = values[position[inverse]]
+        block_segment = segment[block_starts[:-1]]
+        for s in np.unique(block_segment):
+            totals[:, s] = block_totals[block_segment == s].sum(axis=0)
         return ValueSummary(mean, sd, low, high, totals)
 
     def _chunk_spend_params(self, sl: slice) -> dict[str, np.ndarray]:

@@ -206,7 +206,7 @@ class CLVModel(DecisionMethods, BayesianEstimator):
             spend_params=self.spend_model_.segment_params(segments),
             x=data.n_periods_active.astype(np.float64), z=data.mean_spend,
             margin=float(self.margin), cost_per_period=float(self.cost_per_period),
-            seed=self.valuation_seed_,
+            seed=self.valuation_seed_, segment_names=segments, tenure=data.tenure,
         )
         return data, segments, valuation
 

@@ -142,7 +142,8 @@ class SpendModel(SegmentedModel):
             active=np.ones(data.n_customers, dtype=bool),
             spend_family=self.family_, spend_params=self.segment_params(segments),
             x=data.n_periods_active.astype(np.float64), z=data.mean_spend,
-            margin=1.0, cost_per_period=0.0, seed=self.seed_,
+            margin=1.0, cost_per_period=0.0, seed=self.seed_, segment_names=segments,
+            tenure=np.zeros(data.n_customers, dtype=np.int64),
         )
         summary = valuation.summarize(hdi_prob, len(segments))
         out = pd.DataFrame(index=data.index)
