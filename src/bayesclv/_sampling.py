@@ -18,7 +18,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["customer_keys", "draw_values", "summarize_values"]
+__all__ = ["customer_keys", "draw_values", "mean_expected_spend", "summarize_values"]
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -225,3 +225,16 @@ def draw_values(discounted, pair, segment, x, z, keys, occurrence, active, p, q,
                       q[s], gamma[s], x[r], z[r], margin, cost, out[r])
         else:
             out[r] = 0.0
+
+
+@numba.njit(cache=True, parallel=True)
+def mean_expected_spend(segment, x, z, p, q, gamma, out):
+    """Posterior mean over samples of ``E[p / nu_i] = p (gamma + x z) / (p x + q - 1)``."""
+    n_samples = p.shape[1]
+    for r in numba.prange(len(segment)):
+        s = segment[r]
+        rate_data = x[r] * z[r]
+        total = 0.0
+        for g in range(n_samples):
+            total += p[s, g] * (gamma[s, g] + rate_data) / (p[s, g] * x[r] + q[s, g] - 1.0)
+        out[r] = total / n_samples

@@ -26,7 +26,12 @@ from typing import Any
 
 import numpy as np
 
-from bayesclv._sampling import customer_keys, draw_values, summarize_values
+from bayesclv._sampling import (
+    customer_keys,
+    draw_values,
+    mean_expected_spend,
+    summarize_values,
+)
 
 __all__ = [
     "BLOCK",
@@ -275,14 +280,11 @@ class CustomerValuation:
         return values
 
     def expected_spend(self) -> np.ndarray:
-        """Posterior mean of each customer's mean per-period spend (chunked)."""
+        """Posterior mean of each customer's mean per-period spend."""
+        _, p, q, gamma = self._kernel_arrays()
         out = np.empty(self.n_customers)
-        size = self.chunk_size()
-        for start in range(0, self.n_customers, size):
-            sl = slice(start, min(start + size, self.n_customers))
-            out[sl] = self.spend_family.expected_customer_spend(
-                self._chunk_spend_params(sl), self.x[sl], self.z[sl]
-            ).mean(axis=0)
+        mean_expected_spend(self.segment, np.asarray(self.x, dtype=np.float64),
+                            np.asarray(self.z, dtype=np.float64), p, q, gamma, out)
         return out
 
     def pair_means(self, key: str) -> np.ndarray:
