@@ -9,13 +9,13 @@ PYTHON ?= $(shell for p in python3.12 python3.13 python3.14 \
 	$(HOME)/.pyenv/versions/3.12*/bin/python3.12 $(HOME)/.pyenv/versions/3.13*/bin/python3.13 \
 	/root/.pyenv/versions/3.12*/bin/python3.12 /root/.pyenv/versions/3.13*/bin/python3.13; do \
 	"$$p" -c 'import sys; assert sys.version_info >= (3, 12)' >/dev/null 2>&1 && { echo "$$p"; break; }; done)
-EXTRAS ?= test,plot
+EXTRAS ?= test,plot,dask
 # Compiled PyTensor code is kept inside the project so that repeated runs do not recompile.
 export PYTENSOR_FLAGS ?= base_compiledir=$(CURDIR)/.cache/pytensor,blas__ldflags=
 export MPLBACKEND ?= Agg
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-slow docs clean
+.PHONY: demo test test-slow docs bench-venv clean
 
 $(VENV)/.installed: pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python >= 3.12 is required (PyMC 6); set PYTHON=/path/to/python3.12" >&2; exit 1; }
@@ -45,6 +45,20 @@ $(VENV)/.installed-docs: $(VENV)/.installed
 docs: $(VENV)/.installed-docs
 	$(BIN)/sphinx-build -W --keep-going -b html docs docs/_build/html
 
+# Separate environment for benchmarks/anchors.py (pymc-marketing, lifelines, lifetimes):
+# pymc-marketing pins an older PyMC than this project, so it cannot share .venv.
+ANCHORS_VENV := benchmarks/.venv-anchors
+ANCHORS_PACKAGES := pymc-marketing==1.3.0 lifelines==0.30.3 lifetimes==0.11.3
+
+$(ANCHORS_VENV)/.installed: Makefile
+	@test -n "$(PYTHON)" || { echo "Python >= 3.12 is required (PyMC 6); set PYTHON=/path/to/python3.12" >&2; exit 1; }
+	test -x $(ANCHORS_VENV)/bin/python || $(PYTHON) -m venv $(ANCHORS_VENV)
+	$(ANCHORS_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(ANCHORS_VENV)/bin/python -m pip install --quiet $(ANCHORS_PACKAGES)
+	touch $@
+
+bench-venv: $(ANCHORS_VENV)/.installed
+
 clean:
-	rm -rf $(VENV) .cache build dist src/*.egg-info demo_predictions.csv \
+	rm -rf $(VENV) $(ANCHORS_VENV) .cache build dist src/*.egg-info demo_predictions.csv \
 		docs/_build docs/api/generated

@@ -113,6 +113,38 @@ def test_nuts_predict_summaries_match_posterior_draws(nuts_model, small_customer
     assert inside.all()
 
 
+def test_chunked_and_zarr_draws_equal_the_in_memory_draws(nuts_model, small_customers,
+                                                           tmp_path):
+    pytest.importorskip("dask")
+    customers = small_customers[0].iloc[:700]
+    in_memory = nuts_model.predict_posterior(customers)
+    lazy = nuts_model.predict_posterior(customers, chunks=256)
+    assert lazy.chunks[-1] == (256, 256, 188)
+    xr.testing.assert_identical(lazy.compute(), in_memory)
+    stored = nuts_model.predict_posterior(customers, to=tmp_path / "draws.zarr", chunks=300)
+    np.testing.assert_array_equal(stored.to_numpy(), in_memory.to_numpy())
+    np.testing.assert_array_equal(stored["customer"], in_memory["customer"])
+    with pytest.raises(FileExistsError, match="draws.zarr"):
+        nuts_model.predict_posterior(customers, to=tmp_path / "draws.zarr")
+    with pytest.raises(ValueError, match="chunks"):
+        nuts_model.predict_posterior(customers, chunks=0)
+
+
+def test_identical_customers_get_identical_predictions(nuts_model, small_customers):
+    customers = small_customers[0].iloc[:200]
+    doubled = pd.concat([customers, customers.assign(
+        customer_id=customers["customer_id"] + "_copy")], ignore_index=True)
+    predictions = nuts_model.predict(doubled)
+    columns = ["clv_mean", "clv_sd", "clv_hdi_low", "clv_hdi_high", "expected_spend"]
+    np.testing.assert_array_equal(predictions[columns].iloc[:200].to_numpy(),
+                                  predictions[columns].iloc[200:].to_numpy())
+    # Valued once, but each copy is its own customer in the segment totals.
+    totals = nuts_model.predict_segment_posterior(doubled)
+    single = nuts_model.predict_segment_posterior(customers)
+    ratio = float(totals.mean() / single.mean())
+    assert 1.9 < ratio < 2.1
+
+
 def test_same_seed_gives_identical_predictions(small_customers):
     customers, _ = small_customers
     first = CLVModel(method="map", random_seed=5).fit(customers).predict(customers)

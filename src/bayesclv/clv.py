@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Any
 
@@ -202,6 +202,18 @@ class CustomerValuation:
         out = np.empty(len(order), dtype=np.int64)
         out[order] = np.arange(len(order)) - first
         return out
+
+    def subset(self, customers: slice) -> CustomerValuation:
+        """The valuation of some of the customers, each with its random stream unchanged."""
+        part = replace(
+            self, pair=self.pair[customers], segment=self.segment[customers],
+            active=self.active[customers], x=self.x[customers], z=self.z[customers],
+            tenure=None if self.tenure is None else self.tenure[customers],
+        )
+        # A customer's occurrence among identical customers is a property of the table.
+        part.__dict__["keys"] = self.keys[customers]
+        part.__dict__["occurrence"] = self.occurrence[customers]
+        return part
 
     def _kernel_arrays(self) -> tuple[np.ndarray, ...]:
         """Per-sample arrays laid out (rows, samples) for the compiled loops."""

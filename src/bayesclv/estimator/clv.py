@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -23,6 +24,35 @@ from bayesclv.segmentation.strategy import segment_strategies
 from bayesclv.spend import SPEND_FAMILIES
 
 __all__ = ["CLVModel"]
+
+#: Customers per chunk of a Zarr store written by ``predict_posterior(to=...)``.
+_ZARR_CHUNK = 10_240
+
+
+def _lazy_draws(valuation: CustomerValuation, size: int, shape: tuple[int, int, int]) -> Any:
+    """A Dask array (chain, draw, customer) computing ``size`` customers per block."""
+    try:
+        import dask
+        import dask.array as da
+    except ImportError as error:
+        raise ImportError("predict_posterior(chunks=..., to=...) needs Dask: "
+                          "pip install 'bayesclv[dask]'.") from error
+
+    def block(start: int, stop: int) -> np.ndarray:
+        part = valuation.subset(slice(start, stop))
+        values = np.empty((part.n_samples, stop - start))
+        for sl, chunk in part.iter_values():
+            values[:, sl] = chunk
+        return values.reshape(shape[0], shape[1], stop - start)
+
+    valuation.occurrence  # computed once here, not in every block
+    blocks = [
+        da.from_delayed(dask.delayed(block)(start, min(start + size, shape[2])),
+                        shape=(shape[0], shape[1], min(start + size, shape[2]) - start),
+                        dtype=np.float64)
+        for start in range(0, shape[2], size)
+    ]
+    return da.concatenate(blocks, axis=2)
 
 
 @documented
@@ -244,28 +274,75 @@ class CLVModel(DecisionMethods, BayesianEstimator):
         out.attrs["period"] = self.period_
         return out
 
-    def predict_posterior(self, X: pd.DataFrame) -> xr.DataArray:
+    def predict_posterior(self, X: pd.DataFrame, *, chunks: int | None = None,
+                          to: str | os.PathLike | None = None) -> xr.DataArray:
         """All posterior draws of each customer's residual lifetime value.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame
+            Customer table.
+        chunks : int, optional
+            Customers per chunk. When given, the result is a lazy, Dask-backed array:
+            nothing is computed until asked for, and each chunk is computed on its own
+            (locally or on a Dask cluster), so memory grows with the chunk, not the table.
+            Needs ``pip install 'bayesclv[dask]'``.
+        to : str or path-like, optional
+            A Zarr store (a directory, which must not exist) to write every draw to, chunk
+            by chunk; the array returned then reads from it lazily. Chunks of ``chunks``
+            customers (default 10,240). Needs Dask.
 
         Returns
         -------
         xarray.DataArray
-            Dims (chain, draw, customer); the same draws :meth:`predict` summarises.
-            Memory grows as draws x customers: for large tables prefer :meth:`predict`.
+            Dims (chain, draw, customer); the draws :meth:`predict` summarises. Each
+            customer's draws depend only on the seed and its inputs, so they are the same
+            whatever the chunking. Without ``chunks`` or ``to`` the array is in memory,
+            which grows as draws x customers: for large tables prefer :meth:`predict`,
+            ``chunks`` or ``to``.
+
+        Raises
+        ------
+        ImportError
+            ``chunks`` or ``to`` without Dask installed.
+        FileExistsError
+            ``to`` names an existing path.
+
+        Examples
+        --------
+        >>> import bayesclv
+        >>> customers = bayesclv.datasets.load_example()
+        >>> model = bayesclv.CLVModel(method="map", horizon=24, random_seed=0).fit(customers)
+        >>> lazy = model.predict_posterior(customers, chunks=1000)
+        >>> lazy.chunks[-1][:2], lazy.shape == (1, 1, len(customers))
+        ((1000, 1000), True)
         """
         data, _, valuation = self._valuation(X)
-        values = np.empty((valuation.n_samples, data.n_customers))
-        for sl, chunk in valuation.iter_values():
-            values[:, sl] = chunk
         posterior = self.retention_model_.posterior_
         shape = (posterior.sizes["chain"], posterior.sizes["draw"], data.n_customers)
-        return xr.DataArray(
-            values.reshape(shape), dims=("chain", "draw", "customer"),
-            coords={"chain": posterior["chain"], "draw": posterior["draw"],
-                    "customer": data.customer_ids.to_numpy(),
-                    "segment": ("customer", data.segment.astype(str))},
-            name="clv", attrs={"period": self.period_, "quantity": "expected residual value"},
-        )
+        coords = {"chain": posterior["chain"], "draw": posterior["draw"],
+                  "customer": data.customer_ids.to_numpy(),
+                  "segment": ("customer", data.segment.astype(str))}
+        attrs = {"period": self.period_, "quantity": "expected residual value"}
+        if chunks is None and to is None:
+            values = np.empty((valuation.n_samples, data.n_customers))
+            for sl, chunk in valuation.iter_values():
+                values[:, sl] = chunk
+            return xr.DataArray(values.reshape(shape), dims=("chain", "draw", "customer"),
+                                coords=coords, name="clv", attrs=attrs)
+        size = _ZARR_CHUNK if chunks is None else chunks
+        if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
+            raise ValueError(f"chunks must be an int >= 1; got {chunks!r}.")
+        if to is not None and os.path.exists(to):
+            raise FileExistsError(f"{os.fspath(to)!r} exists; predict_posterior(to=...) "
+                                  "writes a new Zarr store and never overwrites one.")
+        lazy = xr.DataArray(_lazy_draws(valuation, int(size), shape),
+                            dims=("chain", "draw", "customer"), coords=coords, name="clv",
+                            attrs=attrs)
+        if to is None:
+            return lazy
+        lazy.to_dataset().to_zarr(to, mode="w-", consolidated=False)
+        return xr.open_zarr(to, consolidated=False)["clv"]
 
     def predict_segment_posterior(self, X: pd.DataFrame) -> xr.DataArray:
         """Posterior draws of each segment's total residual value.
