@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from typing import Any
 
 import arviz as az
 import numpy as np
@@ -66,7 +67,8 @@ def diagnostics_table(idata: xr.DataTree, var_names: Sequence[str]) -> pd.DataFr
     ('spend_mu[log_p]', 0)
     """
     posterior = idata["posterior"]
-    table = pd.DataFrame(az.summary(idata, var_names=list(var_names), round_to="none"))
+    with _constants_allowed():
+        table = pd.DataFrame(az.summary(idata, var_names=list(var_names), round_to="none"))
     table = table.apply(pd.to_numeric)
     table.index.name = "parameter"
     table.attrs.update(
@@ -74,6 +76,13 @@ def diagnostics_table(idata: xr.DataTree, var_names: Sequence[str]) -> pd.DataFr
         draws=int(posterior.sizes.get("draw", 1)), rhat_max=RHAT_MAX, ess_min=ESS_MIN,
     )
     return table
+
+
+def _constants_allowed() -> Any:
+    """Quantities constant over draws (an unpooled fit's fixed population parameters, the
+    zeros of a Cholesky factor) have no R-hat or ESS: NaN, not a warning, and never
+    flagged as unconverged."""
+    return np.errstate(divide="ignore", invalid="ignore")
 
 
 def _divergences(idata: xr.DataTree) -> int:
@@ -98,7 +107,8 @@ def convergence_problems(idata: xr.DataTree, var_names: Sequence[str]) -> list[s
             "every segment has many customers) or merge segments with very little data."
         )
     if posterior.sizes.get("chain", 1) > 1:
-        rhat = az.rhat(posterior)
+        with _constants_allowed():
+            rhat = az.rhat(posterior)
         names = _flagged(rhat, rhat > RHAT_MAX)
         if names:
             problems.append(
@@ -106,7 +116,8 @@ def convergence_problems(idata: xr.DataTree, var_names: Sequence[str]) -> list[s
                 + (" ..." if len(names) > 10 else "")
                 + ": the chains disagree; run more tune and draws (e.g. tune=2000, draws=2000)."
             )
-    ess = az.ess(posterior)
+    with _constants_allowed():
+        ess = az.ess(posterior)
     names = _flagged(ess, ess < ESS_MIN)
     if names:
         problems.append(
