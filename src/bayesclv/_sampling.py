@@ -134,6 +134,12 @@ def _name_digest(name: str) -> int:
     return value
 
 
+@numba.njit(cache=True, inline="always")
+def _expected_spend(p, q, gamma, x, z):
+    """``E[p / nu] = p (gamma + x z) / (p x + q - 1)``, as in ``GammaGammaSpend``."""
+    return p * (gamma + x * z) / (p * x + q - 1.0)
+
+
 @numba.njit(cache=True)
 def _fill_row(key, discounted, p, q, gamma, x, z, margin, cost, out):
     """Draws of one customer's residual value, one per posterior sample, into ``out``.
@@ -194,9 +200,8 @@ def summarize_values(discounted, pair, segment, x, z, keys, counts, p, q, gamma,
             _fill_row(_occurrence_key(keys[r], 0), discounted[k], p[s], q[s], gamma[s],
                       x[r], z[r], margin, cost, buffer)
             expected = 0.0
-            rate_data = x[r] * z[r]
             for g in range(n_samples):
-                spend = p[s, g] * (gamma[s, g] + rate_data) / (p[s, g] * x[r] + q[s, g] - 1.0)
+                spend = _expected_spend(p[s, g], q[s, g], gamma[s, g], x[r], z[r])
                 expected += (margin * spend - cost) * discounted[k, g]
                 total[g] += buffer[g]
             mean[r] = expected / n_samples
@@ -233,8 +238,7 @@ def mean_expected_spend(segment, x, z, p, q, gamma, out):
     n_samples = p.shape[1]
     for r in numba.prange(len(segment)):
         s = segment[r]
-        rate_data = x[r] * z[r]
         total = 0.0
         for g in range(n_samples):
-            total += p[s, g] * (gamma[s, g] + rate_data) / (p[s, g] * x[r] + q[s, g] - 1.0)
+            total += _expected_spend(p[s, g], q[s, g], gamma[s, g], x[r], z[r])
         out[r] = total / n_samples

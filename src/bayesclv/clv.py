@@ -213,8 +213,10 @@ class CustomerValuation:
         # A customer's occurrence among identical customers is a property of the table.
         part.__dict__["keys"] = self.keys[customers]
         part.__dict__["occurrence"] = self.occurrence[customers]
+        part.__dict__["_kernel_arrays"] = self._kernel_arrays
         return part
 
+    @cached_property
     def _kernel_arrays(self) -> tuple[np.ndarray, ...]:
         """Per-sample arrays laid out (rows, samples) for the compiled loops."""
         def rows(a: np.ndarray) -> np.ndarray:
@@ -224,7 +226,7 @@ class CustomerValuation:
 
     def iter_values(self) -> Iterator[tuple[slice, np.ndarray]]:
         """Yield ``(customers slice, values (samples, chunk))`` in customer order."""
-        discounted, p, q, gamma = self._kernel_arrays()
+        discounted, p, q, gamma = self._kernel_arrays
         size = self.chunk_size()
         for start in range(0, self.n_customers, size):
             sl = slice(start, min(start + size, self.n_customers))
@@ -262,7 +264,7 @@ class CustomerValuation:
         block_starts = np.r_[starts, len(rows)].astype(np.int64)
         stats = [np.empty(len(rows)) for _ in range(4)]
         block_totals = np.empty((len(block_starts) - 1, self.n_samples))
-        discounted, p, q, gamma = self._kernel_arrays()
+        discounted, p, q, gamma = self._kernel_arrays
         summarize_values(discounted, self.pair[rows], segment, self.x[rows], self.z[rows],
                          self.keys[rows], counts.astype(np.int64), p, q, gamma,
                          float(self.margin), float(self.cost_per_period), float(hdi_prob),
@@ -293,7 +295,7 @@ class CustomerValuation:
 
     def expected_spend(self) -> np.ndarray:
         """Posterior mean of each customer's mean per-period spend."""
-        _, p, q, gamma = self._kernel_arrays()
+        _, p, q, gamma = self._kernel_arrays
         out = np.empty(self.n_customers)
         mean_expected_spend(self.segment, np.asarray(self.x, dtype=np.float64),
                             np.asarray(self.z, dtype=np.float64), p, q, gamma, out)
