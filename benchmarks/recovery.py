@@ -3,10 +3,14 @@
 Usage::
 
     python benchmarks/recovery.py --customers 20000 --draws 1000 --chains 2
+    python benchmarks/recovery.py --covariates    # with known customer-covariate effects
 
 Prints, for every segment parameter, the truth, the posterior mean and the 94% HDI; then
 the share of active customers whose true expected residual value lies inside their 90%
-interval, and the fit and predict times.
+interval, and the fit and predict times. With ``--covariates`` the customers also have an
+age and an acquisition channel with known effects on retention and spend (the segment
+parameters are then those of a customer aged 40 from the store channel), and a table of
+the covariate coefficients against the truth is printed too.
 """
 
 from __future__ import annotations
@@ -22,6 +26,18 @@ from arviz_stats.base import array_stats
 import bayesclv
 from bayesclv.datasets import DEFAULT_SEGMENTS, simulate_customers, true_residual_value
 
+#: Known covariate effects (per year of age; web against store), on the log lifetime scale
+#: (retention) and the log spend scale (spend).
+COVARIATES = {
+    "age": {"mean": 40.0, "sd": 10.0, "retention": 0.03, "spend": -0.01},
+    "channel": {"levels": ["store", "web"], "probs": [0.6, 0.4],
+                "retention": {"web": 0.5}, "spend": {"web": 0.4}},
+}
+COVARIATE_TRUTH = {
+    ("retention", "age"): 0.03, ("retention", "channel[web]"): 0.5,
+    ("spend", "age"): -0.01, ("spend", "channel[web]"): 0.4,
+}
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -32,15 +48,20 @@ def main() -> None:
     parser.add_argument("--retention", default="weibull")
     parser.add_argument("--centered", action="store_true")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--covariates", action="store_true",
+                        help="simulate and fit an age and a channel covariate")
     args = parser.parse_args()
 
-    customers, truth = simulate_customers(args.customers, DEFAULT_SEGMENTS,
-                                          observation_periods=36, random_seed=args.seed)
+    customers, truth = simulate_customers(
+        args.customers, DEFAULT_SEGMENTS, observation_periods=36, random_seed=args.seed,
+        covariates=COVARIATES if args.covariates else None)
+    if args.covariates:
+        customers["age"] = customers["age"].round()  # whole years, as usually recorded
     horizon, discount = 36, 0.01
     model = bayesclv.CLVModel(
         retention=args.retention, horizon=horizon, discount_rate=discount, margin=1.0,
         hdi_prob=0.9, draws=args.draws, tune=args.tune, chains=args.chains,
-        random_seed=args.seed,
+        random_seed=args.seed, covariates=["age", "channel"] if args.covariates else None,
         priors={"retention": {"centered": args.centered}, "spend": {"centered": args.centered}},
     )
     start = time.perf_counter()
@@ -70,6 +91,15 @@ def main() -> None:
           f"{args.chains} chains x {args.draws} draws, fit {fit_time:.1f} s")
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     print(f"truth inside 94% HDI: {table['inside'].sum()} / {len(table)}")
+    if args.covariates:
+        effects = pd.concat({"retention": model.retention_model_.covariate_effects(0.94),
+                             "spend": model.spend_model_.covariate_effects(0.94)})
+        effects.insert(0, "truth", [COVARIATE_TRUTH[key] for key in effects.index])
+        effects["inside"] = (effects["hdi_low"] <= effects["truth"]) & (
+            effects["truth"] <= effects["hdi_high"])
+        print("\ncovariate coefficients (per unit; 94% HDI):")
+        print(effects[["truth", "mean", "sd", "hdi_low", "hdi_high", "inside"]].to_string(
+            float_format=lambda v: f"{v:.4f}"))
 
     start = time.perf_counter()
     predictions = model.predict(customers)

@@ -6,10 +6,12 @@ import dataclasses
 
 import numpy as np
 import pytest
+import xarray as xr
 from sklearn.exceptions import NotFittedError
 
 import bayesclv
 from bayesclv.clv import BLOCK
+from bayesclv.data import risk_set_table, segment_codes
 from bayesclv.decisions import (
     acquisition_cost_ceiling,
     exceedance_probability,
@@ -331,7 +333,38 @@ def test_clv_model_prior_retention_curve(small_customers):
                               priors={"retention": {"centered": True}})
     curve = model.prior_retention_curve(customers, periods=5, draws=30)
     assert curve.sizes["period"] == 6 and curve.sizes["draw"] == 30
-    direct = bayesclv.RetentionModel("geometric", random_seed=model._sub_params(2)[
-        "random_seed"], priors={"centered": True}).prior_retention_curve(
+    # The retention prior is drawn with the seed fit gives the retention model.
+    seed = int(np.random.SeedSequence(2).generate_state(3)[0])
+    direct = bayesclv.RetentionModel("geometric", random_seed=seed,
+                                     priors={"centered": True}).prior_retention_curve(
         customers, periods=5, draws=30)
     np.testing.assert_array_equal(curve.to_numpy(), direct.to_numpy())
+
+
+def test_sample_prior_predictive_gives_curves_churn_spend_and_value(small_customers):
+    customers, _ = small_customers
+    model = bayesclv.CLVModel("weibull", horizon=24, margin=0.5, random_seed=4)
+    prior = model.sample_prior_predictive(customers, periods=12, draws=60)
+    assert set(prior.data_vars) == {"survival", "churned", "mean_spend",
+                                    "new_customer_value"}
+    assert prior["survival"].dims == ("chain", "draw", "segment", "period")
+    assert prior["churned"].sizes["churn_period"] == customers["tenure"].max()
+    # Simulated churners never exceed those at risk in the data.
+    codes = {s: i for i, s in enumerate(prior["segment"].to_numpy())}
+    cells = risk_set_table(segment_codes(customers["segment"].to_numpy(), list(codes)),
+                           customers["entry"].to_numpy(), customers["tenure"].to_numpy(),
+                           customers["churned"].to_numpy(), len(codes))
+    at_risk = np.zeros((len(codes), int(customers["tenure"].max())))
+    at_risk[cells["segment"], cells["period"] - 1] = cells["at_risk"]
+    assert (prior["churned"].to_numpy() <= at_risk).all()
+    # Value = margin * mean spend * sum_{j=1}^{24} S(j) / 1.01^j, draw by draw; the
+    # curves reach period 12 only, so the value is at least the first 12 terms.
+    survival = prior["survival"].to_numpy()[..., 1:]
+    first_year = (survival / 1.01 ** np.arange(1, 13)).sum(axis=-1)
+    value = prior["new_customer_value"].to_numpy()
+    assert np.all(value >= 0.5 * prior["mean_spend"].to_numpy() * first_year * (1 - 1e-9))
+    again = model.sample_prior_predictive(customers, periods=12, draws=60)
+    xr.testing.assert_equal(prior, again)
+    assert not hasattr(model, "idata_")
+    with pytest.raises(ValueError, match="periods must be"):
+        model.sample_prior_predictive(customers, periods=0)

@@ -45,3 +45,17 @@ def test_plot_churn_check_marks_points_outside(model):
     figure = plot_churn_check(model)
     titles = [ax.get_title() for ax in figure.axes if ax.get_visible()]
     assert all("inside" in title for title in titles)
+
+
+def test_plot_prior_retention_draws_prior_bands_over_the_life_table(small_customers):
+    from bayesclv.plotting import plot_prior_retention
+
+    customers, _ = small_customers
+    model = bayesclv.RetentionModel("weibull", random_seed=0)
+    figure = plot_prior_retention(model, customers, periods=12, draws=60, n_curves=5)
+    axes = [ax for ax in figure.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in axes] == ["a", "b", "c"]
+    # 5 single prior draws, the prior mean and the life table on each panel
+    assert len(axes[0].lines) == 5 + 1 + 1
+    assert not hasattr(model, "idata_")
+    matplotlib.pyplot.close(figure)

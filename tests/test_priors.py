@@ -36,3 +36,30 @@ def test_merge_accepts_dict_form_and_rejects_unknown_keys():
     assert merged["sigma"]["log_k"] == Prior("HalfNormal", sigma=0.1)
     with pytest.raises(ValueError, match="Unknown prior key 'log_theta'"):
         merge_priors(defaults, {"mu": {"log_theta": Prior("Normal", mu=0, sigma=1)}})
+
+
+def test_default_priors_gather_both_families_centred_on_the_data():
+    import numpy as np
+
+    import bayesclv
+    from bayesclv.priors import default_priors, priors_table
+
+    customers = bayesclv.datasets.load_example()
+    priors = default_priors(customers, retention="bdw")
+    assert set(priors) == {"retention", "spend"}
+    assert set(priors["retention"]["mu"]) == {"log_alpha", "log_beta", "log_c"}
+    assert priors["spend"]["mu"]["log_gamma"].params["mu"] == pytest.approx(
+        np.log(customers["mean_spend"].median()))
+    assert "spend" not in default_priors(customers, spend=None)
+    with pytest.raises(ValueError, match="retention must be one of"):
+        default_priors(customers, retention="exponential")
+    table = priors_table(priors)
+    assert "retention.mu.log_c" in set(table["key"])
+    assert table.set_index("key").loc["spend.coef", "distribution"] == "Normal"
+    # A fitted CLVModel reports the priors it used, defaults where none were given.
+    model = bayesclv.CLVModel(method="map", random_seed=0,
+                              priors={"spend": {"coef": {"distribution": "Normal",
+                                                         "params": {"sigma": 0.5}}}})
+    model.fit(customers)
+    assert model.priors_["spend"]["coef"] == Prior("Normal", sigma=0.5)
+    assert model.priors_["retention"]["coef"] == Prior("Normal", mu=0.0, sigma=1.0)

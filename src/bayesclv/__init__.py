@@ -13,6 +13,7 @@ from bayesclv.comparison import compare, loo
 from bayesclv.estimator import CLVModel, RetentionModel, SpendModel
 from bayesclv.exceptions import (
     ConvergenceWarning,
+    CovariateRangeWarning,
     DataValidationError,
     ModelFormatError,
     NotFittedError,
@@ -24,6 +25,7 @@ from bayesclv.segmentation import value_matrix
 __all__ = [
     "CLVModel",
     "ConvergenceWarning",
+    "CovariateRangeWarning",
     "DataValidationError",
     "ModelFormatError",
     "NotFittedError",

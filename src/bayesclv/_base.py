@@ -7,10 +7,9 @@ import importlib.util
 import numbers
 import os
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -102,6 +101,12 @@ def _is_priors(value: Any) -> bool:
     return value is None or isinstance(value, Mapping)
 
 
+def _is_covariates(value: Any) -> bool:
+    return value is None or (isinstance(value, (list, tuple)) and len(value) > 0
+                             and all(isinstance(v, str) for v in value)
+                             and len(set(value)) == len(value))
+
+
 class _Check:
     def __init__(self, func: Callable[[Any], bool], text: str) -> None:
         self.check, self._text = func, text
@@ -120,6 +125,7 @@ SAMPLING_CONSTRAINTS: dict[str, Any] = {
     "random_seed": _Check(_is_seed, "a non-negative int or None"),
     "progressbar": Options((True, False)),
     "priors": _Check(_is_priors, "a dict or None"),
+    "covariates": _Check(_is_covariates, "a non-empty list of distinct column names or None"),
 }
 COLUMN_PARAMS = ("customer_col", "segment_col", "tenure_col", "churned_col", "entry_col",
                  "n_periods_active_col", "mean_spend_col")

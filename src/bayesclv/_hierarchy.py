@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -23,7 +24,63 @@ import xarray as xr
 
 from bayesclv.priors import _DISTRIBUTIONS
 
-__all__ = ["draw_new_segments", "segment_effects", "segment_psi_draws"]
+__all__ = ["Profiles", "draw_new_segments", "profile_effects", "profile_names", "profile_psi",
+           "segment_effects", "segment_psi_draws"]
+
+
+@dataclass(frozen=True)
+class Profiles:
+    """Distinct ``(segment, covariate values)`` combinations.
+
+    Attributes
+    ----------
+    segment : numpy.ndarray of int, shape (profiles,)
+        Each profile's segment code.
+    design : numpy.ndarray, shape (profiles, features)
+        Standardised covariate values.
+    names : tuple of str
+        Feature names (design columns).
+    """
+
+    segment: np.ndarray
+    design: np.ndarray
+    names: tuple[str, ...]
+
+
+def profile_names(segments: Sequence[str], profiles: Profiles | None) -> list[str]:
+    """A name per profile that says its segment and covariate values (random-stream keys).
+
+    Without covariates, the segment names themselves.
+    """
+    if profiles is None:
+        return list(segments)
+    return [f"{segments[s]}\x1f" + ",".join(repr(float(v)) for v in row)
+            for s, row in zip(profiles.segment, profiles.design, strict=True)]
+
+
+def profile_psi(psi: Any, profile_segment: np.ndarray, offset: Any, coord_index: int,
+                n_coords: int) -> Any:
+    """Each profile's parameters: its segment's ``psi`` with one coordinate shifted.
+
+    ``psi`` has segments on its second-to-last axis and ``offset`` (the covariate effect
+    per profile) broadcasts against ``psi[..., profile_segment, 0]``; works on numpy
+    arrays and PyTensor tensors alike.
+    """
+    unit = np.zeros(n_coords)
+    unit[coord_index] = 1.0
+    return psi[..., profile_segment, :] + offset[..., None] * unit
+
+
+def profile_effects(prefix: str, psi: Any, profiles: Profiles, priors: Mapping[str, Any],
+                    coord_index: int, sign: float) -> Any:
+    """Create the pooled covariate coefficients and return ``psi`` per profile.
+
+    The coefficients ``f"{prefix}_coef"`` (dim ``f"{prefix}_covariate"``) are shared by
+    every segment, with the prior ``priors["coef"]`` on the standardised scale.
+    """
+    coef = priors["coef"].create(f"{prefix}_coef", dims=f"{prefix}_covariate")
+    offset = sign * pt.dot(pt.as_tensor(profiles.design), coef)
+    return profile_psi(psi, profiles.segment, offset, coord_index, len(priors["mu"]))
 
 
 def segment_effects(prefix: str, coords: Sequence[str], priors: Mapping[str, Any]) -> Any:

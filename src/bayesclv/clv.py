@@ -155,6 +155,10 @@ class CustomerValuation:
         Name of each segment code; with ``tenure``, keys each customer's random stream by
         what is known about it (codes and pair indices are used when not given).
     tenure : numpy.ndarray of int, optional
+    profile_segment : numpy.ndarray of int, optional
+        With customer covariates, ``segment`` holds profile codes, the
+        parameter arrays are per profile, and this maps each profile to its segment (for
+        segment totals). ``None``: profiles are segments.
     """
 
     sums: Mapping[str, np.ndarray]
@@ -170,6 +174,14 @@ class CustomerValuation:
     seed: int
     segment_names: Sequence[str] | None = None
     tenure: np.ndarray | None = None
+    profile_segment: np.ndarray | None = None
+
+    @property
+    def customer_segment(self) -> np.ndarray:
+        """Each customer's segment code (``segment`` may hold profile codes)."""
+        if self.profile_segment is None:
+            return self.segment
+        return self.profile_segment[self.segment]
 
     @property
     def n_customers(self) -> int:  # noqa: D102
@@ -274,6 +286,8 @@ class CustomerValuation:
         for target, values in zip((mean, sd, low, high), stats, strict=True):
             target[active] = values[position[inverse]]
         block_segment = segment[block_starts[:-1]]
+        if self.profile_segment is not None:
+            block_segment = self.profile_segment[block_segment]
         for s in np.unique(block_segment):
             totals[:, s] = block_totals[block_segment == s].sum(axis=0)
         return ValueSummary(mean, sd, low, high, totals)

@@ -18,6 +18,7 @@ from bayesclv.exceptions import DataValidationError
 __all__ = [
     "CustomerColumns",
     "CustomerData",
+    "life_table",
     "risk_set_table",
     "survival_groups",
     "spend_statistics",
@@ -364,6 +365,26 @@ def risk_set_table(
             "churned": churn_counts[seg_idx, period].astype(np.int64),
         }
     )
+
+
+def life_table(risk_set: pd.DataFrame, segments: Sequence[Hashable]) -> pd.DataFrame:
+    """The life-table (Kaplan–Meier) estimate of retention from :func:`risk_set_table`.
+
+    ``S_hat(t) = prod_{u <= t} (1 - d_u / n_u)`` per segment, with ``n_u`` customers at risk
+    in period ``u`` and ``d_u`` of them churning.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by (segment label, period): ``at_risk``, ``churned``, ``retention_rate``
+        (``1 - d/n``) and ``survival``.
+    """
+    table = risk_set.assign(
+        segment=np.asarray(segments, dtype=object)[risk_set["segment"].to_numpy()],
+        retention_rate=1.0 - risk_set["churned"] / risk_set["at_risk"],
+    )
+    table["survival"] = table.groupby("segment", sort=False)["retention_rate"].cumprod()
+    return table.set_index(["segment", "period"])
 
 
 def survival_groups(

@@ -79,9 +79,12 @@ def diagnostics_table(idata: xr.DataTree, var_names: Sequence[str]) -> pd.DataFr
 
 
 def _constants_allowed() -> Any:
-    """Quantities constant over draws (an unpooled fit's fixed population parameters, the
-    zeros of a Cholesky factor) have no R-hat or ESS: NaN, not a warning, and never
-    flagged as unconverged."""
+    """Silence the warnings of quantities constant over draws.
+
+    Such quantities (an unpooled fit's fixed population parameters, the zeros of a
+    Cholesky factor) have no R-hat or ESS: NaN, not a warning, and never flagged as
+    unconverged.
+    """
     return np.errstate(divide="ignore", invalid="ignore")
 
 

@@ -11,6 +11,7 @@ from sklearn.exceptions import NotFittedError
 
 __all__ = [
     "ConvergenceWarning",
+    "CovariateRangeWarning",
     "DataValidationError",
     "ModelFormatError",
     "NotFittedError",
@@ -31,3 +32,7 @@ class ModelFormatError(ValueError):
 
 class ConvergenceWarning(UserWarning):
     """The sampler's output shows signs that the posterior was not explored well."""
+
+
+class CovariateRangeWarning(UserWarning):
+    """Customers to predict for have covariate values outside the training range."""

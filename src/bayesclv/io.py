@@ -43,6 +43,7 @@ import xarray as xr
 from sklearn.utils.validation import check_is_fitted
 
 from bayesclv._version import __version__
+from bayesclv.covariates import CovariateEncoder
 from bayesclv.data import validate_customers
 from bayesclv.estimator import CLVModel, RetentionModel, SpendModel
 from bayesclv.exceptions import ModelFormatError
@@ -131,6 +132,9 @@ def _describe(model: Any, prefix: str, groups: dict[str, xr.Dataset]) -> dict[st
         "params": {k: _plain(v) for k, v in model.get_params(deep=False).items()},
         "state": {k: _plain(getattr(model, k)) for k in _STATE[name]},
     }
+    encoder = getattr(model, "covariates_", None)
+    if name != "CLVModel" and encoder is not None:
+        config["state"]["covariates_"] = _plain(encoder.to_dict())
     if name == "CLVModel":
         config["children"] = {
             attr: _describe(getattr(model, attr), f"{prefix}{attr[:-1]}/", groups)
@@ -396,6 +400,8 @@ def _build(config: Any, tree: xr.DataTree, prefix: str, expected: str | None = N
             )
         value = state[attr]
         setattr(model, attr, _priors(value, name) if attr == "priors_" else value)
+    if name != "CLVModel":
+        model.covariates_ = _covariates(state.get("covariates_"), name)
     if name == "CLVModel":
         children = config.get("children")
         if not isinstance(children, dict) or set(children) != set(_SUB_MODELS):
@@ -410,6 +416,18 @@ def _build(config: Any, tree: xr.DataTree, prefix: str, expected: str | None = N
         return model
     _restore_arrays(model, tree, prefix)
     return model
+
+
+def _covariates(value: Any, name: str) -> CovariateEncoder | None:
+    """The covariate encoder of a saved model (absent or null: no covariates)."""
+    if value is None:
+        return None
+    try:
+        if not isinstance(value, dict):
+            raise TypeError("expected a JSON object")
+        return CovariateEncoder.from_dict(value)
+    except (TypeError, ValueError, KeyError, AttributeError) as error:
+        raise ModelFormatError(f"{name}: invalid covariates in the file: {error}") from error
 
 
 def _priors(value: dict, name: str) -> dict:
@@ -445,6 +463,8 @@ def _restore_arrays(model: Any, tree: xr.DataTree, prefix: str) -> None:
         f"{model._prefix}_mu": ("chain", "draw", coord_dim),
         f"{model._prefix}_chol": ("chain", "draw", coord_dim, f"{coord_dim}_"),
     }
+    if model.covariates_ is not None:
+        required[f"{model._prefix}_coef"] = ("chain", "draw", f"{model._prefix}_covariate")
     for var, dims in required.items():
         if var not in posterior or set(posterior[var].dims) != set(dims):
             raise ModelFormatError(f"{prefix}posterior: variable {var!r} with dims {dims} is "

@@ -12,7 +12,10 @@ import numpy as np
 import pandas as pd
 from arviz_stats.base import array_stats
 
-__all__ = ["plot_churn_check", "plot_clv_distribution", "plot_retention", "plot_value_matrix"]
+from bayesclv.data import life_table, risk_set_table, segment_codes, validate_customers
+
+__all__ = ["plot_churn_check", "plot_clv_distribution", "plot_prior_retention",
+           "plot_retention", "plot_value_matrix"]
 
 
 def _pyplot() -> Any:
@@ -80,15 +83,26 @@ def plot_retention(
     segments = present if segments is None else list(segments)
     last = int(table.index.get_level_values("period").max()) if periods is None else periods
     curve = retention.retention_curve(periods=last, segments=segments)
+    return _survival_panels(curve, table, hdi_prob, f"{retention.family} posterior",
+                            retention.period_, axes)
+
+
+def _survival_panels(curve: Any, table: pd.DataFrame, hdi_prob: float, label: str,
+                     period_name: str, axes: Any, n_curves: int = 0) -> Any:
+    """Survival draws (band, mean, a few single curves) over the life table, per segment."""
+    segments = list(curve["segment"].to_numpy())
+    present = set(table.index.get_level_values("segment"))
     draws = curve.stack(sample=("chain", "draw")).transpose("segment", "period", "sample")
     band = array_stats.hdi(draws.to_numpy(), hdi_prob, axis=-1)
     mean = draws.mean("sample").to_numpy()
     t = curve["period"].to_numpy()
     figure, flat = _grid(len(segments), axes)
     for i, (segment, ax) in enumerate(zip(segments, flat, strict=True)):
+        if n_curves:
+            ax.plot(t, draws.to_numpy()[i, :, :n_curves], color="C0", alpha=0.12, lw=0.8)
         ax.fill_between(t, band[i, :, 0], band[i, :, 1], alpha=0.3, color="C0",
                         label=f"{hdi_prob:.0%} HDI")
-        ax.plot(t, mean[i], color="C0", label=f"{retention.family} posterior mean")
+        ax.plot(t, mean[i], color="C0", label=f"{label} mean")
         if segment in present:
             empirical = table.loc[segment]
             periods_seen = np.concatenate([[0], empirical.index.to_numpy()])
@@ -97,11 +111,66 @@ def plot_retention(
             sizes = 10 + 40 * empirical["at_risk"] / empirical["at_risk"].max()
             ax.scatter(empirical.index, empirical["survival"], s=sizes, color="k", zorder=3)
         ax.set_title(str(segment))
-        ax.set_xlabel(f"tenure ({retention.period_}s)")
+        ax.set_xlabel(f"tenure ({period_name}s)")
         ax.set_ylim(0, 1.02)
     flat[0].set_ylabel("S(t): share still customers")
     flat[0].legend(loc="lower left", fontsize="small")
     return figure
+
+
+def plot_prior_retention(
+    model: Any, customers: pd.DataFrame, *, periods: int | None = None, draws: int = 300,
+    hdi_prob: float = 0.9, n_curves: int = 40, axes: Any = None,
+) -> Any:
+    """Retention curves the priors imply, before fitting, over the empirical life table.
+
+    A prior predictive check: the model's family and priors (defaults or the ones the
+    model was given) are sampled without the data (see
+    :meth:`bayesclv.RetentionModel.sample_prior_predictive`); the band, the mean and
+    ``n_curves`` single draws are drawn for each segment of ``customers``, with the
+    life-table estimate of the data on top. A prior that leaves the observed curve in a
+    region of almost no prior mass will fight the data; one that piles up on curves no
+    business has seen slows the sampler for nothing.
+
+    Parameters
+    ----------
+    model : RetentionModel or CLVModel
+        Fitted or not; only its family, priors and seed are used.
+    customers : pandas.DataFrame
+        Customer table (segments, the priors' scale, and the life table drawn).
+    periods : int, optional
+        Last period drawn; defaults to the longest tenure.
+    draws : int, default=300
+    hdi_prob : float, default=0.9
+    n_curves : int, default=40
+        Single prior draws drawn as thin lines (0 for none).
+    axes : array of matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import bayesclv
+    >>> from bayesclv.plotting import plot_prior_retention
+    >>> customers = bayesclv.datasets.load_example()
+    >>> figure = plot_prior_retention(bayesclv.RetentionModel(random_seed=0), customers,
+    ...                               draws=50)
+    >>> [ax.get_title() for ax in figure.axes if ax.get_visible()]
+    ['organic', 'paid_search', 'partner', 'referral']
+    """
+    data = validate_customers(customers, _retention_model(model)._columns(),
+                              require_spend=False)
+    last = int(data.tenure.max()) if periods is None else int(periods)
+    curve = model.sample_prior_predictive(customers, periods=last, draws=draws)["survival"]
+    segments = list(curve["segment"].to_numpy())
+    codes = segment_codes(data.segment, segments)
+    table = life_table(risk_set_table(codes, data.entry, data.tenure, data.churned,
+                                      len(segments)), segments)
+    family = getattr(model, "retention", getattr(model, "family", ""))
+    return _survival_panels(curve, table, hdi_prob, f"{family} prior",
+                            str(curve.attrs.get("period", "period")), axes, n_curves)
 
 
 def plot_churn_check(model: Any, customers: pd.DataFrame | None = None, *,

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 import pymc as pm
 
-from bayesclv._hierarchy import segment_effects
+from bayesclv._hierarchy import Profiles, profile_effects, segment_effects
 from bayesclv._math import NP, PT, power_increment
 from bayesclv.priors import Prior, hierarchy_options
 
@@ -64,6 +64,10 @@ class RetentionFamily:
     #: risk and churning per segment and period) or ``"groups"`` (unique
     #: ``(segment, entry, tenure, churned)`` rows with counts).
     statistics: ClassVar[str] = "risk_set"
+    #: The coordinate customer covariates shift, and the sign that makes a positive
+    #: coefficient mean longer lifetimes.
+    covariate_coord: ClassVar[str]
+    covariate_sign: ClassVar[float] = 1.0
 
     def natural(self, psi: Any, xp: Any = NP) -> dict[str, Any]:
         """Natural parameters from ``psi``."""
@@ -104,6 +108,8 @@ class GeometricRetention(RetentionFamily):
     name = "geometric"
     coords = ("logit_theta",)
     param_names = ("theta",)
+    covariate_coord = "logit_theta"
+    covariate_sign = -1.0
 
     def natural(self, psi: Any, xp: Any = NP) -> dict[str, Any]:  # noqa: D102
         return {"theta": 1.0 / (1.0 + xp.exp(-psi[..., 0]))}
@@ -141,6 +147,7 @@ class WeibullRetention(RetentionFamily):
     name = "weibull"
     coords = ("log_eta", "log_k")
     param_names = ("eta", "k")
+    covariate_coord = "log_eta"
 
     def natural(self, psi: Any, xp: Any = NP) -> dict[str, Any]:  # noqa: D102
         return {"eta": xp.exp(psi[..., 0]), "k": xp.exp(psi[..., 1])}
@@ -205,6 +212,7 @@ class ShiftedBetaGeometricRetention(RetentionFamily):
     coords = ("log_alpha", "log_beta")
     param_names = ("alpha", "beta")
     statistics = "groups"
+    covariate_coord = "log_beta"
 
     def natural(self, psi: Any, xp: Any = NP) -> dict[str, Any]:  # noqa: D102
         return {"alpha": xp.exp(psi[..., 0]), "beta": xp.exp(psi[..., 1])}
@@ -249,6 +257,7 @@ class BetaDiscreteWeibullRetention(RetentionFamily):
     coords = ("log_alpha", "log_beta", "log_c")
     param_names = ("alpha", "beta", "c")
     statistics = "groups"
+    covariate_coord = "log_beta"
 
     def natural(self, psi: Any, xp: Any = NP) -> dict[str, Any]:  # noqa: D102
         return {"alpha": xp.exp(psi[..., 0]), "beta": xp.exp(psi[..., 1]),
@@ -401,7 +410,7 @@ def grouped_loglik(
 
 def build_retention_model(
     family: RetentionFamily, statistics: pd.DataFrame, segments: Sequence[str],
-    priors: Mapping[str, Any],
+    priors: Mapping[str, Any], profiles: Profiles | None = None,
 ) -> pm.Model:
     """Build the hierarchical retention model on sufficient statistics.
 
@@ -409,13 +418,18 @@ def build_retention_model(
     ----------
     family : RetentionFamily
     statistics : pandas.DataFrame
-        For ``family.statistics == "risk_set"`` the output of
-        :func:`bayesclv.data.risk_set_table`; for ``"groups"`` that of
-        :func:`bayesclv.data.survival_groups`. Segment codes index ``segments``.
+        For ``family.statistics == "risk_set"`` (and no covariates) the output of
+        :func:`bayesclv.data.risk_set_table`; otherwise that of
+        :func:`bayesclv.data.survival_groups`, whose codes index the segments, or the
+        profiles when ``profiles`` is given.
     segments : sequence of str
         Segment labels.
     priors : mapping
         A resolved prior set (see :mod:`bayesclv.priors`).
+    profiles : Profiles, optional
+        Customer covariates: each profile's segment and standardised covariate values.
+        The coefficients ``retention_coef`` shift ``family.covariate_coord`` of the
+        profile's segment.
 
     Returns
     -------
@@ -431,11 +445,17 @@ def build_retention_model(
         "retention_coord": list(family.coords),
         "retention_coord_": list(family.coords),
     }
+    if profiles is not None:
+        coords["retention_covariate"] = list(profiles.names)
     with pm.Model(coords=coords) as model:
         psi = segment_effects("retention", family.coords, priors)
         for name, value in family.natural(psi, PT).items():
             pm.Deterministic(name, value, dims="segment")
-        if family.statistics == "groups":
+        if profiles is not None:
+            psi = profile_effects("retention", psi, profiles, priors,
+                                  family.coords.index(family.covariate_coord),
+                                  family.covariate_sign)
+        if profiles is not None or family.statistics == "groups":
             rows = grouped_loglik(family, psi, statistics, PT)
             loglik = (rows * statistics["count"].to_numpy().astype(np.float64)).sum()
         else:

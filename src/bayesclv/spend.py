@@ -30,7 +30,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pymc as pm
 
-from bayesclv._hierarchy import segment_effects
+from bayesclv._hierarchy import Profiles, profile_effects, segment_effects
 from bayesclv._math import NP, PT
 from bayesclv.priors import Prior, hierarchy_options
 
@@ -47,6 +47,10 @@ class GammaGammaSpend:
     name: ClassVar[str] = "gamma_gamma"
     coords: ClassVar[tuple[str, ...]] = ("log_p", "log_q_minus_1", "log_gamma")
     param_names: ClassVar[tuple[str, ...]] = ("p", "q", "gamma")
+    #: Covariates scale ``gamma``, so a coefficient is the log of the factor by which they
+    #: multiply the mean spend ``p gamma / (q - 1)``.
+    covariate_coord: ClassVar[str] = "log_gamma"
+    covariate_sign: ClassVar[float] = 1.0
 
     def natural(self, psi: Any, xp: Any = NP) -> dict[str, Any]:
         """``p``, ``q`` and ``gamma`` from ``psi`` (coordinates on the last axis)."""
@@ -147,7 +151,7 @@ SPEND_FAMILIES: dict[str, GammaGammaSpend] = {GammaGammaSpend.name: GammaGammaSp
 
 def build_spend_model(
     family: GammaGammaSpend, stats: Mapping[str, np.ndarray], segments: Sequence[str],
-    priors: Mapping[str, Any],
+    priors: Mapping[str, Any], profiles: Profiles | None = None,
 ) -> pm.Model:
     """Build the hierarchical spend model.
 
@@ -155,10 +159,13 @@ def build_spend_model(
     ----------
     family : GammaGammaSpend
     stats : mapping
-        Output of :func:`bayesclv.data.spend_statistics`.
+        Output of :func:`bayesclv.data.spend_statistics`, on segment codes, or on profile
+        codes when ``profiles`` is given.
     segments : sequence of str
     priors : mapping
         A resolved prior set.
+    profiles : Profiles, optional
+        Customer covariates; the coefficients ``spend_coef`` shift ``log gamma``.
 
     Returns
     -------
@@ -171,9 +178,15 @@ def build_spend_model(
         "spend_coord": list(family.coords),
         "spend_coord_": list(family.coords),
     }
+    if profiles is not None:
+        coords["spend_covariate"] = list(profiles.names)
     with pm.Model(coords=coords) as model:
         psi = segment_effects("spend", family.coords, priors)
         for name, value in family.natural(psi, PT).items():
             pm.Deterministic(name, value, dims="segment")
+        if profiles is not None:
+            psi = profile_effects("spend", psi, profiles, priors,
+                                  family.coords.index(family.covariate_coord),
+                                  family.covariate_sign)
         pm.Potential("spend_loglik", family.aggregated_loglik(psi, stats, PT))
     return model

@@ -48,13 +48,16 @@ class SimulationTruth:
 _MAX_LIFETIME = 10**9
 
 
-def _lifetimes(table: pd.DataFrame, seg: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def _lifetimes(table: pd.DataFrame, seg: np.ndarray, rng: np.random.Generator,
+               shift: np.ndarray | None = None) -> np.ndarray:
     """Discrete lifetimes ``L`` with ``P(L > t) = S(t)``, one per customer.
 
     Weibull segments: ``L = floor(eta (-log U)^(1/k)) + 1``. Beta-discrete-Weibull ones:
     customer ``i`` churns with ``theta_i ~ Beta(alpha, beta)`` and
     ``P(L > t | theta) = (1 - theta)^(t^c)``, so ``L = floor((log U / log(1 - theta))^(1/c)) + 1``.
+    ``shift`` (covariate effects) multiplies ``eta``, or ``beta``, by ``exp(shift)``.
     """
+    shift = np.zeros(seg.shape) if shift is None else shift
     u = rng.uniform(size=seg.shape)
     mixture = _is_beta_mixture(table)[seg]
 
@@ -65,9 +68,10 @@ def _lifetimes(table: pd.DataFrame, seg: np.ndarray, rng: np.random.Generator) -
         return np.where(np.isfinite(values), values, 1.0)
 
     with np.errstate(invalid="ignore", divide="ignore"):
-        scaled = column("eta") * (-np.log(u)) ** (1.0 / column("k"))
+        scaled = column("eta") * np.exp(shift) * (-np.log(u)) ** (1.0 / column("k"))
     if mixture.any():
-        theta = np.clip(rng.beta(column("alpha")[mixture], column("beta")[mixture]),
+        beta = column("beta")[mixture] * np.exp(shift[mixture])
+        theta = np.clip(rng.beta(column("alpha")[mixture], beta),
                         1e-12, 1.0 - 1e-12)
         scaled[mixture] = (np.log(u[mixture]) / np.log1p(-theta)) ** (1.0 / column("c")[mixture])
     return np.floor(np.minimum(scaled, _MAX_LIFETIME)).astype(np.int64) + 1
@@ -79,7 +83,8 @@ def _is_beta_mixture(table: pd.DataFrame) -> np.ndarray:
     return np.isfinite(table["alpha"].to_numpy(np.float64))
 
 
-def true_log_survival(table: pd.DataFrame, segment: np.ndarray, t: np.ndarray) -> np.ndarray:
+def true_log_survival(table: pd.DataFrame, segment: np.ndarray, t: np.ndarray,
+                      shift: np.ndarray | None = None) -> np.ndarray:
     """``log S(t)`` under the simulation's parameters.
 
     Parameters
@@ -90,6 +95,8 @@ def true_log_survival(table: pd.DataFrame, segment: np.ndarray, t: np.ndarray) -
         Segment label per row.
     t : numpy.ndarray, shape (n, m)
         Periods per row.
+    shift : numpy.ndarray, shape (n,), optional
+        Covariate effect per row: ``eta`` (or ``beta``) is multiplied by ``exp(shift)``.
 
     Returns
     -------
@@ -109,9 +116,10 @@ def true_log_survival(table: pd.DataFrame, segment: np.ndarray, t: np.ndarray) -
         values = params[name].to_numpy(np.float64)[:, None]
         return np.where(np.isfinite(values), values, default)
 
+    scale = np.ones((len(params), 1)) if shift is None else np.exp(np.asarray(shift))[:, None]
     with np.errstate(invalid="ignore"):
-        weibull = -((t / column("eta", 1.0)) ** column("k", 1.0))
-        alpha, beta = column("alpha", 1.0), column("beta", 1.0)
+        weibull = -((t / (column("eta", 1.0) * scale)) ** column("k", 1.0))
+        alpha, beta = column("alpha", 1.0), column("beta", 1.0) * scale
         bdw = betaln(alpha, beta + t ** column("c", 1.0)) - betaln(alpha, beta)
     return np.where(mixture, bdw, weibull)
 
@@ -124,6 +132,7 @@ def simulate_customers(
     acquisition_periods: int | None = None,
     truncation_periods: int = 0,
     active_probability: float = 0.7,
+    covariates: Mapping[str, Mapping[str, object]] | None = None,
     random_seed: int | None = None,
 ) -> tuple[pd.DataFrame, SimulationTruth]:
     """Simulate a customer table (DESIGN §3) with known segment parameters.
@@ -148,13 +157,22 @@ def simulate_customers(
     truncation_periods : int, default=0
         How many periods before the start of observation customers may have joined.
     active_probability : float, default=0.7
+    covariates : mapping, optional
+        Customer covariates with known effects, ``{name: spec}``. A numeric covariate:
+        ``{"mean": m, "sd": s, "retention": b_r, "spend": b_s}``, drawn
+        ``Normal(m, s)``; a categorical one: ``{"levels": [...], "probs": [...],
+        "retention": {level: b_r}, "spend": {level: b_s}}`` (levels left out have effect
+        0). A customer's retention scale (``eta``, or ``beta`` for beta-mixture segments)
+        is multiplied by ``exp(sum b_r (x - m))`` (numeric) and ``exp(b_r)`` (its level),
+        and its ``gamma`` likewise with the ``spend`` effects, so the segment parameters
+        are those of a customer at the covariates' means and at levels without effect.
     random_seed : int, optional
 
     Returns
     -------
     customers : pandas.DataFrame
         ``customer_id``, ``segment``, ``tenure``, ``churned``, ``entry``,
-        ``n_periods_active``, ``mean_spend``.
+        ``n_periods_active``, ``mean_spend``, and one column per covariate.
     truth : SimulationTruth
     """
     segments = dict(segments or DEFAULT_SEGMENTS)
@@ -173,22 +191,24 @@ def simulate_customers(
         batch = 2 * (n_customers - n_kept) + 100
         seg = rng.choice(len(labels), size=batch, p=shares)
         acquired = rng.integers(end - acquisition_periods, end, size=batch)
-        lifetime = _lifetimes(table, seg, rng)
+        values, retention_shift, spend_shift = _draw_covariates(covariates or {}, batch, rng)
+        lifetime = _lifetimes(table, seg, rng, retention_shift)
         entry = np.maximum(start - acquired, 0)
         observed = lifetime > entry  # left truncation: must survive to observation start
-        seg, acquired, lifetime, entry = seg[observed], acquired[observed], lifetime[observed], \
-            entry[observed]
-        window = end - acquired
+        window = end - acquired[observed]
         kept.append(pd.DataFrame({
-            "seg": seg, "tenure": np.minimum(lifetime, window), "churned": lifetime <= window,
-            "entry": entry, "lifetime": lifetime,
+            "seg": seg[observed], "tenure": np.minimum(lifetime[observed], window),
+            "churned": lifetime[observed] <= window, "entry": entry[observed],
+            "lifetime": lifetime[observed], "retention_shift": retention_shift[observed],
+            "spend_shift": spend_shift[observed],
+            **{name: column[observed] for name, column in values.items()},
         }))
-        n_kept += len(seg)
+        n_kept += int(observed.sum())
     frame = pd.concat(kept, ignore_index=True).iloc[:n_customers].copy()
 
     seg = frame["seg"].to_numpy()
     p, q, gamma = (table[c].to_numpy()[seg] for c in ("p", "q", "gamma"))
-    nu = rng.gamma(q, 1.0 / gamma)
+    nu = rng.gamma(q, 1.0 / (gamma * np.exp(frame["spend_shift"].to_numpy())))
     observed_periods = (frame["tenure"] - frame["entry"]).to_numpy()
     x = 1 + rng.binomial(observed_periods - 1, active_probability)
     mean_spend = rng.gamma(p * x, 1.0 / nu) / x
@@ -201,13 +221,39 @@ def simulate_customers(
         "entry": frame["entry"].to_numpy(np.int64),
         "n_periods_active": x.astype(np.int64),
         "mean_spend": mean_spend,
+        **{name: frame[name].to_numpy() for name in (covariates or {})},
     })
     customers.attrs["period"] = "period"
     truth_customers = pd.DataFrame(
-        {"true_mean_spend": p / nu, "lifetime": frame["lifetime"].to_numpy()},
+        {"true_mean_spend": p / nu, "lifetime": frame["lifetime"].to_numpy(),
+         "retention_shift": frame["retention_shift"].to_numpy(),
+         "spend_shift": frame["spend_shift"].to_numpy()},
         index=customers.index,
     )
     return customers, SimulationTruth(segments=table, customers=truth_customers)
+
+
+def _draw_covariates(specs: Mapping[str, Mapping[str, object]], size: int,
+                     rng: np.random.Generator
+                     ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """Covariate values and the log-scale shifts they cause (see :func:`simulate_customers`)."""
+    values: dict[str, np.ndarray] = {}
+    shifts = {"retention": np.zeros(size), "spend": np.zeros(size)}
+    for name, spec in specs.items():
+        if "levels" in spec:
+            levels = list(spec["levels"])
+            codes = rng.choice(len(levels), size=size, p=spec.get("probs"))
+            values[name] = np.asarray(levels, dtype=object)[codes]
+            for part in shifts:
+                effects = dict(spec.get(part, {}))
+                shifts[part] += np.array([float(effects.get(v, 0.0)) for v in levels])[codes]
+        else:
+            mean, sd = float(spec["mean"]), float(spec["sd"])
+            drawn = rng.normal(mean, sd, size=size)
+            values[name] = drawn
+            for part in shifts:
+                shifts[part] += float(spec.get(part, 0.0)) * (drawn - mean)
+    return values, shifts["retention"], shifts["spend"]
 
 
 def true_residual_value(
@@ -223,8 +269,10 @@ def true_residual_value(
     segment = customers["segment"].to_numpy()
     tau = customers["tenure"].to_numpy(np.float64)[:, None]
     j = np.arange(1, horizon + 1, dtype=np.float64)[None, :]
-    ratio = np.exp(true_log_survival(truth.segments, segment, tau + j)
-                   - true_log_survival(truth.segments, segment, tau))
+    shift = truth.customers.get("retention_shift")
+    shift = None if shift is None else shift.to_numpy()
+    ratio = np.exp(true_log_survival(truth.segments, segment, tau + j, shift)
+                   - true_log_survival(truth.segments, segment, tau, shift))
     annuity = (ratio / (1.0 + discount_rate) ** j).sum(axis=1)
     value = (margin * truth.customers["true_mean_spend"].to_numpy() - cost_per_period) * annuity
     return np.where(customers["churned"].to_numpy(bool), 0.0, value)

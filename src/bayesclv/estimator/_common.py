@@ -7,11 +7,14 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+import pymc as pm
 import xarray as xr
+from arviz_stats.base import array_stats
 from sklearn.utils.validation import check_is_fitted
 
-from bayesclv._base import BayesianEstimator
-from bayesclv._hierarchy import segment_psi_draws
+from bayesclv._base import BayesianEstimator, reproducible_compilation
+from bayesclv._hierarchy import Profiles, profile_psi, segment_psi_draws
+from bayesclv.covariates import CovariateEncoder, covariate_profiles
 from bayesclv.data import CustomerData, segment_codes, validate_customers
 from bayesclv.diagnostics import diagnostics_table
 from bayesclv.exceptions import DataValidationError
@@ -57,7 +60,110 @@ class SegmentedModel(BayesianEstimator):
         self.segments_ = sorted(set(data.segment))
         self._note_single_segment(stacklevel=4)
         self.n_customers_in_ = data.n_customers
+        self.covariates_ = None
+        if self.covariates:
+            columns = self._columns()
+            reserved = [c for c in (columns.customer, columns.segment, columns.tenure,
+                                    columns.churned, columns.entry, columns.n_periods_active,
+                                    columns.mean_spend) if c is not None]
+            self.covariates_ = CovariateEncoder.fit(X, self.covariates, data.customer_ids,
+                                                    reserved)
         return data, segment_codes(data.segment, self.segments_)
+
+    def _profiles(self, X: pd.DataFrame, data: CustomerData, segments: Sequence[str]
+                  ) -> tuple[np.ndarray, Profiles | None]:
+        """Each customer's profile code and the profiles (``None``: no covariates).
+
+        Without covariates the codes are the segment codes: every segment is one profile.
+        """
+        codes = segment_codes(data.segment, segments)
+        encoder = getattr(self, "covariates_", None)
+        if encoder is None:
+            return codes, None
+        design = encoder.transform(X, data.customer_ids)
+        profile, profile_segment, profile_design = covariate_profiles(codes, design,
+                                                                      len(segments))
+        return profile, Profiles(profile_segment, profile_design, tuple(encoder.feature_names))
+
+    def _profile_draws(self, segments: Sequence[str], profiles: Profiles | None
+                       ) -> np.ndarray:
+        """``psi`` draws (chain, draw, profile, coord), covariate effects included.
+
+        Without covariates these are the segments' draws (:meth:`_draws_for`).
+        """
+        psi = self._draws_for(segments)
+        if profiles is None:
+            return psi
+        family = self.family_
+        coef = self.posterior_[f"{self._prefix}_coef"].transpose("chain", "draw", ...)
+        offset = family.covariate_sign * (coef.to_numpy() @ profiles.design.T)
+        return profile_psi(psi, profiles.segment, offset,
+                           family.coords.index(family.covariate_coord), len(family.coords))
+
+    def covariate_effects(self, hdi_prob: float = 0.94) -> pd.DataFrame:
+        """Posterior of the covariate coefficients, per unit of each covariate.
+
+        A numeric covariate's coefficient is the change in the model's log scale
+        (``log eta`` for Weibull retention, ``log beta`` for sBG/BdW, ``-logit theta`` for
+        geometric, ``log gamma`` for spend: positive means longer lifetimes or higher
+        spend) per unit of the covariate; a level of a categorical covariate's is the
+        change against the baseline level. ``multiplier`` is ``exp(coefficient)``.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Indexed by feature: ``mean``, ``sd``, ``hdi_low``, ``hdi_high`` per unit,
+            ``multiplier_mean`` and ``standardised_mean`` (per training standard
+            deviation, the scale the prior is on).
+
+        Raises
+        ------
+        ValueError
+            If the model was fitted without covariates.
+        """
+        check_is_fitted(self, "idata_")
+        encoder = getattr(self, "covariates_", None)
+        if encoder is None:
+            raise ValueError(f"{type(self).__name__} was fitted without covariates.")
+        coef = self.posterior_[f"{self._prefix}_coef"].transpose("chain", "draw", ...)
+        standardised = flatten_samples(coef.to_numpy())
+        per_unit = encoder.per_unit(standardised)
+        bounds = array_stats.hdi(per_unit.T, hdi_prob, axis=-1)
+        out = pd.DataFrame(
+            {
+                "mean": per_unit.mean(axis=0),
+                "sd": per_unit.std(axis=0),
+                "hdi_low": bounds[:, 0],
+                "hdi_high": bounds[:, 1],
+                "multiplier_mean": np.exp(per_unit).mean(axis=0),
+                "standardised_mean": standardised.mean(axis=0),
+            },
+            index=pd.Index(encoder.feature_names, name="feature"),
+        )
+        out.attrs.update(scale=f"{self.family_.covariate_coord}", hdi_prob=float(hdi_prob))
+        return out
+
+    def _prior_psi(self, X: pd.DataFrame, periods: int, draws: int
+                   ) -> tuple[CustomerData, list[str], xr.DataArray]:
+        """Prior draws of ``psi`` (chain, draw, segment, coord) for the segments of ``X``."""
+        for name, value in (("periods", periods), ("draws", draws)):
+            if not (isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+                    and value >= 1):
+                raise ValueError(f"{name} must be an integer >= 1; got {value!r}.")
+        self._validate_params()
+        data = validate_customers(X, self._columns(), **self._requirements)
+        segments = sorted(set(data.segment))
+        codes = segment_codes(data.segment, segments)
+        # Covariates do not change the segments' prior: the baseline customer's.
+        model, _ = self._build_model(data, segments, (codes, None))
+        with warnings.catch_warnings(), reproducible_compilation():
+            warnings.filterwarnings("ignore", message=".*Potentials.*")
+            prior = pm.sample_prior_predictive(
+                draws=int(draws), model=model, var_names=[f"{self._prefix}_psi"],
+                random_seed=self._resolve_seed(),
+            )
+        psi = prior["prior"][f"{self._prefix}_psi"].transpose("chain", "draw", "segment", ...)
+        return data, segments, psi
 
     def _check_segment_column(self, customers: pd.DataFrame) -> None:
         if self.has_segment_column_ and self.segment_col not in customers.columns:
@@ -90,7 +196,10 @@ class SegmentedModel(BayesianEstimator):
 
     def _monitored_vars(self) -> list[str]:
         """The parameters whose convergence is checked and reported."""
-        return [f"{self._prefix}_mu", f"{self._prefix}_sigma", *self.family_.param_names]
+        names = [f"{self._prefix}_mu", f"{self._prefix}_sigma", *self.family_.param_names]
+        if getattr(self, "covariates_", None) is not None:
+            names.append(f"{self._prefix}_coef")
+        return names
 
     def diagnostics(self) -> pd.DataFrame:
         """Convergence diagnostics of the fitted parameters (ArviZ summary).
@@ -135,6 +244,14 @@ _COMMON_DOC = """method : {"nuts", "map"}, default="nuts"
         Seed of every random step (sampling and valuation draws).
     priors : dict or None, default=None
         Overrides of the family's default priors (see :mod:`bayesclv.priors`).
+    covariates : list of str or None, default=None
+        Customer covariate columns (numeric, or categorical: strings, booleans,
+        ``category``), standardised internally, with coefficients shared by every segment
+        (see :mod:`bayesclv.covariates`): they shift the retention scale (``log eta`` for Weibull,
+        ``log beta`` for sBG/BdW, ``-logit theta`` for geometric) and the spend scale
+        (``log gamma``). Segment-level outputs (retention curves, new-customer values)
+        describe a customer at the training mean of numeric covariates and the baseline
+        (first) level of categorical ones. See :meth:`covariate_effects`.
     progressbar : bool, default=False
     customer_col, segment_col, tenure_col, churned_col, entry_col, n_periods_active_col, \
 mean_spend_col : str

@@ -230,12 +230,14 @@ class DecisionMethods:
             raise ValueError(f"n_paths must be an integer >= 1; got {n_paths!r}.")
         data = self._validated(X)
         segments = wanted_segments(data)
+        # With covariates the parameter arrays are per profile (segment and covariates).
+        profile, profiles = self.retention_model_._profiles(X, data, segments)
         realised = RealisedValuation(
             family=self.retention_model_.family_,
-            psi=flatten_samples(self.retention_model_._draws_for(segments)),
-            segment=segment_codes(data.segment, segments), tenure=np.asarray(data.tenure),
+            psi=flatten_samples(self.retention_model_._profile_draws(segments, profiles)),
+            segment=profile, tenure=np.asarray(data.tenure),
             active=~np.asarray(data.churned),
-            spend_params=self.spend_model_.segment_params(segments),
+            spend_params=self.spend_model_.segment_params(segments, profiles),
             x=data.n_periods_active.astype(np.float64), z=np.asarray(data.mean_spend),
             margin=float(self.margin), cost_per_period=float(self.cost_per_period),
             discount_rate=float(self.discount_rate), horizon=self.horizon,

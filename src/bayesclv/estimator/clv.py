@@ -13,8 +13,9 @@ from arviz_stats.base import array_stats
 from sklearn.utils.validation import check_is_fitted
 
 from bayesclv._base import BayesianEstimator, Interval, Options
-from bayesclv.clv import CustomerValuation
-from bayesclv.data import CustomerData, segment_codes, validate_customers
+from bayesclv._hierarchy import profile_names
+from bayesclv.clv import CustomerValuation, residual_survival_sums
+from bayesclv.data import CustomerData, validate_customers
 from bayesclv.estimator._common import documented, period_of, wanted_segments
 from bayesclv.estimator._decisions import DecisionMethods
 from bayesclv.estimator.retention import RetentionModel
@@ -45,7 +46,7 @@ def _lazy_draws(valuation: CustomerValuation, size: int, shape: tuple[int, int, 
             values[:, sl] = chunk
         return values.reshape(shape[0], shape[1], stop - start)
 
-    valuation.occurrence  # computed once here, not in every block
+    _ = valuation.occurrence  # computed once here, not in every block
     blocks = [
         da.from_delayed(dask.delayed(block)(start, min(start + size, shape[2])),
                         shape=(shape[0], shape[1], min(start + size, shape[2]) - start),
@@ -135,8 +136,9 @@ class CLVModel(DecisionMethods, BayesianEstimator):
         cost_per_period: float = 0.0, hdi_prob: float = 0.9, method: str = "nuts",
         draws: int = 1000, tune: int = 1000, chains: int = 4, target_accept: float = 0.9,
         sampler: str = "pymc", random_seed: int | None = None, priors: dict | None = None,
-        progressbar: bool = False, customer_col: str = "customer_id",
-        segment_col: str | None = "segment", tenure_col: str = "tenure",
+        progressbar: bool = False, covariates: list[str] | None = None,
+        customer_col: str = "customer_id", segment_col: str | None = "segment",
+        tenure_col: str = "tenure",
         churned_col: str = "churned", entry_col: str | None = "entry",
         n_periods_active_col: str = "n_periods_active", mean_spend_col: str = "mean_spend",
     ) -> None:
@@ -156,6 +158,7 @@ class CLVModel(DecisionMethods, BayesianEstimator):
         self.random_seed = random_seed
         self.priors = priors
         self.progressbar = progressbar
+        self.covariates = covariates
         self.customer_col = customer_col
         self.segment_col = segment_col
         self.tenure_col = tenure_col
@@ -166,8 +169,8 @@ class CLVModel(DecisionMethods, BayesianEstimator):
 
     def _sub_params(self, seed: int) -> dict[str, Any]:
         shared = ("method", "draws", "tune", "chains", "target_accept", "sampler",
-                  "progressbar", "customer_col", "segment_col", "tenure_col", "churned_col",
-                  "entry_col", "n_periods_active_col", "mean_spend_col")
+                  "progressbar", "covariates", "customer_col", "segment_col", "tenure_col",
+                  "churned_col", "entry_col", "n_periods_active_col", "mean_spend_col")
         return {name: getattr(self, name) for name in shared} | {"random_seed": seed}
 
     def fit(self, X: pd.DataFrame, y: None = None, *, period: str | None = None) -> CLVModel:
@@ -224,19 +227,29 @@ class CLVModel(DecisionMethods, BayesianEstimator):
         self.retention_model_._check_segment_column(X)
         return validate_customers(X, self._columns())
 
+    @property
+    def priors_(self) -> dict[str, Any]:
+        """The resolved priors of the fitted model: ``{"retention": ..., "spend": ...}``."""
+        check_is_fitted(self, "idata_")
+        return {"retention": self.retention_model_.priors_,
+                "spend": self.spend_model_.priors_}
+
     def _valuation(self, X: pd.DataFrame) -> tuple[CustomerData, list[str], CustomerValuation]:
         data = self._validated(X)
         segments = wanted_segments(data)
-        sums, pair = self.retention_model_._pair_sums(
-            data, self.horizon, float(self.discount_rate), segments
-        )
+        retention = self.retention_model_
+        profile, profiles = retention._profiles(X, data, segments)
+        sums, pair = retention._pair_sums(X, data, self.horizon, float(self.discount_rate),
+                                          segments, (profile, profiles))
         valuation = CustomerValuation(
-            sums=sums, pair=pair, segment=segment_codes(data.segment, segments),
-            active=~data.churned, spend_family=self.spend_model_.family_,
-            spend_params=self.spend_model_.segment_params(segments),
+            sums=sums, pair=pair, segment=profile, active=~data.churned,
+            spend_family=self.spend_model_.family_,
+            spend_params=self.spend_model_.segment_params(segments, profiles),
             x=data.n_periods_active.astype(np.float64), z=data.mean_spend,
             margin=float(self.margin), cost_per_period=float(self.cost_per_period),
-            seed=self.valuation_seed_, segment_names=segments, tenure=data.tenure,
+            seed=self.valuation_seed_, segment_names=profile_names(segments, profiles),
+            tenure=data.tenure,
+            profile_segment=None if profiles is None else profiles.segment,
         )
         return data, segments, valuation
 
@@ -425,7 +438,7 @@ class CLVModel(DecisionMethods, BayesianEstimator):
         data, segments, valuation = self._valuation(X)
         hdi_prob = float(self.hdi_prob)
         totals = valuation.summarize(hdi_prob, len(segments)).segment_totals
-        codes = valuation.segment
+        codes = valuation.customer_segment
         counts = np.bincount(codes, minlength=len(segments))
         active = np.bincount(codes, weights=valuation.active, minlength=len(segments))
         grand = totals.sum(axis=1, keepdims=True)
@@ -486,11 +499,68 @@ class CLVModel(DecisionMethods, BayesianEstimator):
         >>> model.prior_retention_curve(customers, periods=6, draws=50).dims
         ('chain', 'draw', 'segment', 'period')
         """
-        priors = (self.priors or {}).get("retention")
-        seed = None if self.random_seed is None else int(self.random_seed)
-        retention = RetentionModel(self.retention, priors=priors,
-                                   **self._sub_params(seed))
-        return retention.prior_retention_curve(X, periods, draws=draws)
+        return self._prior_sub_model("retention").prior_retention_curve(X, periods,
+                                                                         draws=draws)
+
+    def _prior_sub_model(self, part: str) -> RetentionModel | SpendModel:
+        """The unfitted retention or spend estimator this model would fit."""
+        priors = (self.priors or {}).get(part)
+        # Seeds derived as fit derives them, so the two priors are drawn independently.
+        seeds = np.random.SeedSequence(self._resolve_seed()).generate_state(3)
+        seed = int(seeds[0] if part == "retention" else seeds[1])
+        if part == "retention":
+            return RetentionModel(self.retention, priors=priors, **self._sub_params(seed))
+        return SpendModel(self.spend, priors=priors, **self._sub_params(seed))
+
+    def sample_prior_predictive(self, X: pd.DataFrame, *, periods: int = 24,
+                                draws: int = 500) -> xr.Dataset:
+        """What the priors imply before any fitting: retention, spend and CLV per segment.
+
+        Retention and spend parameters are drawn from their priors (the likelihood
+        ignored), as :meth:`RetentionModel.sample_prior_predictive` and
+        :meth:`SpendModel.sample_prior_predictive` do, and combined draw by draw into the
+        value of a new customer of each segment, with this model's margin, cost, discount
+        rate and horizon: a check that the priors allow the range of CLV the business
+        considers plausible, and do not pile up on absurd values.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame
+            Customer table (sets the segments, the risk sets and the priors' scale).
+        periods : int, default=24
+            Last period of the survival curves.
+        draws : int, default=500
+
+        Returns
+        -------
+        xarray.Dataset
+            ``survival`` and ``churned`` (see :meth:`RetentionModel.sample_prior_predictive`),
+            ``mean_spend`` (chain, draw, segment) and ``new_customer_value`` (chain, draw,
+            segment): ``(margin * mean_spend - cost_per_period) * sum_j S(j) / (1+d)^j``.
+
+        Examples
+        --------
+        >>> import bayesclv
+        >>> customers = bayesclv.datasets.load_example()
+        >>> model = bayesclv.CLVModel(horizon=36, margin=0.3, random_seed=0)
+        >>> prior = model.sample_prior_predictive(customers, periods=12, draws=50)
+        >>> prior["new_customer_value"].dims
+        ('chain', 'draw', 'segment')
+        """
+        self._validate_params()
+        retention = self._prior_sub_model("retention")
+        data, segments, psi = retention._prior_psi(X, periods, draws)
+        out = retention._prior_predictive(X, data, segments, psi, periods)
+        spend = self._prior_sub_model("spend").sample_prior_predictive(X, draws=draws)
+        flat = psi.to_numpy().reshape((-1,) + psi.shape[2:])
+        sums = residual_survival_sums(retention.family_, flat, np.zeros(len(segments), int),
+                                      self.horizon, float(self.discount_rate))
+        annuity = sums["discounted"].reshape(psi.shape[:3])
+        value = (float(self.margin) * spend["mean_spend"].to_numpy()
+                 - float(self.cost_per_period)) * annuity
+        out["mean_spend"] = spend["mean_spend"]
+        out["new_customer_value"] = (("chain", "draw", "segment"), value)
+        return out
 
     def diagnostics(self) -> pd.DataFrame:
         """Convergence diagnostics of both sub-models (ArviZ summary).

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -13,14 +12,15 @@ import xarray as xr
 from arviz_stats.base import array_stats
 from sklearn.utils.validation import check_is_fitted
 
-from bayesclv._base import Options, reproducible_compilation
+from bayesclv._base import Options
+from bayesclv._hierarchy import Profiles
 from bayesclv.clv import residual_survival_sums
 from bayesclv.data import (
     CustomerData,
+    life_table,
     risk_set_table,
     segment_codes,
     survival_groups,
-    validate_customers,
 )
 from bayesclv.estimator._common import (
     SegmentedModel,
@@ -109,6 +109,7 @@ class RetentionModel(SegmentedModel):
         self, family: str = "weibull", *, method: str = "nuts", draws: int = 1000,
         tune: int = 1000, chains: int = 4, target_accept: float = 0.9, sampler: str = "pymc",
         random_seed: int | None = None, priors: dict | None = None, progressbar: bool = False,
+        covariates: list[str] | None = None,
         customer_col: str = "customer_id", segment_col: str | None = "segment",
         tenure_col: str = "tenure", churned_col: str = "churned", entry_col: str | None = "entry",
         n_periods_active_col: str = "n_periods_active", mean_spend_col: str = "mean_spend",
@@ -123,6 +124,7 @@ class RetentionModel(SegmentedModel):
         self.random_seed = random_seed
         self.priors = priors
         self.progressbar = progressbar
+        self.covariates = covariates
         self.customer_col = customer_col
         self.segment_col = segment_col
         self.tenure_col = tenure_col
@@ -157,13 +159,23 @@ class RetentionModel(SegmentedModel):
         self.risk_set_ = risk_set_table(codes, data.entry, data.tenure, data.churned,
                                         len(self.segments_))
         self.groups_ = survival_groups(codes, data.entry, data.tenure, data.churned)
-        family = self.family_
-        self.priors_ = merge_priors(family.default_priors(data.tenure), self.priors)
-        statistics = self.groups_ if family.statistics == "groups" else self.risk_set_
-        model = build_retention_model(family, statistics, self.segments_, self.priors_)
-        var_names = ["retention_mu", "retention_sigma", *family.param_names]
-        self.idata_ = self._fit_model(model, var_names, "retention")
+        model, self.priors_ = self._build_model(data, self.segments_,
+                                                self._profiles(X, data, self.segments_))
+        self.idata_ = self._fit_model(model, self._monitored_vars(), "retention")
         return self
+
+    def _build_model(self, data: CustomerData, segments: list[str],
+                     profiled: tuple[np.ndarray, Profiles | None]) -> tuple[pm.Model, dict]:
+        """The PyMC model of ``data`` and its resolved priors."""
+        family = self.family_
+        priors = merge_priors(family.default_priors(data.tenure), self.priors)
+        profile, profiles = profiled
+        if profiles is not None or family.statistics == "groups":
+            statistics = survival_groups(profile, data.entry, data.tenure, data.churned)
+        else:
+            statistics = risk_set_table(profile, data.entry, data.tenure, data.churned,
+                                        len(segments))
+        return build_retention_model(family, statistics, segments, priors, profiles), priors
 
     def retention_curve(self, periods: int = 24, segments: Sequence[str] | None = None
                         ) -> xr.DataArray:
@@ -222,46 +234,93 @@ class RetentionModel(SegmentedModel):
         >>> curve.sizes["draw"], float(curve.isel(period=0).min())
         (100, 1.0)
         """
-        for name, value in (("periods", periods), ("draws", draws)):
-            if not (isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-                    and value >= 1):
-                raise ValueError(f"{name} must be an integer >= 1; got {value!r}.")
-        data = validate_customers(X, self._columns(), require_spend=False)
-        segments = sorted(set(data.segment))
-        codes = segment_codes(data.segment, segments)
-        family = self.family_
-        priors = merge_priors(family.default_priors(data.tenure), self.priors)
-        statistics = (survival_groups(codes, data.entry, data.tenure, data.churned)
-                      if family.statistics == "groups" else
-                      risk_set_table(codes, data.entry, data.tenure, data.churned,
-                                     len(segments)))
-        model = build_retention_model(family, statistics, segments, priors)
-        with warnings.catch_warnings(), reproducible_compilation():
-            warnings.filterwarnings("ignore", message=".*Potentials.*")
-            prior = pm.sample_prior_predictive(
-                draws=int(draws), model=model, var_names=["retention_psi"],
-                random_seed=self._resolve_seed(),
-            )
-        psi = prior["prior"]["retention_psi"].transpose("chain", "draw", "segment", ...)
+        return self.sample_prior_predictive(X, periods=periods, draws=draws)["survival"]
+
+    def sample_prior_predictive(self, X: pd.DataFrame, *, periods: int = 24,
+                                draws: int = 500) -> xr.Dataset:
+        """What the priors imply before any fitting: retention curves and churn counts.
+
+        The model is built on ``X`` with this estimator's family and priors, and its
+        parameters are drawn from the prior (the likelihood ignored). For each draw, the
+        survival curve of each segment, and the customers of ``X`` at risk in each period
+        simulated to churn (``Binomial(at risk, h(t))``): compare those with the observed
+        churn counts (:meth:`life_table`) to see whether the priors allow data like yours.
+        With covariates, curves and hazards are those of a customer at the covariates'
+        training means and baseline levels.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame
+            Customer table (sets the segments, the risk sets and the default priors'
+            scale).
+        periods : int, default=24
+            Last period of the survival curves.
+        draws : int, default=500
+
+        Returns
+        -------
+        xarray.Dataset
+            ``survival`` (chain, draw, segment, period ``0..periods``) and ``churned``
+            (chain, draw, segment, period ``1..`` the longest tenure; 0 where nobody is at
+            risk), ``attrs["quantity"] == "prior"``.
+
+        Raises
+        ------
+        ValueError
+            If ``periods`` or ``draws`` is not a positive integer.
+
+        Examples
+        --------
+        >>> import bayesclv
+        >>> customers = bayesclv.datasets.load_example()
+        >>> prior = bayesclv.RetentionModel(random_seed=0).sample_prior_predictive(
+        ...     customers, periods=12, draws=50)
+        >>> sorted(prior.data_vars), prior["survival"].sizes["draw"]
+        (['churned', 'survival'], 50)
+        """
+        return self._prior_predictive(X, *self._prior_psi(X, periods, draws), periods)
+
+    def _prior_predictive(self, X: pd.DataFrame, data: CustomerData, segments: list[str],
+                          psi: xr.DataArray, periods: int) -> xr.Dataset:
         t = np.arange(int(periods) + 1)
+        family = self.family_
         survival = family.survival(t, psi.to_numpy()[:, :, :, None, :])
-        return xr.DataArray(
-            survival, dims=("chain", "draw", "segment", "period"),
-            coords={"chain": psi["chain"], "draw": psi["draw"],
-                    "segment": psi["segment"].to_numpy(), "period": t},
-            name="survival", attrs={"period": period_of(X, None), "quantity": "prior"},
+        codes = segment_codes(data.segment, segments)
+        risk_set = risk_set_table(codes, data.entry, data.tenure, data.churned, len(segments))
+        last = int(data.tenure.max())
+        at_risk = np.zeros((len(segments), last), dtype=np.int64)
+        at_risk[risk_set["segment"], risk_set["period"] - 1] = risk_set["at_risk"]
+        periods_observed = np.arange(1, last + 1, dtype=np.float64)
+        hazard = -np.expm1(-np.exp(family.log_hazard_increment(
+            periods_observed, psi.to_numpy()[:, :, :, None, :])))
+        churned = self._rng(3).binomial(at_risk, hazard)
+        coords = {"chain": psi["chain"], "draw": psi["draw"], "segment": segments}
+        attrs = {"period": period_of(X, None), "quantity": "prior"}
+        return xr.Dataset(
+            {
+                "survival": (("chain", "draw", "segment", "period"), survival, attrs),
+                "churned": (("chain", "draw", "segment", "churn_period"), churned, attrs),
+            },
+            coords={**coords, "period": t, "churn_period": periods_observed.astype(np.int64)},
+            attrs=attrs,
         )
 
-    def _pair_sums(self, data: CustomerData, horizon: int | None, discount_rate: float,
-                   segments: list[str]) -> tuple[dict[str, np.ndarray], np.ndarray]:
-        """Residual sums per unique (segment, tenure) pair, and each customer's pair."""
-        psi = flatten_samples(self._draws_for(segments))
-        codes = segment_codes(data.segment, segments)
-        keys = codes * (int(data.tenure.max()) + 1) + data.tenure
+    def _pair_sums(self, X: pd.DataFrame, data: CustomerData, horizon: int | None,
+                   discount_rate: float, segments: list[str],
+                   profiled: tuple[np.ndarray, Profiles | None] | None = None,
+                   ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """Residual sums per unique (profile, tenure) pair, and each customer's pair.
+
+        Without covariates a profile is a segment. ``profiled``: the output of
+        :meth:`_profiles` if the caller has it already.
+        """
+        profile, profiles = profiled or self._profiles(X, data, segments)
+        psi = flatten_samples(self._profile_draws(segments, profiles))
+        keys = profile * (int(data.tenure.max()) + 1) + data.tenure
         unique_keys, pair = np.unique(keys, return_inverse=True)
-        pair_segment = unique_keys // (int(data.tenure.max()) + 1)
+        pair_profile = unique_keys // (int(data.tenure.max()) + 1)
         pair_tenure = unique_keys % (int(data.tenure.max()) + 1)
-        sums = residual_survival_sums(self.family_, psi[:, pair_segment, :], pair_tenure,
+        sums = residual_survival_sums(self.family_, psi[:, pair_profile, :], pair_tenure,
                                       horizon, discount_rate)
         return sums, pair
 
@@ -278,7 +337,7 @@ class RetentionModel(SegmentedModel):
         """
         check_is_fitted(self, "idata_")
         data = self._validated(X)
-        sums, pair = self._pair_sums(data, horizon, discount_rate, wanted_segments(data))
+        sums, pair = self._pair_sums(X, data, horizon, discount_rate, wanted_segments(data))
         active = ~data.churned
         bounds = array_stats.hdi(sums["retention_next"].T, hdi_prob, axis=-1)[pair]
         out = pd.DataFrame(index=data.index)
@@ -305,7 +364,8 @@ class RetentionModel(SegmentedModel):
         return list(segments)
 
     def _rng(self, stream: int) -> np.random.Generator:
-        return np.random.default_rng(np.random.SeedSequence(self.seed_, spawn_key=(stream,)))
+        seed = self.seed_ if hasattr(self, "seed_") else self._resolve_seed()
+        return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(stream,)))
 
     def expected_retention_rate(self, periods: int = 24,
                                 segments: str | Sequence[str] | None = None) -> xr.DataArray:
@@ -388,7 +448,8 @@ class RetentionModel(SegmentedModel):
         if not discount_rate >= 0:
             raise ValueError(f"discount_rate must be >= 0; got {discount_rate!r}.")
         data = self._validated(X)
-        sums, pair = self._pair_sums(data, horizon, float(discount_rate), wanted_segments(data))
+        sums, pair = self._pair_sums(X, data, horizon, float(discount_rate),
+                                     wanted_segments(data))
         discounted = sums["discounted"]
         active = ~data.churned
         bounds = array_stats.hdi(discounted.T, hdi_prob, axis=-1)[pair]
@@ -500,13 +561,7 @@ class RetentionModel(SegmentedModel):
             (``1 - d/n``) and ``survival``.
         """
         check_is_fitted(self, "idata_")
-        risk_set, segments = self._risk_set(X)
-        table = risk_set.assign(
-            segment=np.asarray(segments, dtype=object)[risk_set["segment"].to_numpy()],
-            retention_rate=1.0 - risk_set["churned"] / risk_set["at_risk"],
-        )
-        table["survival"] = table.groupby("segment", sort=False)["retention_rate"].cumprod()
-        return table.set_index(["segment", "period"])
+        return life_table(*self._risk_set(X))
 
     def _risk_set(self, X: pd.DataFrame | None) -> tuple[pd.DataFrame, list[str]]:
         if X is None:
@@ -546,14 +601,22 @@ class RetentionModel(SegmentedModel):
         """
         check_is_fitted(self, "idata_")
         risk_set, segments = self._risk_set(X)
-        psi = flatten_samples(self._draws_for(segments))
-        cell_psi = psi[:, risk_set["segment"].to_numpy(), :]
-        period = risk_set["period"].to_numpy().astype(np.float64)
-        hazard = -np.expm1(-np.exp(self.family_.log_hazard_increment(period, cell_psi)))
         at_risk = risk_set["at_risk"].to_numpy()
         observed = risk_set["churned"].to_numpy()
+        cells, cell_of = self._churn_cells(X, risk_set, segments)
+        psi = flatten_samples(self._profile_draws(segments, cells["profiles"]))
+        cell_psi = psi[:, cells["profile"], :]
+        hazard = -np.expm1(-np.exp(self.family_.log_hazard_increment(cells["period"],
+                                                                     cell_psi)))
         hazard = np.repeat(hazard, _replicates(hazard.shape[0]), axis=0)
-        simulated = self._rng(2).binomial(at_risk[None, :], hazard).astype(np.float64)
+        simulated = self._rng(2).binomial(cells["at_risk"][None, :], hazard)
+        # Customers of one segment with different covariates churn with different hazards:
+        # simulate per (profile, period) cell, then add the cells of each segment's period.
+        simulated = simulated.astype(np.float64)
+        if cell_of is not None:
+            per_row = np.zeros((simulated.shape[0], len(at_risk)))
+            np.add.at(per_row.T, cell_of, simulated.T)
+            simulated = per_row
         bounds = array_stats.hdi(simulated.T, hdi_prob, axis=-1)
         upper = (simulated >= observed).mean(axis=0)
         lower = (simulated <= observed).mean(axis=0)
@@ -573,6 +636,32 @@ class RetentionModel(SegmentedModel):
         )
         out.attrs.update(period=self.period_, hdi_prob=float(hdi_prob))
         return out
+
+    def _churn_cells(self, X: pd.DataFrame | None, risk_set: pd.DataFrame,
+                     segments: list[str]) -> tuple[dict[str, Any], np.ndarray | None]:
+        """The cells churn is simulated on: the risk set's, or (profile, period) cells.
+
+        Returns the cells and, with covariates, the risk-set row of each cell.
+        """
+        if getattr(self, "covariates_", None) is None:
+            return {"profiles": None, "profile": risk_set["segment"].to_numpy(),
+                    "period": risk_set["period"].to_numpy().astype(np.float64),
+                    "at_risk": risk_set["at_risk"].to_numpy()}, None
+        if X is None:
+            raise ValueError(
+                "This model has covariates: pass the customer table, whose covariates say "
+                "each customer's churn risk."
+            )
+        data = self._validated(X)
+        profile, profiles = self._profiles(X, data, segments)
+        cells = risk_set_table(profile, data.entry, data.tenure, data.churned,
+                               len(profiles.segment))
+        row = pd.MultiIndex.from_frame(risk_set[["segment", "period"]]).get_indexer(
+            pd.MultiIndex.from_arrays([profiles.segment[cells["segment"].to_numpy()],
+                                       cells["period"].to_numpy()]))
+        return {"profiles": profiles, "profile": cells["segment"].to_numpy(),
+                "period": cells["period"].to_numpy().astype(np.float64),
+                "at_risk": cells["at_risk"].to_numpy()}, row
 
     def pointwise_loglik(self, X: pd.DataFrame) -> tuple[xr.DataArray, np.ndarray]:
         """Log-likelihood per posterior draw of each unique customer row, with row counts.
@@ -601,9 +690,9 @@ class RetentionModel(SegmentedModel):
                 f"Column {self.segment_col!r}: segments {unseen[:5]} were not in the training "
                 "data; the pointwise log-likelihood is for data the model was fitted on."
             )
-        codes = segment_codes(data.segment, self.segments_)
-        groups = survival_groups(codes, data.entry, data.tenure, data.churned)
-        psi = self._draws_for(self.segments_)
+        profile, profiles = self._profiles(X, data, self.segments_)
+        groups = survival_groups(profile, data.entry, data.tenure, data.churned)
+        psi = self._profile_draws(self.segments_, profiles)
         values = grouped_loglik(self.family_, psi, groups)
         loglik = xr.DataArray(values, dims=("chain", "draw", "row"),
                               coords=self._draw_coords(), name="retention")

@@ -7,15 +7,19 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pymc as pm
+import xarray as xr
 from sklearn.utils.validation import check_is_fitted
 
 from bayesclv._base import Options
+from bayesclv._hierarchy import Profiles, profile_names
 from bayesclv.clv import CustomerValuation
-from bayesclv.data import segment_codes, spend_statistics
+from bayesclv.data import CustomerData, spend_statistics
 from bayesclv.estimator._common import (
     SegmentedModel,
     documented,
     flatten_samples,
+    period_of,
     wanted_segments,
 )
 from bayesclv.priors import merge_priors
@@ -62,6 +66,7 @@ class SpendModel(SegmentedModel):
         self, family: str = "gamma_gamma", *, method: str = "nuts", draws: int = 1000,
         tune: int = 1000, chains: int = 4, target_accept: float = 0.9, sampler: str = "pymc",
         random_seed: int | None = None, priors: dict | None = None, progressbar: bool = False,
+        covariates: list[str] | None = None,
         customer_col: str = "customer_id", segment_col: str | None = "segment",
         tenure_col: str = "tenure", churned_col: str = "churned", entry_col: str | None = "entry",
         n_periods_active_col: str = "n_periods_active", mean_spend_col: str = "mean_spend",
@@ -76,6 +81,7 @@ class SpendModel(SegmentedModel):
         self.random_seed = random_seed
         self.priors = priors
         self.progressbar = progressbar
+        self.covariates = covariates
         self.customer_col = customer_col
         self.segment_col = segment_col
         self.tenure_col = tenure_col
@@ -105,20 +111,65 @@ class SpendModel(SegmentedModel):
         SpendModel
             The fitted estimator.
         """
-        data, codes = self._start_fit(X, period)
-        stats = spend_statistics(codes, data.n_periods_active, data.mean_spend,
-                                 len(self.segments_))
-        family = self.family_
-        self.priors_ = merge_priors(family.default_priors(data.mean_spend), self.priors)
-        model = build_spend_model(family, stats, self.segments_, self.priors_)
-        var_names = ["spend_mu", "spend_sigma", *family.param_names]
-        self.idata_ = self._fit_model(model, var_names, "spend")
+        data, _ = self._start_fit(X, period)
+        model, self.priors_ = self._build_model(data, self.segments_,
+                                                self._profiles(X, data, self.segments_))
+        self.idata_ = self._fit_model(model, self._monitored_vars(), "spend")
         return self
 
-    def segment_params(self, segments: Sequence[str]) -> dict[str, np.ndarray]:
-        """Natural parameters per sample (chain * draw) and segment, unseen ones included."""
+    def _build_model(self, data: CustomerData, segments: list[str],
+                     profiled: tuple[np.ndarray, Profiles | None]) -> tuple[pm.Model, dict]:
+        """The PyMC model of ``data`` and its resolved priors."""
+        family = self.family_
+        priors = merge_priors(family.default_priors(data.mean_spend), self.priors)
+        profile, profiles = profiled
+        n_profiles = len(segments) if profiles is None else len(profiles.segment)
+        stats = spend_statistics(profile, data.n_periods_active, data.mean_spend, n_profiles)
+        return build_spend_model(family, stats, segments, priors, profiles), priors
+
+    def sample_prior_predictive(self, X: pd.DataFrame, *, draws: int = 500) -> xr.Dataset:
+        """What the priors imply before any fitting: each segment's mean spend per period.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame
+            Customer table (sets the segments and the default priors' scale).
+        draws : int, default=500
+
+        Returns
+        -------
+        xarray.Dataset
+            ``mean_spend`` (chain, draw, segment): ``p gamma / (q - 1)``, the mean
+            per-period spend of a customer of the segment, under prior draws;
+            ``attrs["quantity"] == "prior"``.
+
+        Examples
+        --------
+        >>> import bayesclv
+        >>> customers = bayesclv.datasets.load_example()
+        >>> prior = bayesclv.SpendModel(random_seed=0).sample_prior_predictive(
+        ...     customers, draws=50)
+        >>> prior["mean_spend"].dims
+        ('chain', 'draw', 'segment')
+        """
+        _, segments, psi = self._prior_psi(X, 1, draws)
+        family = self.family_
+        mean_spend = family.segment_mean_spend(family.natural(psi.to_numpy()))
+        return xr.Dataset(
+            {"mean_spend": (("chain", "draw", "segment"), mean_spend)},
+            coords={"chain": psi["chain"], "draw": psi["draw"], "segment": segments},
+            attrs={"period": period_of(X, None), "quantity": "prior"},
+        )
+
+    def segment_params(self, segments: Sequence[str], profiles: Profiles | None = None
+                       ) -> dict[str, np.ndarray]:
+        """Natural parameters per sample (chain * draw) and segment, unseen ones included.
+
+        With ``profiles`` (customer covariates), per sample and profile instead.
+        """
         check_is_fitted(self, "idata_")
-        return self.family_.natural(flatten_samples(self._draws_for(list(segments))))
+        return self.family_.natural(flatten_samples(self._profile_draws(list(segments),
+                                                                        profiles)))
 
     def predict(self, X: pd.DataFrame, *, hdi_prob: float = 0.9) -> pd.DataFrame:
         """Each customer's mean per-period spend: posterior mean and HDI.
@@ -135,15 +186,18 @@ class SpendModel(SegmentedModel):
         check_is_fitted(self, "idata_")
         data = self._validated(X)
         segments = wanted_segments(data)
+        profile, profiles = self._profiles(X, data, segments)
         valuation = CustomerValuation(
             sums={"discounted": np.ones((self._n_samples(), 1))},
             pair=np.zeros(data.n_customers, dtype=np.int64),
-            segment=segment_codes(data.segment, segments),
+            segment=profile,
             active=np.ones(data.n_customers, dtype=bool),
-            spend_family=self.family_, spend_params=self.segment_params(segments),
+            spend_family=self.family_, spend_params=self.segment_params(segments, profiles),
             x=data.n_periods_active.astype(np.float64), z=data.mean_spend,
-            margin=1.0, cost_per_period=0.0, seed=self.seed_, segment_names=segments,
+            margin=1.0, cost_per_period=0.0, seed=self.seed_,
+            segment_names=profile_names(segments, profiles),
             tenure=np.zeros(data.n_customers, dtype=np.int64),
+            profile_segment=None if profiles is None else profiles.segment,
         )
         summary = valuation.summarize(hdi_prob, len(segments))
         out = pd.DataFrame(index=data.index)
