@@ -59,7 +59,10 @@ def test_encoder_standardises_numeric_and_dummy_codes_categorical() -> None:
     design = encoder.transform(table, _ids(4))
     age = table["age"].to_numpy()
     np.testing.assert_allclose(design[:, 0], (age - age.mean()) / age.std())
-    np.testing.assert_array_equal(design[:, 1:], [[1, 0], [0, 0], [0, 1], [0, 0]])
+    # Indicators are centred on the training shares (pro 1/4, team 1/4), so a column of
+    # zeros is the training mix of plans rather than the baseline level.
+    indicators = np.array([[1, 0], [0, 0], [0, 1], [0, 0]])
+    np.testing.assert_allclose(design[:, 1:], indicators - [0.25, 0.25])
     # Per unit: numeric coefficients divided by the training sd, indicators unchanged.
     np.testing.assert_allclose(encoder.per_unit(np.array([1.0, 2.0, 3.0])),
                                [1.0 / age.std(), 2.0, 3.0])
@@ -72,8 +75,8 @@ def test_encoder_treats_booleans_and_categories_as_levels() -> None:
                           "region": pd.Categorical(["n", "s", "n"])})
     encoder = CovariateEncoder.fit(table, ["promo", "region"], _ids(3))
     assert encoder.feature_names == ["promo[True]", "region[s]"]
-    np.testing.assert_array_equal(encoder.transform(table, _ids(3)),
-                                  [[1, 0], [0, 1], [1, 0]])
+    np.testing.assert_allclose(encoder.transform(table, _ids(3)),
+                               np.array([[1, 0], [0, 1], [1, 0]]) - [2 / 3, 1 / 3])
 
 
 @pytest.mark.parametrize(
@@ -257,9 +260,11 @@ def test_customer_columns_cannot_be_covariates() -> None:
 @pytest.mark.slow
 def test_nuts_recovers_covariate_effects_with_calibrated_intervals() -> None:
     """Known effects on retention and spend: 94% intervals cover every true coefficient."""
-    customers, _ = simulate_customers(20_000, SEGMENTS, observation_periods=24,
+    customers, _ = simulate_customers(5000, SEGMENTS, observation_periods=24,
                                       covariates=COVARIATES, random_seed=21)
-    model = bayesclv.CLVModel(covariates=["age", "channel"], chains=2, draws=500, tune=500,
+    # Whole years, as recorded in practice: customers then share likelihood rows.
+    customers["age"] = customers["age"].round()
+    model = bayesclv.CLVModel(covariates=["age", "channel"], chains=2, draws=300, tune=300,
                               random_seed=1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -269,4 +274,4 @@ def test_nuts_recovers_covariate_effects_with_calibrated_intervals() -> None:
         for feature, truth in TRUTH[part].items():
             row = effects.loc[feature]
             assert row["hdi_low"] <= truth <= row["hdi_high"], (part, feature, row.to_dict())
-            assert row["sd"] < (0.005 if feature == "age" else 0.08), (part, feature)
+            assert row["sd"] < (0.006 if feature == "age" else 0.1), (part, feature)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import warnings
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ from sklearn.exceptions import NotFittedError
 import bayesclv
 from bayesclv.clv import BLOCK
 from bayesclv.data import risk_set_table, segment_codes
+from bayesclv.datasets import simulate_customers, simulate_realised_value
 from bayesclv.decisions import (
     acquisition_cost_ceiling,
     exceedance_probability,
@@ -258,6 +260,38 @@ def test_realised_rejects_bad_paths(map_model, small_customers):
     for bad in (0, 1.5, True):
         with pytest.raises(ValueError, match="n_paths must be"):
             map_model.distribution_customer_value(customers, n_paths=bad)
+
+
+
+@pytest.mark.slow
+def test_realised_intervals_cover_simulated_futures():
+    """90% realised-value intervals contain about 90% of the values customers go on to realise.
+
+    Each simulated customer's future (churn period, spend) is fixed by the simulation;
+    the expected-value interval, which leaves out that randomness, covers far fewer.
+    """
+    segments = {
+        "a": {"share": 0.4, "eta": 20.0, "k": 0.8, "p": 4.0, "q": 4.0, "gamma": 40.0},
+        "b": {"share": 0.35, "eta": 12.0, "k": 1.2, "p": 5.0, "q": 3.0, "gamma": 20.0},
+        "c": {"share": 0.25, "eta": 35.0, "k": 0.6, "p": 3.0, "q": 5.0, "gamma": 80.0},
+    }
+    customers, truth = simulate_customers(3000, segments, observation_periods=24,
+                                          random_seed=21)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bayesclv.ConvergenceWarning)
+        model = bayesclv.CLVModel(draws=300, tune=300, chains=2, horizon=24, margin=0.5,
+                                  hdi_prob=0.9, random_seed=5).fit(customers)
+    future = simulate_realised_value(customers, truth, discount_rate=model.discount_rate,
+                                     horizon=24, margin=0.5, random_seed=9)
+    realised = model.distribution_customer_value(customers, n_paths=2)
+    low, high = realised.quantile([0.05, 0.95], dim=("chain", "draw", "path")).to_numpy()
+    active = ~customers["churned"].to_numpy()
+    coverage = np.mean(((future >= low) & (future <= high))[active])
+    assert 0.86 <= coverage <= 0.94, coverage  # ~1,550 active customers: sd 0.8 points
+    expected = model.predict(customers)
+    expected_coverage = np.mean(((future >= expected["clv_hdi_low"].to_numpy())
+                                 & (future <= expected["clv_hdi_high"].to_numpy()))[active])
+    assert expected_coverage < 0.6, expected_coverage
 
 
 # --- segment comparisons ---------------------------------------------------------------

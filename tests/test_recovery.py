@@ -112,7 +112,7 @@ def bdw_fits():
     fits = {}
     for name, priors in (("pooled", {}), ("unpooled", {"pooled": False})):
         fits[name] = bayesclv.RetentionModel(
-            "bdw", draws=1000, tune=1000, chains=2, target_accept=0.95, random_seed=0,
+            "bdw", draws=500, tune=500, chains=2, target_accept=0.95, random_seed=0,
             priors=priors).fit(customers)
     return customers, truth, fits
 

@@ -18,9 +18,15 @@ churn probability ``alpha / (alpha + beta)`` by nearly ``exp(eta_i)``: the log o
 mean moves by about ``-eta_i``. Shifting the log of the Beta mean itself would let it
 exceed 1; shifting ``log beta`` keeps every customer's parameters valid.
 
-The segment parameters are those of a customer at the training mean of each numeric
-covariate and at the baseline level of each categorical one; segment-level outputs
-(retention curves, new-customer values, prior checks) describe that customer.
+Every design column is centred on its training mean — indicators too, so a level's
+column is ``1{level} - share of the level in training`` — which keeps the segment
+parameters and the coefficients nearly uncorrelated in the posterior (an uncentred
+indicator makes them trade off, and the sampler crawls along that ridge). The segment
+parameters are therefore those of a customer at the training mean of each numeric
+covariate and at the training mix of each categorical one; segment-level outputs
+(retention curves, new-customer values, prior checks) describe that average customer.
+Centring does not change what a coefficient means: the effect of a level against the
+baseline is still the difference of their design values, 1, times the coefficient.
 
 **The likelihood stays on sufficient statistics.** Customers with the same segment and the
 same covariate values form a *profile*; retention rows are grouped by
@@ -33,7 +39,8 @@ its memory grows as distinct ``(profile, tenure)`` pairs times posterior draws.
 and standard deviation) or categorical (strings, booleans or a pandas ``category``;
 dummy-coded against its first level in sorted order, the *baseline*). The encoder remembers
 what it learnt from the training table, so the table to predict for is encoded the same
-way, and it is stored as plain JSON in saved models. The coefficients' prior
+way (with the training means and shares), and it is stored as plain JSON in saved
+models. The coefficients' prior
 (``priors["coef"]``, Normal(0, 1) by default) is on this standardised scale;
 :meth:`bayesclv.RetentionModel.covariate_effects` reports them per unit of each covariate.
 """
@@ -75,7 +82,8 @@ class CovariateEncoder:
     Build one with :meth:`fit`; :meth:`transform` then encodes any table with the same
     columns. Numeric columns become ``(x - mean) / sd`` with the training mean and
     standard deviation; a categorical column with levels ``l_0 < l_1 < ...`` becomes one
-    0/1 indicator per level after the first (the baseline). A coefficient therefore is
+    indicator per level after the first (the baseline), centred on the level's training
+    share (``1{level} - share``). A coefficient therefore is
     the effect of one training standard deviation (numeric) or of the level against the
     baseline (categorical); :meth:`per_unit` turns numeric ones into effects per unit.
 
@@ -87,11 +95,15 @@ class CovariateEncoder:
         ``{column: {"mean", "sd", "min", "max"}}`` from the training table.
     levels : dict
         ``{column: [level, ...]}`` for categorical columns, baseline first.
+    shares : dict
+        ``{column: [share, ...]}``: the training share of each level after the baseline
+        (what its indicator is centred on).
     """
 
     columns: list[str]
     numeric: dict[str, dict[str, float]] = field(default_factory=dict)
     levels: dict[str, list[str]] = field(default_factory=dict)
+    shares: dict[str, list[float]] = field(default_factory=dict)
 
     @classmethod
     def fit(cls, customers: pd.DataFrame, columns: Sequence[str], ids: pd.Index,
@@ -134,6 +146,8 @@ class CovariateEncoder:
                         "covariate needs at least two values to have an effect to estimate."
                     )
                 encoder.levels[column] = found
+                encoder.shares[column] = [float(np.mean(labels == level))
+                                          for level in found[1:]]
             else:
                 values = _numeric(customers, column, ids)
                 sd = float(values.std())
@@ -201,8 +215,8 @@ class CovariateEncoder:
                     _fail(column, ids, unseen,
                           f"levels not seen in training ({sorted(set(labels[unseen]))[:5]})",
                           f"The model knows {known}; map new levels to one of them.")
-                blocks.append((labels[:, None] == np.asarray(known[1:], dtype=object)[None, :]
-                               ).astype(np.float64))
+                indicator = labels[:, None] == np.asarray(known[1:], dtype=object)[None, :]
+                blocks.append(indicator - np.asarray(self.shares[column])[None, :])
         return np.hstack(blocks) if blocks else np.empty((len(customers), 0))
 
     def per_unit(self, coefficients: np.ndarray) -> np.ndarray:
@@ -215,7 +229,8 @@ class CovariateEncoder:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON data (for saved models)."""
-        return {"columns": list(self.columns), "numeric": self.numeric, "levels": self.levels}
+        return {"columns": list(self.columns), "numeric": self.numeric, "levels": self.levels,
+                "shares": self.shares}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> CovariateEncoder:
@@ -224,7 +239,9 @@ class CovariateEncoder:
                       numeric={str(k): {s: float(v) for s, v in stats.items()}
                                for k, stats in data.get("numeric", {}).items()},
                       levels={str(k): [str(v) for v in levels]
-                              for k, levels in data.get("levels", {}).items()})
+                              for k, levels in data.get("levels", {}).items()},
+                      shares={str(k): [float(v) for v in shares]
+                              for k, shares in data.get("shares", {}).items()})
         for column in encoder.columns:
             if (column in encoder.numeric) == (column in encoder.levels):
                 raise ValueError(f"covariate {column!r} must be numeric or categorical.")
@@ -233,6 +250,10 @@ class CovariateEncoder:
                 raise ValueError(f"covariate {column!r}: missing mean/sd/min/max.")
             if column in encoder.levels and len(encoder.levels[column]) < 2:
                 raise ValueError(f"covariate {column!r}: needs at least two levels.")
+            if column in encoder.levels and (
+                    len(encoder.shares.get(column, ())) != len(encoder.levels[column]) - 1):
+                raise ValueError(f"covariate {column!r}: needs one share per level after "
+                                 "the baseline.")
         return encoder
 
 

@@ -10,6 +10,7 @@ from bayesclv.datasets.simulate import (
     DEFAULT_SEGMENTS,
     SimulationTruth,
     simulate_customers,
+    simulate_realised_value,
     true_residual_value,
 )
 from bayesclv.datasets.transactions import simulate_transactions
@@ -20,6 +21,7 @@ __all__ = [
     "SimulationTruth",
     "load_example",
     "simulate_customers",
+    "simulate_realised_value",
     "simulate_transactions",
     "true_residual_value",
 ]

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-__all__ = ["DEFAULT_SEGMENTS", "SimulationTruth", "simulate_customers", "true_log_survival",
-           "true_residual_value"]
+__all__ = ["DEFAULT_SEGMENTS", "SimulationTruth", "simulate_customers", "simulate_realised_value",
+           "true_log_survival", "true_residual_value"]
 
 #: Segment parameters of the bundled example (acquisition channels, monthly periods).
 DEFAULT_SEGMENTS: dict[str, dict[str, float]] = {
@@ -276,3 +276,61 @@ def true_residual_value(
     annuity = (ratio / (1.0 + discount_rate) ** j).sum(axis=1)
     value = (margin * truth.customers["true_mean_spend"].to_numpy() - cost_per_period) * annuity
     return np.where(customers["churned"].to_numpy(bool), 0.0, value)
+
+
+def simulate_realised_value(
+    customers: pd.DataFrame, truth: SimulationTruth, *, discount_rate: float, horizon: int,
+    margin: float = 1.0, cost_per_period: float = 0.0, random_seed: int | None = None,
+) -> np.ndarray:
+    """The value each customer goes on to realise, simulated from its true future.
+
+    The counterpart of :func:`true_residual_value` for one possible future rather than its
+    expectation: customer ``i`` stays in future period ``tenure + j`` while its simulated
+    churn period ``truth.customers["lifetime"]`` is later (lifetimes were drawn before
+    censoring, so the future of each customer is already fixed), and spends
+    ``Gamma(p, rate = nu_i)`` in each period it stays, with its own true ``nu_i =
+    p / true_mean_spend``. Realised value is
+    ``sum_{j=1}^{H} 1{lifetime > tenure + j} [margin * spend_ij - cost] / (1+d)^j``;
+    0 for churned customers. Use it to check the calibration of
+    :meth:`bayesclv.CLVModel.distribution_customer_value`.
+
+    Parameters
+    ----------
+    customers : pandas.DataFrame
+        A table from :func:`simulate_customers` (or rows of it, same index).
+    truth : SimulationTruth
+        Its truth.
+    discount_rate : float
+    horizon : int
+    margin : float, default=1.0
+    cost_per_period : float, default=0.0
+    random_seed : int, optional
+        Seeds the spend draws.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n_customers,)
+
+    Examples
+    --------
+    >>> from bayesclv.datasets import simulate_customers, simulate_realised_value
+    >>> customers, truth = simulate_customers(500, random_seed=0)
+    >>> value = simulate_realised_value(customers, truth, discount_rate=0.01, horizon=12,
+    ...                                 random_seed=1)
+    >>> bool((value[customers["churned"].to_numpy()] == 0).all())
+    True
+    """
+    rng = np.random.default_rng(random_seed)
+    future = truth.customers.loc[customers.index]
+    p = truth.segments["p"].to_numpy(np.float64)[
+        truth.segments.index.get_indexer(customers["segment"])]
+    mean_spend = future["true_mean_spend"].to_numpy(np.float64)
+    tenure = customers["tenure"].to_numpy(np.int64)
+    periods_stayed = np.clip(future["lifetime"].to_numpy(np.int64) - tenure - 1, 0, int(horizon))
+    periods_stayed[customers["churned"].to_numpy(bool)] = 0
+    value = np.zeros(len(customers))
+    for j in range(1, int(horizon) + 1):
+        spend = rng.gamma(p, mean_spend / p)
+        stays = j <= periods_stayed
+        value += stays * (margin * spend - cost_per_period) / (1.0 + discount_rate) ** j
+    return value

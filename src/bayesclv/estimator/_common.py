@@ -154,7 +154,7 @@ class SegmentedModel(BayesianEstimator):
         data = validate_customers(X, self._columns(), **self._requirements)
         segments = sorted(set(data.segment))
         codes = segment_codes(data.segment, segments)
-        # Covariates do not change the segments' prior: the baseline customer's.
+        # Covariates do not change the segments' prior: the average customer's.
         model, _ = self._build_model(data, segments, (codes, None))
         with warnings.catch_warnings(), reproducible_compilation():
             warnings.filterwarnings("ignore", message=".*Potentials.*")
@@ -250,8 +250,8 @@ _COMMON_DOC = """method : {"nuts", "map"}, default="nuts"
         (see :mod:`bayesclv.covariates`): they shift the retention scale (``log eta`` for Weibull,
         ``log beta`` for sBG/BdW, ``-logit theta`` for geometric) and the spend scale
         (``log gamma``). Segment-level outputs (retention curves, new-customer values)
-        describe a customer at the training mean of numeric covariates and the baseline
-        (first) level of categorical ones. See :meth:`covariate_effects`.
+        describe a customer at the training mean of numeric covariates and the training
+        mix of levels of categorical ones. See :meth:`covariate_effects`.
     progressbar : bool, default=False
     customer_col, segment_col, tenure_col, churned_col, entry_col, n_periods_active_col, \
 mean_spend_col : str

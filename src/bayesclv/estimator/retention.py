@@ -246,7 +246,7 @@ class RetentionModel(SegmentedModel):
         simulated to churn (``Binomial(at risk, h(t))``): compare those with the observed
         churn counts (:meth:`life_table`) to see whether the priors allow data like yours.
         With covariates, curves and hazards are those of a customer at the covariates'
-        training means and baseline levels.
+        training means and mix of levels.
 
         Parameters
         ----------
