@@ -40,6 +40,23 @@ COVARIATE_TRUTH = {
 }
 
 
+def average_customer_shift(customers: pd.DataFrame, part: str) -> float:
+    """Log-scale shift from the simulation's reference customer to the data's average one.
+
+    The simulation's segment parameters are those of a customer at each numeric
+    covariate's ``mean`` and at levels without effect; the model's are those of the
+    average customer of the data (sample means, sample mix of levels).
+    """
+    shift = 0.0
+    for name, spec in COVARIATES.items():
+        if "levels" in spec:
+            for level, effect in spec[part].items():
+                shift += effect * (customers[name] == level).mean()
+        else:
+            shift += spec[part] * (customers[name].mean() - spec["mean"])
+    return float(shift)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=20_000)
@@ -77,13 +94,8 @@ def main() -> None:
     posterior = model.idata_["posterior"]
     true_params = truth.segments.copy()
     if args.covariates:
-        # The simulation's segment parameters are those of a store customer aged 40; the
-        # model's are those of the average customer, a log-linear shift away.
         for part, column in (("retention", "eta"), ("spend", "gamma")):
-            shift = (COVARIATE_TRUTH[(part, "age")] * (customers["age"].mean() - 40.0)
-                     + COVARIATE_TRUTH[(part, "channel[web]")]
-                     * (customers["channel"] == "web").mean())
-            true_params[column] = true_params[column] * np.exp(shift)
+            true_params[column] *= np.exp(average_customer_shift(customers, part))
     rows = []
     for name in ("eta", "k", "p", "q", "gamma"):
         if name not in posterior:

@@ -262,7 +262,6 @@ def test_realised_rejects_bad_paths(map_model, small_customers):
             map_model.distribution_customer_value(customers, n_paths=bad)
 
 
-
 @pytest.mark.slow
 def test_realised_intervals_cover_simulated_futures():
     """90% realised-value intervals contain about 90% of the values customers go on to realise.
