@@ -621,10 +621,18 @@ def test_spend_statistics_matches_brute_force(seed):
                                    (x[in_segment] * np.log(z[in_segment])).sum())
     assert stats["x_count"].sum() == n_customers
 
-    # Per-customer arrays, in input order.
-    np.testing.assert_array_equal(stats["segment"], segment_code)
-    np.testing.assert_array_equal(stats["x"], x.astype(np.float64))
-    np.testing.assert_allclose(stats["x_times_z"], x * z)
+    # Nothing per customer: the Laplace transforms of w = x z per segment and node.
+    assert all(np.ndim(value) < 1 or len(value) != n_customers for value in stats.values())
+    nodes = stats["laplace_nodes"]
+    w = x * z
+    for s in range(n_segments):
+        in_segment = segment_code == s
+        decay = np.exp(-np.outer(nodes, w[in_segment]))
+        np.testing.assert_allclose(stats["laplace_one"][s], decay.sum(axis=1), rtol=1e-12)
+        np.testing.assert_allclose(stats["laplace_x"][s], decay @ x[in_segment], rtol=1e-12)
+        np.testing.assert_allclose(stats["sum_log_w"][s], np.log(w[in_segment]).sum())
+    # The grid reaches below and beyond the data's scale.
+    assert nodes[0] * w.max() <= 1.000001e-18 and nodes[-1] * w.min() >= 50.0
 
 
 def test_spend_statistics_gives_zero_for_empty_segment():

@@ -26,7 +26,7 @@ import pytensor
 import pytensor.tensor as pt
 import pytest
 
-from bayesclv._math import NP, PT
+from bayesclv._math import NP, PT, LaplaceGrid, exponential_sums, sum_log1p_ratio
 from bayesclv.retention import RETENTION_FAMILIES, grouped_loglik, risk_set_loglik, row_loglik
 from bayesclv.spend import SPEND_FAMILIES
 
@@ -232,6 +232,56 @@ def test_gamma_gamma_gradient_is_finite_at_the_edges():
     value, gradient = pytensor.function([psi], [loglik, pytensor.grad(loglik, psi)])(grid)
     np.testing.assert_allclose(value, family.aggregated_loglik(grid, stats), rtol=1e-10)
     assert np.isfinite(gradient).all()
+
+
+@pytest.fixture(scope="module")
+def spread_out_spend():
+    """200,000 customers in 3 groups, ``w = x z`` over ten orders of magnitude."""
+    rng = np.random.default_rng(3)
+    n = 200_000
+    group = rng.integers(0, 3, n)
+    x = rng.integers(1, 60, n).astype(np.float64)
+    w = x * np.exp(rng.uniform(np.log(1e-4), np.log(1e6), n))
+    grid = LaplaceGrid(w)
+    one, weighted = exponential_sums(group, x, w, 3, grid)
+    return group, x, w, grid, one, weighted
+
+
+@pytest.mark.parametrize("gamma", [1e-8, 1e-3, 0.7, 25.0, 3e3, 1e6, 1e9, 1e12])
+def test_laplace_sums_of_log1p_match_exact_sums(spread_out_spend, gamma):
+    """The quadrature is exact to rounding: against ``math.fsum`` of per-customer terms."""
+    import math
+
+    group, x, w, grid, one, weighted = spread_out_spend
+    totals = np.bincount(group, minlength=3).astype(float)
+    x_totals = np.bincount(group, weights=x, minlength=3)
+    gammas = np.full(3, gamma)
+    value = sum_log1p_ratio(gammas, one, totals, grid.nodes, grid.step, NP)
+    value_x = sum_log1p_ratio(gammas, weighted, x_totals, grid.nodes, grid.step, NP)
+    gamma_var = pt.vector("gamma")
+    symbolic = sum_log1p_ratio(gamma_var, one, totals, grid.nodes, grid.step, PT).sum()
+    gradient = pytensor.function([gamma_var], pytensor.grad(symbolic, gamma_var))(gammas)
+    for g in range(3):
+        members = group == g
+        exact = math.fsum(np.log1p(gamma / w[members]))
+        exact_x = math.fsum(x[members] * np.log1p(gamma / w[members]))
+        exact_gradient = math.fsum(1.0 / (gamma + w[members]))
+        assert abs(value[g] - exact) <= 1e-12 * exact
+        assert abs(value_x[g] - exact_x) <= 1e-12 * exact_x
+        assert abs(gradient[g] - exact_gradient) <= 1e-10 * exact_gradient
+
+
+def test_laplace_sums_do_not_depend_on_threads(spread_out_spend):
+    import numba
+
+    group, x, w, grid, one, _ = spread_out_spend
+    threads = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        single, _ = exponential_sums(group, x, w, 3, grid)
+    finally:
+        numba.set_num_threads(threads)
+    np.testing.assert_array_equal(single, one)
 
 
 @pytest.mark.parametrize("y", [1e-3, 0.5, 7.99, 8.0, 19.9, 20.0, 1e3, 1e12])

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
+from bayesclv._math import LaplaceGrid, exponential_sums
 from bayesclv.exceptions import DataValidationError
 
 __all__ = [
@@ -433,32 +434,52 @@ def spend_statistics(
     segment_code: np.ndarray, n_periods_active: np.ndarray, mean_spend: np.ndarray,
     n_segments: int,
 ) -> dict[str, np.ndarray]:
-    """Aggregates of the gamma-gamma likelihood.
+    """Aggregates of the gamma-gamma likelihood: nothing is kept per customer.
 
     The terms that depend on the number of active periods ``x`` alone are evaluated once
-    per unique ``(segment, x)``; sums of ``log z`` and ``x log z`` are per segment; only
-    the term ``(p x + q) log(gamma + x z)`` needs one value per customer.
+    per unique ``(segment, x)``; sums of ``log z``, ``x log z``, ``log(x z)`` and ``x log(x
+    z)`` are per segment. The one term that mixes a customer's data with a parameter,
+    ``(p x + q) log(gamma + x z)``, is ``(p x + q) [log(x z) + log1p(gamma / (x z))]``;
+    the sums of ``log1p(gamma / w)`` over a segment are integrals of the Laplace transform
+    of its ``w = x z`` (:func:`bayesclv._math.sum_log1p_ratio`), tabulated here once on a
+    fixed grid of nodes.
 
     Returns
     -------
     dict
         ``x_seg``, ``x_value``, ``x_count``: unique (segment, x) pairs and counts;
-        ``n_per_segment``, ``sum_log_z``, ``sum_x_log_z`` per segment; and the per-customer
-        ``segment``, ``x``, ``x_times_z``.
+        ``n_per_segment``, ``sum_x``, ``sum_log_z``, ``sum_x_log_z``, ``sum_log_w``,
+        ``sum_x_log_w`` per segment; ``laplace_nodes`` (node), ``laplace_step`` (scalar)
+        and ``laplace_one``, ``laplace_x`` (segment, node): ``sum exp(-t w)`` and ``sum x
+        exp(-t w)`` over each segment's customers.
     """
     x = n_periods_active.astype(np.int64)
+    x_float = x.astype(np.float64)
     log_z = np.log(mean_spend)
+    w = x_float * mean_spend
+    log_w = np.log(w)
     pairs, counts = np.unique(np.stack([segment_code, x]), axis=1, return_counts=True)
+    grid = LaplaceGrid(w)
+    laplace_one, laplace_x = exponential_sums(segment_code, x_float, w, n_segments, grid)
+
+    def per_segment(weights: np.ndarray | None = None) -> np.ndarray:
+        return np.bincount(segment_code, weights=weights, minlength=n_segments).astype(
+            np.float64)
+
     return {
         "x_seg": pairs[0],
         "x_value": pairs[1].astype(np.float64),
         "x_count": counts.astype(np.float64),
-        "n_per_segment": np.bincount(segment_code, minlength=n_segments).astype(np.float64),
-        "sum_log_z": np.bincount(segment_code, weights=log_z, minlength=n_segments),
-        "sum_x_log_z": np.bincount(segment_code, weights=x * log_z, minlength=n_segments),
-        "segment": segment_code,
-        "x": x.astype(np.float64),
-        "x_times_z": x * mean_spend,
+        "n_per_segment": per_segment(),
+        "sum_x": per_segment(x_float),
+        "sum_log_z": per_segment(log_z),
+        "sum_x_log_z": per_segment(x_float * log_z),
+        "sum_log_w": per_segment(log_w),
+        "sum_x_log_w": per_segment(x_float * log_w),
+        "laplace_nodes": grid.nodes,
+        "laplace_step": np.float64(grid.step),
+        "laplace_one": laplace_one,
+        "laplace_x": laplace_x,
     }
 
 
