@@ -14,7 +14,11 @@ children) is its own, and a tool that runs past ``--timeout`` seconds is stopped
 reported as such. The competitors run from ``benchmarks/.venv-anchors`` (see
 ``benchmarks/anchors.py``: pymc-marketing pins an older PyMC than bayesclv).
 
-bayesclv fits ``CLVModel(retention="weibull", spend="gamma_gamma")``; its retention and
+bayesclv fits ``CLVModel(retention="weibull", spend="gamma_gamma")`` three ways: NUTS with
+PyMC's sampler (``bayesclv``, the reference of the ratios), NUTS with nutpie
+(``bayesclv_nutpie``, needs the ``fast`` extra) and a MAP point estimate (``bayesclv_map``:
+no intervals); by default with the centred parametrisation (every segment here has
+hundreds of customers or more; ``--non-centered`` for the default prior set). Its retention and
 spend parts are reported apart (fit seconds each) so that they compare with the retention
 tools (pymc-marketing's shifted-beta-geometric, lifelines' Weibull) and the spend tools
 (pymc-marketing's and lifetimes' gamma-gamma). ``ratio`` is the tool's fit time over
@@ -45,6 +49,12 @@ import pandas as pd
 
 HERE = Path(__file__).resolve().parent
 ANCHORS_PYTHON = HERE / ".venv-anchors" / "bin" / "python"
+#: bayesclv's inference options: (method, sampler).
+VARIANTS = {
+    "bayesclv": ("nuts", "pymc"),
+    "bayesclv_nutpie": ("nuts", "nutpie"),
+    "bayesclv_map": ("map", "pymc"),
+}
 COMPETITORS = {
     "pymc_marketing_sbg": "retention",
     "lifelines_weibull": "retention",
@@ -82,7 +92,8 @@ def peak_rss_mib() -> tuple[float, float]:
             resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
 
 
-def bayesclv_job(folder: Path, draws: int, chains: int, seed: int) -> dict:
+def bayesclv_job(folder: Path, draws: int, chains: int, seed: int, variant: str,
+                 centered: bool) -> dict:
     """Fit and predict with bayesclv on the table in ``folder`` (run in its own process)."""
     import bayesclv
     from bayesclv.estimator.retention import RetentionModel
@@ -105,8 +116,11 @@ def bayesclv_job(folder: Path, draws: int, chains: int, seed: int) -> dict:
 
     timed(RetentionModel, "retention")
     timed(SpendModel, "spend")
+    method, sampler = VARIANTS[variant]
     model = bayesclv.CLVModel("weibull", "gamma_gamma", draws=draws, tune=draws, chains=chains,
-                              random_seed=seed)
+                              method=method, sampler=sampler, random_seed=seed,
+                              priors={"retention": {"centered": centered},
+                                      "spend": {"centered": centered}})
     start = time.perf_counter()
     model.fit(customers)
     fit_s = time.perf_counter() - start
@@ -125,18 +139,21 @@ def bayesclv_job(folder: Path, draws: int, chains: int, seed: int) -> dict:
     mean_spend = model.spend_model_.family_.segment_mean_spend(params).mean(axis=0)
     true_spend = np.array([s["p"] * s["gamma"] / (s["q"] - 1.0)
                            for s in truth["segments"].values()])
-    diagnostics = model.diagnostics()
+    diagnostics = model.diagnostics() if method == "nuts" else None
     rows = {}
     for part, error in (("retention", float(np.abs(survival - true_survival).mean())),
                         ("spend", float(np.mean(np.abs(mean_spend - true_spend) / true_spend)))):
-        stats = model.idata_[f"sample_stats_{part}"].attrs
-        sampling = float(stats.get("sampling_time", np.nan))
-        ess = float(diagnostics.xs(part, level="model")["ess_bulk"].min())
+        sampling, ess_per_s = np.nan, np.nan
+        if diagnostics is not None:
+            stats = model.idata_[f"sample_stats_{part}"].attrs
+            # nutpie does not record a sampling time: its whole fit counts.
+            sampling = float(stats.get("sampling_time", part_seconds[part]))
+            ess_per_s = float(diagnostics.xs(part, level="model")["ess_bulk"].min()) / sampling
         rows[part] = {"fit_s": part_seconds[part], "sampling_s": sampling,
-                      "compile_s": part_seconds[part] - sampling, "ess_per_s": ess / sampling,
+                      "compile_s": part_seconds[part] - sampling, "ess_per_s": ess_per_s,
                       "recovery": error}
     self_mib, children_mib = peak_rss_mib()
-    return {"tool": "bayesclv", "status": "ok", "n_customers": len(customers), "fit_s": fit_s,
+    return {"tool": variant, "status": "ok", "n_customers": len(customers), "fit_s": fit_s,
             "predict_s": predict_s, "parts": rows, "peak_rss_mib": self_mib,
             "peak_rss_children_mib": children_mib, "bayesclv": bayesclv.__version__}
 
@@ -154,23 +171,29 @@ def run_tool(command: list[str], out: Path, timeout: float) -> dict:
 
 
 def table_rows(size: int, results: dict[str, dict]) -> list[dict]:
-    ours = results["bayesclv"]
+    ours = results.get("bayesclv", {})
+    reference = ours.get("parts") if ours.get("status") == "ok" else None
     rows = []
-    if ours.get("status") == "ok":
+    for variant in VARIANTS:
+        result = results.get(variant)
+        if result is None:
+            continue
+        if result.get("status") != "ok":
+            rows.append({"size": size, "tool": variant, "status": result.get("status")})
+            continue
         for part in ("retention", "spend"):
-            row = ours["parts"][part]
-            rows.append({"size": size, "tool": f"bayesclv ({part})", "compile s": row["compile_s"],
-                         "sampling s": row["sampling_s"], "fit s": row["fit_s"],
-                         "predict s": np.nan, "peak RSS MiB": np.nan,
+            row = result["parts"][part]
+            ratio = row["fit_s"] / reference[part]["fit_s"] if reference else np.nan
+            rows.append({"size": size, "tool": f"{variant} ({part})",
+                         "compile s": row["compile_s"], "sampling s": row["sampling_s"],
+                         "fit s": row["fit_s"], "predict s": np.nan, "peak RSS MiB": np.nan,
                          "ESS/s": row["ess_per_s"], "recovery": row["recovery"],
-                         "ratio": 1.0, "status": "ok"})
-        rows.append({"size": size, "tool": "bayesclv (CLVModel)", "compile s": np.nan,
-                     "sampling s": np.nan, "fit s": ours["fit_s"],
-                     "predict s": ours["predict_s"],
-                     "peak RSS MiB": ours["peak_rss_mib"] + ours["peak_rss_children_mib"],
+                         "ratio": ratio, "status": "ok"})
+        rows.append({"size": size, "tool": f"{variant} (CLVModel)", "compile s": np.nan,
+                     "sampling s": np.nan, "fit s": result["fit_s"],
+                     "predict s": result["predict_s"],
+                     "peak RSS MiB": result["peak_rss_mib"] + result["peak_rss_children_mib"],
                      "ESS/s": np.nan, "recovery": np.nan, "ratio": np.nan, "status": "ok"})
-    else:
-        rows.append({"size": size, "tool": "bayesclv", "status": ours.get("status")})
     for tool, part in COMPETITORS.items():
         result = results.get(tool)
         if result is None:
@@ -186,8 +209,8 @@ def table_rows(size: int, results: dict[str, dict]) -> list[dict]:
                 "ESS/s": result.get("ess_per_s") or np.nan,
                 "recovery": recovery.get("survival_mae", recovery.get("mean_spend_mare")),
             })
-            if ours.get("status") == "ok":
-                row["ratio"] = result["fit_s"] / ours["parts"][part]["fit_s"]
+            if reference:
+                row["ratio"] = result["fit_s"] / reference[part]["fit_s"]
         rows.append(row)
     return rows
 
@@ -207,17 +230,21 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--timeout", type=float, default=600.0,
                         help="seconds after which a tool's run is stopped")
-    parser.add_argument("--tools", nargs="+", default=["bayesclv", *COMPETITORS])
+    parser.add_argument("--tools", nargs="+", default=[*VARIANTS, *COMPETITORS],
+                        choices=[*VARIANTS, *COMPETITORS])
+    parser.add_argument("--non-centered", action="store_true",
+                        help="bayesclv with its default (non-centred) parametrisation")
     parser.add_argument("--quick", action="store_true",
                         help="2,000 customers, 4 segments, 200 draws, 120 s limit")
     parser.add_argument("--markdown", type=Path, help="also write the table to this file")
-    parser.add_argument("--job", choices=["bayesclv"], help=argparse.SUPPRESS)
+    parser.add_argument("--job", choices=list(VARIANTS), help=argparse.SUPPRESS)
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
 
-    if args.job == "bayesclv":
-        result = bayesclv_job(args.data, args.draws, args.chains, args.seed)
+    if args.job:
+        result = bayesclv_job(args.data, args.draws, args.chains, args.seed, args.job,
+                              centered=not args.non_centered)
         args.out.write_text(json.dumps(result))
         return
     if args.quick:
@@ -236,8 +263,9 @@ def main() -> None:
             results = {}
             for tool in args.tools:
                 out = folder / f"{tool}.json"
-                if tool == "bayesclv":
-                    command = [sys.executable, __file__, "--job", "bayesclv"]
+                if tool in VARIANTS:
+                    command = [sys.executable, __file__, "--job", tool]
+                    command += ["--non-centered"] if args.non_centered else []
                 else:
                     command = [str(ANCHORS_PYTHON), str(HERE / "anchors.py"), "--tool", tool]
                 command += ["--data", str(folder), "--draws", str(args.draws), "--chains",
@@ -248,7 +276,8 @@ def main() -> None:
     table = pd.DataFrame(rows)
     text = table.to_string(index=False, na_rep="", float_format=lambda v: f"{v:,.3g}")
     header = (f"{machine()}; {args.segments} segments, {args.chains} chains x {args.draws} "
-              f"draws (and as many tuning steps), limit {args.timeout:.0f} s per tool")
+              f"draws (and as many tuning steps), limit {args.timeout:.0f} s per tool; "
+              f"bayesclv {'non-centred' if args.non_centered else 'centred'}")
     print(header)
     print(text)
     if args.markdown:

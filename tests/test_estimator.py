@@ -237,3 +237,23 @@ def test_single_segment_table_works():
     assert model.segments_ == ["all"]
     predictions = model.predict(customers)
     assert (predictions["segment"] == "all").all()
+
+
+def test_nutpie_sampler_agrees_with_pymc(small_customers):
+    """``sampler="nutpie"`` (the ``fast`` extra) samples the same posterior as PyMC's NUTS."""
+    pytest.importorskip("nutpie")
+    customers, _ = small_customers
+    settings = dict(draws=300, tune=300, chains=2, random_seed=3,
+                    priors={"retention": {"centered": True}, "spend": {"centered": True}})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bayesclv.ConvergenceWarning)
+        fits = {sampler: CLVModel("geometric", sampler=sampler, **settings).fit(customers)
+                for sampler in ("nutpie", "pymc")}
+    for part, names in (("retention_model_", ["theta"]), ("spend_model_", ["p", "q", "gamma"])):
+        posteriors = {s: getattr(m, part).posterior_ for s, m in fits.items()}
+        for name in names:
+            nutpie, pymc = posteriors["nutpie"][name], posteriors["pymc"][name]
+            assert nutpie.sizes["draw"] == 300 and nutpie.sizes["chain"] == 2
+            difference = np.abs(nutpie.mean(("chain", "draw")) - pymc.mean(("chain", "draw")))
+            # Means agree within a few Monte Carlo errors of two 600-draw samples.
+            assert (difference < 0.25 * pymc.std(("chain", "draw"))).all(), name

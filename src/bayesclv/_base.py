@@ -205,6 +205,13 @@ class BayesianEstimator(BaseEstimator):
         except TypeError:
             self._training_table = None
 
+    def __getstate__(self) -> dict[str, Any]:
+        # The weak reference to the training table cannot travel (e.g. to Dask workers);
+        # a copy of the estimator never saves that table anyway.
+        state = dict(super().__getstate__())  # may be the instance's own __dict__
+        state.pop("_training_table", None)
+        return state
+
     def _resolve_seed(self) -> int:
         """The seed every random step of this fit derives from (drawn once if None)."""
         if self.random_seed is None:

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
+from bayesclv._dask import is_dask_frame
 from bayesclv._math import LaplaceGrid, exponential_sums
 from bayesclv.exceptions import DataValidationError
 
@@ -20,6 +21,7 @@ __all__ = [
     "CustomerColumns",
     "CustomerData",
     "life_table",
+    "risk_set_from_table",
     "risk_set_table",
     "survival_groups",
     "spend_statistics",
@@ -368,6 +370,68 @@ def risk_set_table(
     )
 
 
+def risk_set_from_table(
+    customers: pd.DataFrame, segments: Sequence[Hashable],
+    columns: CustomerColumns | None = None,
+) -> pd.DataFrame:
+    """:func:`risk_set_table` of a pandas or Dask customer table.
+
+    At-risk and churn counts of disjoint sets of customers add up, so a Dask table is
+    reduced partition by partition on the workers and the partial tables are summed:
+    only segments x periods cells leave them. Every partition is validated as a pandas
+    table would be.
+
+    Parameters
+    ----------
+    customers : pandas.DataFrame or dask.dataframe.DataFrame
+        Customer table (DESIGN §3); spend columns are not needed.
+    segments : sequence
+        The segments, in the order of the codes in the result; a customer of another
+        segment is an error.
+    columns : CustomerColumns, optional
+
+    Returns
+    -------
+    pandas.DataFrame
+        As :func:`risk_set_table`.
+
+    Examples
+    --------
+    >>> import bayesclv
+    >>> from bayesclv.data import risk_set_from_table
+    >>> customers = bayesclv.datasets.load_example()
+    >>> table = risk_set_from_table(customers, sorted(customers["segment"].unique()))
+    >>> int(table.loc[table["period"] == 1, "at_risk"].sum()) == len(customers)
+    True
+    """
+    columns = columns or CustomerColumns()
+    labels = [str(s) for s in segments]
+
+    def partial(part: pd.DataFrame) -> pd.DataFrame:
+        if part.empty:
+            return pd.DataFrame({c: pd.Series([], dtype=np.int64)
+                                 for c in ("segment", "period", "at_risk", "churned")})
+        data = validate_customers(part, columns, require_spend=False)
+        unknown = sorted(set(data.segment) - set(labels))
+        if unknown:
+            raise DataValidationError(
+                f"Column {columns.segment!r}: {len(unknown)} segment(s) not among the "
+                f"segments given: {unknown[:5]}."
+            )
+        return risk_set_table(segment_codes(data.segment, labels), data.entry, data.tenure,
+                              data.churned, len(labels))
+
+    if is_dask_frame(customers):
+        from bayesclv._dask import partials
+
+        table = partials(customers, partial)
+    else:
+        table = partial(customers)
+    summed = table.groupby(["segment", "period"], as_index=False, sort=True)[
+        ["at_risk", "churned"]].sum()
+    return summed.astype(np.int64).reset_index(drop=True)
+
+
 def life_table(risk_set: pd.DataFrame, segments: Sequence[Hashable]) -> pd.DataFrame:
     """The life-table (Kaplan–Meier) estimate of retention from :func:`risk_set_table`.
 
@@ -513,7 +577,7 @@ def _period_alias(period: str) -> tuple[str, str]:
     )
 
 
-def _parse_dates(series: pd.Series, column: str, rows: pd.Index, date_format: str | None,
+def parse_dates(series: pd.Series, column: str, rows: pd.Index, date_format: str | None,
                  *, allow_missing: bool) -> np.ndarray:
     """Dates as ``datetime64[D]`` (time of day dropped, time zones made naive)."""
     missing = series.isna().to_numpy()
@@ -621,8 +685,12 @@ def summarize(
 
     Parameters
     ----------
-    transactions : pandas.DataFrame
-        One row per transaction. Other columns (quantity, ...) are ignored.
+    transactions : pandas.DataFrame or dask.dataframe.DataFrame
+        One row per transaction. Other columns (quantity, ...) are ignored. A Dask
+        DataFrame gives a Dask DataFrame: the log is shuffled by customer, the default
+        ``observation_end`` is the latest date of all partitions, and each partition is
+        summarised as a pandas log would be (same rows, partitioned by customer; errors
+        are raised when the result is computed).
     customer_col, date_col, amount_col : str, default="customer_id", "date", "amount"
         Columns holding the customer id, the transaction date and the amount. Dates may
         be datetimes or strings; the time of day is dropped and time zones are made naive
@@ -738,6 +806,14 @@ def summarize(
     >>> table.attrs["period"]
     'month'
     """
+    if is_dask_frame(transactions):
+        from bayesclv._dask import summarize_partitions
+
+        return summarize_partitions(transactions, summarize, {
+            "customer_col": customer_col, "date_col": date_col, "amount_col": amount_col,
+            "period": period, "observation_end": observation_end, "end_col": end_col,
+            "inactivity": inactivity, "segment_col": segment_col, "refunds": refunds,
+            "date_format": date_format})
     # ---- parameters -------------------------------------------------------------------
     alias, unit = _period_alias(period)
     if refunds not in ("error", "net"):
@@ -777,7 +853,7 @@ def summarize(
     if missing_id.any():
         _fail(customer_col, rows, missing_id, "missing customer ids",
               "Every transaction needs a customer id.", label="row index")
-    days = _parse_dates(transactions[date_col], date_col, rows, date_format,
+    days = parse_dates(transactions[date_col], date_col, rows, date_format,
                         allow_missing=False)
     amounts = _positive_amounts(transactions[amount_col], amount_col, rows, refunds)
 
@@ -828,7 +904,7 @@ def summarize(
 
     customer_end = None
     if end_col is not None:
-        end_days = _parse_dates(transactions[end_col], end_col, rows, date_format,
+        end_days = parse_dates(transactions[end_col], end_col, rows, date_format,
                                 allow_missing=True).view(np.int64)
         low, high = _first_per_group(codes, end_days, n_customers)
         if (low != high).any():

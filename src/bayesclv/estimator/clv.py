@@ -13,6 +13,7 @@ from arviz_stats.base import array_stats
 from sklearn.utils.validation import check_is_fitted
 
 from bayesclv._base import BayesianEstimator, Interval, Options
+from bayesclv._dask import is_dask_frame, predict_partitions
 from bayesclv._hierarchy import profile_names
 from bayesclv.clv import CustomerValuation, residual_survival_sums
 from bayesclv.data import CustomerData, validate_customers
@@ -258,9 +259,12 @@ class CLVModel(DecisionMethods, BayesianEstimator):
 
         Parameters
         ----------
-        X : pandas.DataFrame
+        X : pandas.DataFrame or dask.dataframe.DataFrame
             Customer table; segments unseen in training are valued from the population
-            distribution (wider intervals).
+            distribution (wider intervals). A Dask DataFrame gives a Dask DataFrame,
+            valued partition by partition (on a ``dask.distributed`` cluster, by the
+            workers; the fitted model is sent once to each), with the same rows as the
+            pandas path: a customer's summary depends only on its own inputs.
 
         Returns
         -------
@@ -272,6 +276,10 @@ class CLVModel(DecisionMethods, BayesianEstimator):
             ``expected_residual_lifetime`` (further periods active within the horizon).
             ``attrs["period"]`` names the period unit.
         """
+        if is_dask_frame(X):
+            check_is_fitted(self, "idata_")
+            meta = self.predict(X.head(5, npartitions=-1)).iloc[:0]
+            return predict_partitions(self, X, meta)
         data, segments, valuation = self._valuation(X)
         summary = valuation.summarize(float(self.hdi_prob), len(segments))
         out = pd.DataFrame(index=data.index)
