@@ -75,7 +75,8 @@ def predict_partitions(model: Any, customers: Any, meta: pd.DataFrame) -> Any:
 
     Each customer's summary depends only on its own inputs and the posterior (draws are
     keyed by the seed and the customer's inputs, not its position), so the partition-wise
-    result equals the pandas one row for row.
+    result equals the pandas one row for row, up to floating-point rounding in sums that
+    are vectorised over the partition.
     """
     return customers.map_partitions(_predict_partition, _broadcast(model), meta, meta=meta)
 

@@ -264,7 +264,8 @@ class CLVModel(DecisionMethods, BayesianEstimator):
             distribution (wider intervals). A Dask DataFrame gives a Dask DataFrame,
             valued partition by partition (on a ``dask.distributed`` cluster, by the
             workers; the fitted model is sent once to each), with the same rows as the
-            pandas path: a customer's summary depends only on its own inputs.
+            pandas path: a customer's summary depends only on its own inputs (values
+            equal up to floating-point rounding, below 1e-12 relative).
 
         Returns
         -------
