@@ -18,7 +18,9 @@ bayesclv fits ``CLVModel(retention="weibull", spend="gamma_gamma")`` three ways:
 PyMC's sampler (``bayesclv``, the reference of the ratios), NUTS with nutpie
 (``bayesclv_nutpie``, needs the ``fast`` extra) and a MAP point estimate (``bayesclv_map``:
 no intervals); by default with the centred parametrisation (every segment here has
-hundreds of customers or more; ``--non-centered`` for the default prior set). Its retention and
+hundreds of customers or more); ``--parametrisation auto`` runs the library's default
+(centred only where every segment has 10,000 customers or more) and ``non-centered`` the
+non-centred form. Its retention and
 spend parts are reported apart (fit seconds each) so that they compare with the retention
 tools (pymc-marketing's shifted-beta-geometric, lifelines' Weibull) and the spend tools
 (pymc-marketing's and lifetimes' gamma-gamma). ``ratio`` is the tool's fit time over
@@ -92,8 +94,11 @@ def peak_rss_mib() -> tuple[float, float]:
             resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
 
 
+PARAMETRISATIONS = {"centered": True, "non-centered": False, "auto": "auto"}
+
+
 def bayesclv_job(folder: Path, draws: int, chains: int, seed: int, variant: str,
-                 centered: bool) -> dict:
+                 centered: bool | str) -> dict:
     """Fit and predict with bayesclv on the table in ``folder`` (run in its own process)."""
     import bayesclv
     from bayesclv.estimator.retention import RetentionModel
@@ -232,8 +237,10 @@ def main() -> None:
                         help="seconds after which a tool's run is stopped")
     parser.add_argument("--tools", nargs="+", default=[*VARIANTS, *COMPETITORS],
                         choices=[*VARIANTS, *COMPETITORS])
-    parser.add_argument("--non-centered", action="store_true",
-                        help="bayesclv with its default (non-centred) parametrisation")
+    parser.add_argument("--parametrisation", choices=list(PARAMETRISATIONS),
+                        default="centered",
+                        help="bayesclv's hierarchy: centred (default here), non-centred, or "
+                             "the library default 'auto'")
     parser.add_argument("--quick", action="store_true",
                         help="2,000 customers, 4 segments, 200 draws, 120 s limit")
     parser.add_argument("--markdown", type=Path, help="also write the table to this file")
@@ -244,7 +251,7 @@ def main() -> None:
 
     if args.job:
         result = bayesclv_job(args.data, args.draws, args.chains, args.seed, args.job,
-                              centered=not args.non_centered)
+                              centered=PARAMETRISATIONS[args.parametrisation])
         args.out.write_text(json.dumps(result))
         return
     if args.quick:
@@ -265,7 +272,7 @@ def main() -> None:
                 out = folder / f"{tool}.json"
                 if tool in VARIANTS:
                     command = [sys.executable, __file__, "--job", tool]
-                    command += ["--non-centered"] if args.non_centered else []
+                    command += ["--parametrisation", args.parametrisation]
                 else:
                     command = [str(ANCHORS_PYTHON), str(HERE / "anchors.py"), "--tool", tool]
                 command += ["--data", str(folder), "--draws", str(args.draws), "--chains",
@@ -277,7 +284,7 @@ def main() -> None:
     text = table.to_string(index=False, na_rep="", float_format=lambda v: f"{v:,.3g}")
     header = (f"{machine()}; {args.segments} segments, {args.chains} chains x {args.draws} "
               f"draws (and as many tuning steps), limit {args.timeout:.0f} s per tool; "
-              f"bayesclv {'non-centred' if args.non_centered else 'centred'}")
+              f"bayesclv parametrisation: {args.parametrisation}")
     print(header)
     print(text)
     if args.markdown:

@@ -63,3 +63,53 @@ def test_default_priors_gather_both_families_centred_on_the_data():
     model.fit(customers)
     assert model.priors_["spend"]["coef"] == Prior("Normal", sigma=0.5)
     assert model.priors_["retention"]["coef"] == Prior("Normal", mu=0.0, sigma=1.0)
+
+
+def test_auto_parametrisation_is_centred_only_for_large_segments_under_nuts():
+    import numpy as np
+
+    from bayesclv.priors import CENTERED_MIN_CUSTOMERS, resolve_parametrisation
+
+    defaults = WeibullRetention().default_priors([12])
+    assert defaults["centered"] == "auto"
+    large = np.array([CENTERED_MIN_CUSTOMERS, 5 * CENTERED_MIN_CUSTOMERS])
+    small = np.array([CENTERED_MIN_CUSTOMERS - 1, 5 * CENTERED_MIN_CUSTOMERS])
+    assert resolve_parametrisation(defaults, large, method="nuts")["centered"] is True
+    assert resolve_parametrisation(defaults, small, method="nuts")["centered"] is False
+    assert resolve_parametrisation(defaults, large, method="map")["centered"] is False
+    assert resolve_parametrisation(defaults, np.array([], dtype=int),
+                                   method="nuts")["centered"] is False
+    # An explicit choice is kept whatever the sizes.
+    forced = merge_priors(defaults, {"centered": True})
+    assert resolve_parametrisation(forced, small, method="nuts")["centered"] is True
+    assert resolve_parametrisation(merge_priors(defaults, {"centered": False}), large,
+                                   method="nuts")["centered"] is False
+    assert defaults["centered"] == "auto"  # not modified in place
+    with pytest.raises(ValueError, match="'centered' must be True, False or 'auto'; got 'yes'"):
+        resolve_parametrisation(merge_priors(defaults, {"centered": "yes"}), large,
+                                method="nuts")
+    with pytest.raises(ValueError, match="got 1.5"):
+        resolve_parametrisation(merge_priors(defaults, {"centered": 1.5}), large, method="nuts")
+
+
+# 20 draws: enough to see which variables were sampled, far too few to converge.
+@pytest.mark.filterwarnings("ignore::bayesclv.exceptions.ConvergenceWarning")
+def test_fitted_models_record_the_parametrisation_they_sampled():
+    import bayesclv
+    from bayesclv.priors import CENTERED_MIN_CUSTOMERS
+
+    segments = {"a": {"share": 0.5, "eta": 20.0, "k": 0.8, "p": 3.0, "q": 4.0, "gamma": 30.0},
+                "b": {"share": 0.5, "eta": 40.0, "k": 1.2, "p": 2.0, "q": 6.0, "gamma": 60.0}}
+    customers, _ = bayesclv.datasets.simulate_customers(
+        2 * CENTERED_MIN_CUSTOMERS + 2000, segments, observation_periods=12, random_seed=3)
+    assert customers["segment"].value_counts().min() >= CENTERED_MIN_CUSTOMERS
+    settings = dict(draws=20, tune=20, chains=1, random_seed=0)
+    retention = bayesclv.RetentionModel(**settings).fit(customers)
+    assert retention.priors_["centered"] is True
+    assert "retention_z" not in retention.posterior_
+    small = customers.groupby("segment").head(3000)
+    retention = bayesclv.RetentionModel(**settings).fit(small)
+    assert retention.priors_["centered"] is False
+    assert "retention_z" in retention.posterior_
+    spend = bayesclv.SpendModel(method="map", random_seed=0).fit(customers)
+    assert spend.priors_["centered"] is False

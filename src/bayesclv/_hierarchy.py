@@ -133,7 +133,10 @@ def segment_effects(prefix: str, coords: Sequence[str], priors: Mapping[str, Any
         sigma = pm.Deterministic(f"{prefix}_sigma", sigma, dims=coord_dim)
         chol = pt.diag(sigma)
     chol = pm.Deterministic(f"{prefix}_chol", chol, dims=(coord_dim, f"{coord_dim}_"))
-    if priors.get("centered", False):
+    # Estimators resolve "auto" from the segment sizes before building; a model built
+    # directly from a default prior set gets DESIGN's non-centred form.
+    centered = priors.get("centered", False)
+    if not isinstance(centered, str) and bool(centered):
         psi = pm.MvNormal(f"{prefix}_psi", mu=mu, chol=chol, dims=("segment", coord_dim))
         return psi
     z = pm.Normal(f"{prefix}_z", 0.0, 1.0, dims=("segment", coord_dim))

@@ -107,7 +107,8 @@ def convergence_problems(idata: xr.DataTree, var_names: Sequence[str]) -> list[s
         problems.append(
             f"{n_div} divergent transition(s): raise target_accept (e.g. 0.95 or 0.99); "
             "if they persist, switch the parametrisation (priors={'centered': True} when "
-            "every segment has many customers) or merge segments with very little data."
+            "every segment has thousands of customers, False when some have few) or merge "
+            "segments with very little data."
         )
     if posterior.sizes.get("chain", 1) > 1:
         with _constants_allowed():

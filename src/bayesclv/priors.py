@@ -20,11 +20,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pymc as pm
 
-__all__ = ["Prior", "default_priors", "hierarchy_options", "merge_priors", "priors_from_dict",
-           "priors_table", "priors_to_dict"]
+__all__ = ["CENTERED_MIN_CUSTOMERS", "Prior", "default_priors", "hierarchy_options",
+           "merge_priors", "priors_from_dict", "priors_table", "priors_to_dict",
+           "resolve_parametrisation"]
+
+#: With ``centered="auto"``, NUTS samples the centred parametrisation when every segment
+#: has at least this many customers. There the data pin each segment's parameters far more
+#: tightly than the population spread does, and the non-centred form turns into a narrow
+#: ridge: at 1,000,000 customers in 10 segments the non-centred gamma-gamma fit needs ~1,000
+#: leapfrog steps per draw (tree depth 10) against ~150 centred.
+CENTERED_MIN_CUSTOMERS = 10_000
 
 # Distributions a prior may name. A fixed table (not getattr on pymc) so that a prior read
 # from a saved file can never reach arbitrary code.
@@ -140,16 +149,69 @@ def hierarchy_options(*, correlated: bool) -> dict[str, Any]:
 
     ``lkj_eta``: LKJ concentration of the correlation between coordinates (2 favours weak
     correlation); ``correlated``: whether segment effects are correlated across
-    coordinates; ``centered``: sample ``psi_s`` directly (better when every segment has
-    plenty of data) instead of the non-centred ``z_s`` (better when some have little);
+    coordinates; ``centered``: ``True`` samples ``psi_s`` directly (better when every
+    segment has plenty of data), ``False`` the non-centred ``z_s`` (better when some have
+    little), and ``"auto"`` (the default) is resolved at fit time by
+    :func:`resolve_parametrisation`;
     ``pooled``: ``False`` gives every segment the ``mu`` prior independently (no sharing
     of information between segments; for comparison with the pooled model); ``coef``: the
     prior of each customer-covariate coefficient, on the standardised scale (used only
     with ``covariates=[...]``; Normal(0, 1) lets one standard deviation of a covariate
     change the lifetime scale or the mean spend by up to a factor ~7 either way, 95%).
     """
-    return {"lkj_eta": 2.0, "correlated": correlated, "centered": False, "pooled": True,
+    return {"lkj_eta": 2.0, "correlated": correlated, "centered": "auto", "pooled": True,
             "coef": Prior("Normal", mu=0.0, sigma=1.0)}
+
+
+def resolve_parametrisation(priors: Mapping[str, Any], segment_sizes: np.ndarray, *,
+                            method: str) -> dict[str, Any]:
+    """The prior set with ``centered="auto"`` replaced by the parametrisation to use.
+
+    ``"auto"`` becomes ``True`` (centred) when the fit samples (``method="nuts"``) and
+    every segment has at least :data:`CENTERED_MIN_CUSTOMERS` customers, and ``False``
+    (the non-centred form of DESIGN §4.1) otherwise. An explicit ``True`` or ``False`` is
+    kept. A MAP fit stays non-centred: the mode of a hierarchical density depends on the
+    parametrisation, and the non-centred one has no spike as the segment spread goes to 0.
+
+    Parameters
+    ----------
+    priors : mapping
+        A family's prior set, after :func:`merge_priors`.
+    segment_sizes : numpy.ndarray of int
+        Customers per segment in the training table.
+    method : {"nuts", "map"}
+
+    Returns
+    -------
+    dict
+        A copy of ``priors`` whose ``centered`` is a bool.
+
+    Raises
+    ------
+    ValueError
+        If ``centered`` is not ``True``, ``False`` or ``"auto"``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bayesclv.priors import resolve_parametrisation
+    >>> resolve_parametrisation({"centered": "auto"}, np.array([250_000, 40_000]),
+    ...                         method="nuts")["centered"]
+    True
+    >>> resolve_parametrisation({"centered": "auto"}, np.array([250_000, 900]),
+    ...                         method="nuts")["centered"]
+    False
+    """
+    value = priors.get("centered", "auto")
+    if isinstance(value, str):
+        if value != "auto":
+            raise ValueError(f"priors 'centered' must be True, False or 'auto'; got {value!r}.")
+        sizes = np.asarray(segment_sizes)
+        value = (method == "nuts" and sizes.size > 0
+                 and int(sizes.min()) >= CENTERED_MIN_CUSTOMERS)
+    elif not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"priors 'centered' must be True, False or 'auto'; got {value!r}.")
+    return {**priors, "centered": bool(value)}
 
 
 def default_priors(customers: pd.DataFrame, *, retention: str = "weibull",

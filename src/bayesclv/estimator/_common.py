@@ -243,7 +243,10 @@ _COMMON_DOC = """method : {"nuts", "map"}, default="nuts"
     random_seed : int or None, default=None
         Seed of every random step (sampling and valuation draws).
     priors : dict or None, default=None
-        Overrides of the family's default priors (see :mod:`bayesclv.priors`).
+        Overrides of the family's default priors (see :mod:`bayesclv.priors`). Its
+        ``"centered"`` entry chooses the hierarchy's parametrisation: ``"auto"`` (default)
+        samples the centred form when every segment has at least 10,000 customers and the
+        non-centred one otherwise (see :func:`bayesclv.priors.resolve_parametrisation`).
     covariates : list of str or None, default=None
         Customer covariate columns (numeric, or categorical: strings, booleans,
         ``category``), standardised internally, with coefficients shared by every segment

@@ -30,7 +30,7 @@ from bayesclv.estimator._common import (
     wanted_segments,
 )
 from bayesclv.exceptions import DataValidationError
-from bayesclv.priors import merge_priors
+from bayesclv.priors import merge_priors, resolve_parametrisation
 from bayesclv.retention import RETENTION_FAMILIES, build_retention_model, grouped_loglik
 
 __all__ = ["RetentionModel"]
@@ -168,7 +168,10 @@ class RetentionModel(SegmentedModel):
                      profiled: tuple[np.ndarray, Profiles | None]) -> tuple[pm.Model, dict]:
         """The PyMC model of ``data`` and its resolved priors."""
         family = self.family_
-        priors = merge_priors(family.default_priors(data.tenure), self.priors)
+        priors = resolve_parametrisation(
+            merge_priors(family.default_priors(data.tenure), self.priors),
+            np.bincount(segment_codes(data.segment, segments), minlength=len(segments)),
+            method=self.method)
         profile, profiles = profiled
         if profiles is not None or family.statistics == "groups":
             statistics = survival_groups(profile, data.entry, data.tenure, data.churned)

@@ -14,7 +14,7 @@ from sklearn.utils.validation import check_is_fitted
 from bayesclv._base import Options
 from bayesclv._hierarchy import Profiles, profile_names
 from bayesclv.clv import CustomerValuation
-from bayesclv.data import CustomerData, spend_statistics
+from bayesclv.data import CustomerData, segment_codes, spend_statistics
 from bayesclv.estimator._common import (
     SegmentedModel,
     documented,
@@ -22,7 +22,7 @@ from bayesclv.estimator._common import (
     period_of,
     wanted_segments,
 )
-from bayesclv.priors import merge_priors
+from bayesclv.priors import merge_priors, resolve_parametrisation
 from bayesclv.spend import SPEND_FAMILIES, build_spend_model
 
 __all__ = ["SpendModel"]
@@ -121,7 +121,10 @@ class SpendModel(SegmentedModel):
                      profiled: tuple[np.ndarray, Profiles | None]) -> tuple[pm.Model, dict]:
         """The PyMC model of ``data`` and its resolved priors."""
         family = self.family_
-        priors = merge_priors(family.default_priors(data.mean_spend), self.priors)
+        priors = resolve_parametrisation(
+            merge_priors(family.default_priors(data.mean_spend), self.priors),
+            np.bincount(segment_codes(data.segment, segments), minlength=len(segments)),
+            method=self.method)
         profile, profiles = profiled
         n_profiles = len(segments) if profiles is None else len(profiles.segment)
         stats = spend_statistics(profile, data.n_periods_active, data.mean_spend, n_profiles)
