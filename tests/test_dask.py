@@ -1,7 +1,8 @@
 """Dask DataFrames in, Dask DataFrames out, on a ``dask.distributed`` cluster of 2 workers.
 
 Every result is compared with the pandas path on the same data: the Dask paths must give
-the same rows in the same order, with values equal up to floating-point rounding.
+the same rows in the same order, with values equal up to floating-point rounding, and a
+fit on a Dask table the very same posterior draws.
 """
 
 from __future__ import annotations
@@ -135,3 +136,133 @@ def test_estimators_travel_without_their_training_table(fitted, example_customer
     assert hasattr(fitted, "_training_table")
     np.testing.assert_array_equal(copy.predict(example_customers)["clv_mean"],
                                   fitted.predict(example_customers)["clv_mean"])
+
+
+# --------------------------------------------------------------------------------------
+# Fitting on a Dask table: sufficient statistics reduced on the workers
+# --------------------------------------------------------------------------------------
+
+def _assert_same_statistics(expected, actual):
+    assert actual.segments == expected.segments
+    np.testing.assert_array_equal(actual.segment_sizes, expected.segment_sizes)
+    assert actual.max_tenure == expected.max_tenure
+    assert actual.median_spend == expected.median_spend
+    pd.testing.assert_frame_equal(actual.risk_set, expected.risk_set)
+    pd.testing.assert_frame_equal(actual.groups, expected.groups)
+    assert set(actual.spend) == set(expected.spend)
+    for key, value in expected.spend.items():
+        # Compensated sums: the same doubles whatever the partitioning.
+        np.testing.assert_array_equal(np.asarray(actual.spend[key]), np.asarray(value),
+                                      err_msg=key)
+
+
+@pytest.mark.parametrize("npartitions", [1, 3, 11])
+def test_training_statistics_of_a_dask_table_equal_the_pandas_ones(client, example_customers,
+                                                                   npartitions):
+    from bayesclv.data import training_statistics
+
+    expected = training_statistics(example_customers)
+    shuffled = example_customers.sample(frac=1.0, random_state=npartitions)
+    actual = training_statistics(dd.from_pandas(shuffled, npartitions=npartitions,
+                                                sort=False))
+    _assert_same_statistics(expected, actual)
+    assert actual.n_customers == len(example_customers)
+
+
+def test_training_statistics_match_what_the_estimators_fit(example_customers):
+    from bayesclv.data import spend_statistics, training_statistics
+
+    statistics = training_statistics(example_customers)
+    retention = bayesclv.RetentionModel(method="map", random_seed=0).fit(example_customers)
+    pd.testing.assert_frame_equal(statistics.risk_set, retention.risk_set_)
+    pd.testing.assert_frame_equal(statistics.groups, retention.groups_)
+    codes = segment_codes(example_customers["segment"].astype(str).to_numpy(),
+                          statistics.segments)
+    direct = spend_statistics(codes, example_customers["n_periods_active"].to_numpy(),
+                              example_customers["mean_spend"].to_numpy(),
+                              len(statistics.segments))
+    for key, value in direct.items():
+        np.testing.assert_array_equal(np.asarray(statistics.spend[key]), np.asarray(value))
+    assert statistics.median_spend == float(np.median(example_customers["mean_spend"]))
+    assert statistics.max_tenure == int(example_customers["tenure"].max())
+
+
+@pytest.mark.parametrize("values", [
+    [5.0, 1.0, 3.0, 2.0, 4.0, 6.0, 2.5],               # odd count
+    [5.0, 1.0, 3.0, 2.0, 4.0, 6.0, 2.5, 7.5],          # even count: mean of the middle two
+    [3.0] * 9 + [1.0, 8.0, 3.0000000000000004],        # ties and neighbouring doubles
+])
+def test_median_spend_of_a_dask_table_is_exact(values):
+    from bayesclv.data import training_statistics
+
+    n = len(values)
+    table = pd.DataFrame({"customer_id": [f"c{i}" for i in range(n)], "tenure": 3,
+                          "churned": False, "n_periods_active": 1, "mean_spend": values})
+    statistics = training_statistics(dd.from_pandas(table, npartitions=3))
+    assert statistics.median_spend == float(np.median(values))
+
+
+# 60 draws: enough to compare the chains draw for draw, too few to converge.
+@pytest.mark.filterwarnings("ignore::bayesclv.exceptions.ConvergenceWarning")
+def test_clv_model_fitted_on_a_cluster_has_the_pandas_posterior(client, example_customers):
+    """NUTS on statistics reduced from 4 partitions: the very same draws as on pandas."""
+    settings = dict(draws=60, tune=60, chains=2, random_seed=3, horizon=24)
+    shuffled = example_customers.sample(frac=1.0, random_state=2)
+    expected = bayesclv.CLVModel(**settings).fit(shuffled)
+    lazy = dd.from_pandas(shuffled, npartitions=4, sort=False)
+    model = bayesclv.CLVModel(**settings).fit(lazy)
+
+    for name in ("eta", "k", "p", "q", "gamma"):
+        np.testing.assert_array_equal(model.idata_["posterior"][name].to_numpy(),
+                                      expected.idata_["posterior"][name].to_numpy(),
+                                      err_msg=name)
+    assert model.n_customers_in_ == len(example_customers)
+    assert model.segments_ == expected.segments_
+    assert model.priors_ == expected.priors_
+    pd.testing.assert_frame_equal(model.predict(shuffled.head(200)),
+                                  expected.predict(shuffled.head(200)))
+
+
+@pytest.mark.parametrize("family", ["sbg", "bdw"])
+def test_grouped_retention_families_fit_on_a_dask_table(example_customers, family):
+    expected = bayesclv.RetentionModel(family, method="map", random_seed=0).fit(
+        example_customers)
+    model = bayesclv.RetentionModel(family, method="map", random_seed=0).fit(
+        dd.from_pandas(example_customers, npartitions=3))
+    pd.testing.assert_frame_equal(model.groups_, expected.groups_)
+    for name in expected.family_.param_names:
+        np.testing.assert_array_equal(model.posterior_[name].to_numpy(),
+                                      expected.posterior_[name].to_numpy())
+
+
+def test_spend_model_fits_a_dask_table_without_retention_columns(example_customers):
+    spend_only = example_customers[["customer_id", "segment", "n_periods_active",
+                                    "mean_spend"]]
+    expected = bayesclv.SpendModel(method="map", random_seed=0).fit(spend_only)
+    model = bayesclv.SpendModel(method="map", random_seed=0).fit(
+        dd.from_pandas(spend_only, npartitions=3))
+    np.testing.assert_array_equal(model.posterior_["gamma"].to_numpy(),
+                                  expected.posterior_["gamma"].to_numpy())
+
+
+def test_fit_on_dask_rejects_customers_repeated_across_partitions(example_customers):
+    repeated = pd.concat([example_customers, example_customers.iloc[[7, 19]]])
+    with pytest.raises(DataValidationError,
+                       match=r"'customer_id': duplicate customer ids .*\(2 ids, e\.g\. "):
+        bayesclv.CLVModel(method="map").fit(dd.from_pandas(repeated, npartitions=3))
+
+
+def test_fit_on_dask_names_the_column_and_rows_of_bad_values(example_customers):
+    bad = example_customers.copy()
+    bad.loc[bad.index[[3000, 3500, 3900]], "mean_spend"] = -1.0
+    with pytest.raises(DataValidationError, match=r"'mean_spend'.*3 row"):
+        bayesclv.CLVModel(method="map").fit(dd.from_pandas(bad, npartitions=4))
+
+
+def test_fit_on_dask_refuses_covariates_and_empty_tables(example_customers):
+    lazy = dd.from_pandas(example_customers.assign(age=30.0), npartitions=2)
+    with pytest.raises(ValueError, match="covariates need a pandas table"):
+        bayesclv.CLVModel(method="map", covariates=["age"]).fit(lazy)
+    with pytest.raises(DataValidationError, match="empty"):
+        bayesclv.RetentionModel(method="map").fit(
+            dd.from_pandas(example_customers.iloc[:0], npartitions=1))

@@ -284,6 +284,45 @@ def test_laplace_sums_do_not_depend_on_threads(spread_out_spend):
     np.testing.assert_array_equal(single, one)
 
 
+def test_laplace_sums_are_correctly_rounded_in_any_order_and_parts(spread_out_spend):
+    """Compensated sums: the correctly rounded sum (math.fsum), whatever the partitioning."""
+    import math
+
+    from bayesclv._math import add_compensated, exponential_sums_compensated, rounded
+
+    group, x, w, grid, one, weighted = spread_out_spend
+    nodes = [0, len(grid.nodes) // 3, len(grid.nodes) // 2, len(grid.nodes) - 40]
+    for g in range(3):
+        members = group == g
+        for k in nodes:
+            terms = np.exp(-grid.nodes[k] * w[members])
+            assert one[g, k] == math.fsum(terms)
+            assert weighted[g, k] == math.fsum(x[members] * terms)
+    order = np.random.default_rng(8).permutation(len(w))
+    parts = [exponential_sums_compensated(group[idx], x[idx], w[idx], 3, grid)
+             for idx in np.array_split(order, 7)]
+    np.testing.assert_array_equal(rounded(add_compensated([p[0] for p in parts])), one)
+    np.testing.assert_array_equal(rounded(add_compensated([p[1] for p in parts])), weighted)
+
+
+def test_grouped_sums_are_correctly_rounded_in_any_order_and_parts():
+    import math
+
+    from bayesclv._math import add_compensated, grouped_sums, rounded
+
+    rng = np.random.default_rng(11)
+    n = 100_000
+    group = rng.integers(0, 4, n)
+    values = np.column_stack([rng.lognormal(0.0, 3.0, n), rng.normal(5.0, 2.0, n)])
+    whole = rounded(grouped_sums(group, values, 4))
+    for g in range(4):
+        for j in range(2):
+            assert whole[g, j] == math.fsum(values[group == g, j])
+    order = rng.permutation(n)
+    parts = [grouped_sums(group[idx], values[idx], 4) for idx in np.array_split(order, 5)]
+    np.testing.assert_array_equal(rounded(add_compensated(parts)), whole)
+
+
 @pytest.mark.parametrize("y", [1e-3, 0.5, 7.99, 8.0, 19.9, 20.0, 1e3, 1e12])
 @pytest.mark.parametrize("a", [1e-3, 1.0, 1e3])
 @pytest.mark.parametrize("ratio", [1e-6, 1e-3, 0.01, 0.0999, 0.1, 1.0, 1e6])

@@ -12,7 +12,8 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["is_dask_frame", "partials", "predict_partitions", "summarize_partitions"]
+__all__ = ["is_dask_frame", "partials", "predict_partitions", "reduce_partitions",
+           "summarize_partitions"]
 
 
 def is_dask_frame(obj: object) -> bool:
@@ -92,3 +93,119 @@ def partials(frame: Any, func: Callable[[pd.DataFrame], pd.DataFrame]) -> pd.Dat
     the workers.
     """
     return frame.map_partitions(func, meta=func(frame._meta)).compute()
+
+
+#: Bins of the histogram of log spend through which the exact median is found.
+_MEDIAN_BINS = 4096
+
+
+def reduce_partitions(customers: Any, columns: Any, need: dict[str, bool]) -> Any:
+    """:func:`bayesclv.data.training_statistics` of a Dask customer table.
+
+    Three passes over the partitions: their segments and data ranges (so that every
+    partition codes segments alike and tabulates the spend transform on one grid), their
+    additive statistics with a histogram of log spend, and the spend values in the one or
+    two histogram bins holding the median.
+    """
+    import dask
+
+    from bayesclv.data import combine_statistics
+    from bayesclv.exceptions import DataValidationError
+
+    _check_unique_ids(customers, columns)
+    parts = customers.to_delayed()
+    ranges = dask.compute(*[dask.delayed(_partition_ranges)(part, columns, need)
+                            for part in parts])
+    kept = [i for i, r in enumerate(ranges) if r is not None]
+    if not kept:
+        raise DataValidationError("The customer table is empty: there is nothing to model.")
+    parts, ranges = [parts[i] for i in kept], [ranges[i] for i in kept]
+    labels = sorted(set().union(*(r["segments"] for r in ranges)))
+    spend_range = None
+    if need["require_spend"]:
+        spend_range = {key: pick(r[key] for r in ranges) for key, pick in (
+            ("w_min", min), ("w_max", max), ("z_min", min), ("z_max", max))}
+    statistics = dask.compute(*[dask.delayed(_partition_statistics)(
+        part, columns, need, labels, spend_range) for part in parts])
+    median = None
+    if spend_range is not None:
+        median = _exact_median(parts, statistics, spend_range, columns)
+    return combine_statistics(ranges, statistics, labels, median)
+
+
+def _check_unique_ids(customers: Any, columns: Any) -> None:
+    from bayesclv.exceptions import DataValidationError
+
+    if columns.customer in customers.columns:
+        ids = customers[columns.customer]
+    elif customers.index.name == columns.customer:
+        ids = customers.index.to_series()
+    else:
+        return  # the partitions' validation names the missing column
+    counts = ids.value_counts(split_out=max(1, customers.npartitions))
+    repeated = counts[counts > 1].compute()
+    if len(repeated):
+        listed = ", ".join(repr(i) for i in sorted(repeated.index.tolist(), key=str)[:5])
+        raise DataValidationError(
+            f"Column {columns.customer!r}: duplicate customer ids across the table "
+            f"({len(repeated)} ids, e.g. {listed}). The table must have one row per "
+            "customer; aggregate duplicates first."
+        )
+
+
+def _partition_ranges(part: pd.DataFrame, columns: Any, need: dict[str, bool]) -> Any:
+    from bayesclv.data import partition_ranges, validate_customers
+
+    if part.empty:
+        return None
+    return partition_ranges(validate_customers(part, columns, **need))
+
+
+def _spend_bins(mean_spend: Any, spend_range: dict[str, float]) -> Any:
+    import numpy as np
+
+    low, high = np.log(spend_range["z_min"]), np.log(spend_range["z_max"])
+    scale = _MEDIAN_BINS / (high - low) if high > low else 0.0
+    bins = ((np.log(mean_spend) - low) * scale).astype(np.int64)
+    return np.clip(bins, 0, _MEDIAN_BINS - 1)
+
+
+def _partition_statistics(part: pd.DataFrame, columns: Any, need: dict[str, bool],
+                          labels: list[str], spend_range: Any) -> dict[str, Any]:
+    import numpy as np
+
+    from bayesclv.data import partition_statistics, validate_customers
+
+    data = validate_customers(part, columns, **need)
+    if spend_range is None:
+        return partition_statistics(data, labels, None, None)
+    out = partition_statistics(data, labels, spend_range["w_min"], spend_range["w_max"])
+    out["spend_histogram"] = np.bincount(_spend_bins(data.mean_spend, spend_range),
+                                         minlength=_MEDIAN_BINS)
+    return out
+
+
+def _spend_in_bins(part: pd.DataFrame, columns: Any, spend_range: dict[str, float],
+                   first: int, last: int) -> Any:
+    import numpy as np
+
+    values = part[columns.mean_spend].to_numpy(dtype=np.float64)
+    bins = _spend_bins(values, spend_range)
+    return values[(bins >= first) & (bins <= last)]
+
+
+def _exact_median(parts: list[Any], statistics: Any, spend_range: dict[str, float],
+                  columns: Any) -> float:
+    """The median of every partition's spend, as ``numpy.median`` of the whole column."""
+    import dask
+    import numpy as np
+
+    cumulative = np.cumsum(np.sum([s["spend_histogram"] for s in statistics], axis=0))
+    n = int(cumulative[-1])
+    ranks = [(n - 1) // 2, n // 2]
+    first, last = (int(np.searchsorted(cumulative, r, side="right")) for r in ranks)
+    before = int(cumulative[first - 1]) if first > 0 else 0
+    values = dask.compute(*[dask.delayed(_spend_in_bins)(part, columns, spend_range, first,
+                                                         last) for part in parts])
+    middle = np.sort(np.concatenate(values))
+    return float(np.mean(middle[[r - before for r in ranks]]))

@@ -9,12 +9,19 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from bayesclv._dask import is_dask_frame
-from bayesclv._math import LaplaceGrid, exponential_sums
+from bayesclv._math import (
+    LaplaceGrid,
+    add_compensated,
+    exponential_sums_compensated,
+    grouped_sums,
+    rounded,
+)
 from bayesclv.exceptions import DataValidationError
 
 __all__ = [
@@ -26,6 +33,8 @@ __all__ = [
     "survival_groups",
     "spend_statistics",
     "summarize",
+    "TrainingStatistics",
+    "training_statistics",
     "validate_customers",
 ]
 
@@ -496,7 +505,7 @@ def survival_groups(
 
 def spend_statistics(
     segment_code: np.ndarray, n_periods_active: np.ndarray, mean_spend: np.ndarray,
-    n_segments: int,
+    n_segments: int, grid: LaplaceGrid | None = None,
 ) -> dict[str, np.ndarray]:
     """Aggregates of the gamma-gamma likelihood: nothing is kept per customer.
 
@@ -506,7 +515,9 @@ def spend_statistics(
     ``(p x + q) log(gamma + x z)``, is ``(p x + q) [log(x z) + log1p(gamma / (x z))]``;
     the sums of ``log1p(gamma / w)`` over a segment are integrals of the Laplace transform
     of its ``w = x z`` (:func:`bayesclv._math.sum_log1p_ratio`), tabulated here once on a
-    fixed grid of nodes.
+    fixed grid of nodes: the one covering these customers' ``w`` unless ``grid`` is given
+    (a grid covering several tables makes their statistics additive, see
+    :func:`training_statistics`).
 
     Returns
     -------
@@ -517,34 +528,211 @@ def spend_statistics(
         and ``laplace_one``, ``laplace_x`` (segment, node): ``sum exp(-t w)`` and ``sum x
         exp(-t w)`` over each segment's customers.
     """
+    return finish_spend_sums([spend_sums(segment_code, n_periods_active, mean_spend,
+                                         n_segments, grid)])
+
+
+#: The per-segment sums of :func:`spend_statistics`, in the column order of ``spend_sums``.
+_SPEND_SUM_KEYS = ("n_per_segment", "sum_x", "sum_log_z", "sum_x_log_z", "sum_log_w",
+                   "sum_x_log_w")
+
+
+def spend_sums(segment_code: np.ndarray, n_periods_active: np.ndarray,
+               mean_spend: np.ndarray, n_segments: int, grid: LaplaceGrid | None = None
+               ) -> dict[str, Any]:
+    """:func:`spend_statistics` of part of a table, its sums kept as compensated pairs."""
     x = n_periods_active.astype(np.int64)
     x_float = x.astype(np.float64)
     log_z = np.log(mean_spend)
     w = x_float * mean_spend
     log_w = np.log(w)
     pairs, counts = np.unique(np.stack([segment_code, x]), axis=1, return_counts=True)
-    grid = LaplaceGrid(w)
-    laplace_one, laplace_x = exponential_sums(segment_code, x_float, w, n_segments, grid)
-
-    def per_segment(weights: np.ndarray | None = None) -> np.ndarray:
-        return np.bincount(segment_code, weights=weights, minlength=n_segments).astype(
-            np.float64)
-
+    grid = LaplaceGrid(w) if grid is None else grid
+    laplace_one, laplace_x = exponential_sums_compensated(segment_code, x_float, w,
+                                                          n_segments, grid)
+    columns = np.column_stack([np.ones_like(x_float), x_float, log_z, x_float * log_z,
+                               log_w, x_float * log_w])
     return {
-        "x_seg": pairs[0],
-        "x_value": pairs[1].astype(np.float64),
+        "x_seg": pairs[0], "x_value": pairs[1].astype(np.float64),
         "x_count": counts.astype(np.float64),
-        "n_per_segment": per_segment(),
-        "sum_x": per_segment(x_float),
-        "sum_log_z": per_segment(log_z),
-        "sum_x_log_z": per_segment(x_float * log_z),
-        "sum_log_w": per_segment(log_w),
-        "sum_x_log_w": per_segment(x_float * log_w),
-        "laplace_nodes": grid.nodes,
-        "laplace_step": np.float64(grid.step),
-        "laplace_one": laplace_one,
-        "laplace_x": laplace_x,
+        "sums": grouped_sums(segment_code, columns, n_segments),
+        "laplace_nodes": grid.nodes, "laplace_step": np.float64(grid.step),
+        "laplace_one": laplace_one, "laplace_x": laplace_x,
     }
+
+
+def finish_spend_sums(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """:func:`spend_statistics` of a table from the :func:`spend_sums` of its parts.
+
+    The parts must share one Laplace grid (:meth:`LaplaceGrid.covering`).
+    """
+    if len(parts) == 1:
+        x_seg, x_value, x_count = parts[0]["x_seg"], parts[0]["x_value"], parts[0]["x_count"]
+    else:
+        pairs = pd.DataFrame({
+            "seg": np.concatenate([p["x_seg"] for p in parts]),
+            "x": np.concatenate([p["x_value"] for p in parts]),
+            "count": np.concatenate([p["x_count"] for p in parts]),
+        }).groupby(["seg", "x"], sort=True)["count"].sum()
+        x_seg = pairs.index.get_level_values("seg").to_numpy(dtype=np.int64)
+        x_value = pairs.index.get_level_values("x").to_numpy(dtype=np.float64)
+        x_count = pairs.to_numpy(dtype=np.float64)
+    sums = rounded(add_compensated([p["sums"] for p in parts]))
+    return {
+        "x_seg": x_seg, "x_value": x_value, "x_count": x_count,
+        **{key: np.ascontiguousarray(sums[:, j]) for j, key in enumerate(_SPEND_SUM_KEYS)},
+        "laplace_nodes": parts[0]["laplace_nodes"],
+        "laplace_step": parts[0]["laplace_step"],
+        "laplace_one": rounded(add_compensated([p["laplace_one"] for p in parts])),
+        "laplace_x": rounded(add_compensated([p["laplace_x"] for p in parts])),
+    }
+
+
+@dataclass(frozen=True)
+class TrainingStatistics:
+    """All that fitting needs from a customer table, with no row per customer.
+
+    Attributes
+    ----------
+    segments : list of str
+        The segment labels, sorted; the ``segment`` codes of the tables below index it.
+    segment_sizes : numpy.ndarray of int64
+        Customers per segment.
+    max_tenure : int or None
+        The longest tenure (sets the retention priors' scale); ``None`` without retention
+        columns.
+    median_spend : float or None
+        The median of ``mean_spend`` (sets the spend priors' scale); ``None`` without
+        spend columns.
+    risk_set : pandas.DataFrame or None
+        :func:`risk_set_table`.
+    groups : pandas.DataFrame or None
+        :func:`survival_groups`.
+    spend : dict or None
+        :func:`spend_statistics`.
+    """
+
+    segments: list[str]
+    segment_sizes: np.ndarray
+    max_tenure: int | None
+    median_spend: float | None
+    risk_set: pd.DataFrame | None
+    groups: pd.DataFrame | None
+    spend: dict[str, Any] | None
+
+    @property
+    def n_customers(self) -> int:
+        """Number of customers in the table."""
+        return int(self.segment_sizes.sum())
+
+
+def training_statistics(
+    customers: Any, columns: CustomerColumns | None = None, *, require_spend: bool = True,
+    require_retention: bool = True,
+) -> TrainingStatistics:
+    """The sufficient statistics of a pandas or Dask customer table.
+
+    Every statistic is a sum over customers (counts per risk-set cell and per
+    ``(segment, entry, tenure, churned)`` row, per-segment sums and Laplace transforms of
+    the spend data), so a Dask table is reduced on its workers, partition by partition,
+    and only tables of segments x periods (or x grid nodes) leave them. Each partition is
+    validated as a pandas table would be; customer ids are checked for duplicates over the
+    whole table. A Dask table is read three times: for segments and ranges, for the
+    statistics, and for the few values around the median spend (which is exact).
+
+    Parameters
+    ----------
+    customers : pandas.DataFrame or dask.dataframe.DataFrame
+        Customer table (DESIGN §3).
+    columns : CustomerColumns, optional
+    require_spend, require_retention : bool, default=True
+        Which parts to compute (as in :func:`validate_customers`).
+
+    Returns
+    -------
+    TrainingStatistics
+        Equal for a pandas table and any partitioning of it as a Dask table, up to the
+        rounding of sums taken in another order.
+
+    Raises
+    ------
+    DataValidationError
+        As :func:`validate_customers`, naming the column, rows and count.
+
+    Examples
+    --------
+    >>> import bayesclv
+    >>> from bayesclv.data import training_statistics
+    >>> stats = training_statistics(bayesclv.datasets.load_example())
+    >>> stats.n_customers, stats.segments
+    (4000, ['organic', 'paid_search', 'partner', 'referral'])
+    """
+    columns = columns or CustomerColumns()
+    need = {"require_spend": require_spend, "require_retention": require_retention}
+    if is_dask_frame(customers):
+        from bayesclv._dask import reduce_partitions
+
+        return reduce_partitions(customers, columns, need)
+    data = validate_customers(customers, columns, **need)
+    ranges = partition_ranges(data)
+    labels = sorted(ranges["segments"])
+    parts = partition_statistics(data, labels, ranges["w_min"], ranges["w_max"])
+    median = None if data.mean_spend is None else float(np.median(data.mean_spend))
+    return combine_statistics([ranges], [parts], labels, median)
+
+
+def partition_ranges(data: CustomerData) -> dict[str, Any]:
+    """What the statistics of a table's parts must agree on: segments and data ranges."""
+    w = (None if data.mean_spend is None
+         else data.n_periods_active.astype(np.float64) * data.mean_spend)
+    return {
+        "segments": set(data.segment),
+        "n": data.n_customers,
+        "max_tenure": None if data.tenure is None else int(data.tenure.max()),
+        "w_min": None if w is None else float(w.min()),
+        "w_max": None if w is None else float(w.max()),
+        "z_min": None if w is None else float(data.mean_spend.min()),
+        "z_max": None if w is None else float(data.mean_spend.max()),
+    }
+
+
+def partition_statistics(data: CustomerData, labels: Sequence[str], w_min: float | None,
+                         w_max: float | None) -> dict[str, Any]:
+    """The additive statistics of one part of a table, coded by the global ``labels``."""
+    codes = segment_codes(data.segment, labels)
+    out: dict[str, Any] = {"sizes": np.bincount(codes, minlength=len(labels))}
+    if data.tenure is not None:
+        out["risk_set"] = risk_set_table(codes, data.entry, data.tenure, data.churned,
+                                         len(labels))
+        out["groups"] = survival_groups(codes, data.entry, data.tenure, data.churned)
+    if data.mean_spend is not None:
+        out["spend"] = spend_sums(codes, data.n_periods_active, data.mean_spend, len(labels),
+                                  LaplaceGrid.covering(w_min, w_max))
+    return out
+
+
+def combine_statistics(ranges: Sequence[dict[str, Any]], parts: Sequence[dict[str, Any]],
+                       labels: list[str], median_spend: float | None) -> TrainingStatistics:
+    """Add up the statistics of the parts of a table (in the order given)."""
+    tenures = [r["max_tenure"] for r in ranges if r["max_tenure"] is not None]
+    risk_set = groups = spend = None
+    if "risk_set" in parts[0]:
+        risk_set = pd.concat([p["risk_set"] for p in parts]).groupby(
+            ["segment", "period"], as_index=False, sort=True)[["at_risk", "churned"]].sum()
+        risk_set = risk_set.astype(np.int64).reset_index(drop=True)
+        keys = ["segment", "entry", "tenure", "churned"]
+        groups = pd.concat([p["groups"] for p in parts]).groupby(
+            keys, as_index=False, sort=True)["count"].sum().reset_index(drop=True)
+        groups["count"] = groups["count"].astype(np.int64)
+    if "spend" in parts[0]:
+        spend = finish_spend_sums([p["spend"] for p in parts])
+    return TrainingStatistics(
+        segments=list(labels),
+        segment_sizes=np.sum([p["sizes"] for p in parts], axis=0).astype(np.int64),
+        max_tenure=max(tenures) if tenures else None,
+        median_spend=median_spend,
+        risk_set=risk_set, groups=groups, spend=spend,
+    )
 
 
 # --------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -15,7 +16,13 @@ from sklearn.utils.validation import check_is_fitted
 from bayesclv._base import BayesianEstimator, reproducible_compilation
 from bayesclv._hierarchy import Profiles, profile_psi, segment_psi_draws
 from bayesclv.covariates import CovariateEncoder, covariate_profiles
-from bayesclv.data import CustomerData, segment_codes, validate_customers
+from bayesclv.data import (
+    CustomerData,
+    TrainingStatistics,
+    segment_codes,
+    training_statistics,
+    validate_customers,
+)
 from bayesclv.diagnostics import diagnostics_table
 from bayesclv.exceptions import DataValidationError
 
@@ -35,6 +42,17 @@ def flatten_samples(array: np.ndarray) -> np.ndarray:
 
 def wanted_segments(data: CustomerData) -> list[str]:
     return list(pd.unique(data.segment))
+
+
+def dask_statistics(X: Any, columns: Any, covariates: Sequence[str] | None,
+                    **requirements: bool) -> TrainingStatistics:
+    """The sufficient statistics of a Dask customer table, for a fit without covariates."""
+    if covariates:
+        raise ValueError(
+            "Customer covariates need a pandas table: fit on a pandas DataFrame, or drop "
+            "covariates=... to fit on a Dask DataFrame."
+        )
+    return training_statistics(X, columns, **requirements)
 
 
 class SegmentedModel(BayesianEstimator):
@@ -69,6 +87,28 @@ class SegmentedModel(BayesianEstimator):
             self.covariates_ = CovariateEncoder.fit(X, self.covariates, data.customer_ids,
                                                     reserved)
         return data, segment_codes(data.segment, self.segments_)
+
+    def _dask_statistics(self, X: Any) -> TrainingStatistics:
+        return dask_statistics(X, self._columns(), self.covariates, **self._requirements)
+
+    def _fit_statistics(self, X: Any, statistics: TrainingStatistics, period: str | None
+                        ) -> SegmentedModel:
+        """Fit on the sufficient statistics of ``X`` (a Dask table: no rows in memory)."""
+        self._validate_params()
+        self._training_table = None  # a Dask table is not kept for save(include_data=True)
+        self.seed_ = self._resolve_seed()
+        self.period_ = period_of(getattr(X, "_meta", X), period)
+        self.has_segment_column_ = self.segment_col is not None and self.segment_col in X.columns
+        self.segments_ = list(statistics.segments)
+        self._note_single_segment(stacklevel=4)
+        self.n_customers_in_ = statistics.n_customers
+        self.covariates_ = None
+        model, self.priors_ = self._model_from_statistics(statistics)
+        self.idata_ = self._fit_model(model, self._monitored_vars(), self._prefix)
+        return self
+
+    def _model_from_statistics(self, statistics: TrainingStatistics) -> tuple[pm.Model, dict]:
+        raise NotImplementedError
 
     def _profiles(self, X: pd.DataFrame, data: CustomerData, segments: Sequence[str]
                   ) -> tuple[np.ndarray, Profiles | None]:

@@ -17,7 +17,12 @@ from bayesclv._dask import is_dask_frame, predict_partitions
 from bayesclv._hierarchy import profile_names
 from bayesclv.clv import CustomerValuation, residual_survival_sums
 from bayesclv.data import CustomerData, validate_customers
-from bayesclv.estimator._common import documented, period_of, wanted_segments
+from bayesclv.estimator._common import (
+    dask_statistics,
+    documented,
+    period_of,
+    wanted_segments,
+)
 from bayesclv.estimator._decisions import DecisionMethods
 from bayesclv.estimator.retention import RetentionModel
 from bayesclv.estimator.spend import SpendModel
@@ -179,8 +184,12 @@ class CLVModel(DecisionMethods, BayesianEstimator):
 
         Parameters
         ----------
-        X : pandas.DataFrame
-            Customer table (DESIGN §3).
+        X : pandas.DataFrame or dask.dataframe.DataFrame
+            Customer table (DESIGN §3). A Dask table is reduced to its sufficient
+            statistics on the workers, once for both models
+            (:func:`bayesclv.data.training_statistics`), and gives the posterior the
+            pandas table would, up to the rounding of sums taken in another order;
+            customer covariates need a pandas table.
         y : None
             Ignored.
         period : str, optional
@@ -192,23 +201,32 @@ class CLVModel(DecisionMethods, BayesianEstimator):
             The fitted estimator.
         """
         self._validate_params()
-        self._remember_training_table(X)
         priors = self.priors or {}
         unknown = set(priors) - {"retention", "spend"}
         if unknown:
             raise ValueError(f"priors keys must be 'retention' and/or 'spend'; got {unknown}.")
-        validate_customers(X, self._columns())
+        if is_dask_frame(X):
+            self._training_table = None
+            statistics = dask_statistics(X, self._columns(), self.covariates)
+            self.period_ = period_of(X._meta, period)
+        else:
+            self._remember_training_table(X)
+            validate_customers(X, self._columns())
+            self.period_ = period_of(X, period)
         self.seed_ = self._resolve_seed()
         retention_seed, spend_seed, self.valuation_seed_ = (
             int(s) for s in np.random.SeedSequence(self.seed_).generate_state(3)
         )
-        self.period_ = period_of(X, period)
-        self.retention_model_ = RetentionModel(
-            self.retention, priors=priors.get("retention"), **self._sub_params(retention_seed)
-        ).fit(X, period=self.period_)
-        self.spend_model_ = SpendModel(
-            self.spend, priors=priors.get("spend"), **self._sub_params(spend_seed)
-        ).fit(X, period=self.period_)
+        retention = RetentionModel(self.retention, priors=priors.get("retention"),
+                                   **self._sub_params(retention_seed))
+        spend = SpendModel(self.spend, priors=priors.get("spend"),
+                           **self._sub_params(spend_seed))
+        if is_dask_frame(X):
+            self.retention_model_ = retention._fit_statistics(X, statistics, self.period_)
+            self.spend_model_ = spend._fit_statistics(X, statistics, self.period_)
+        else:
+            self.retention_model_ = retention.fit(X, period=self.period_)
+            self.spend_model_ = spend.fit(X, period=self.period_)
         self.segments_ = list(self.retention_model_.segments_)
         self.n_customers_in_ = self.retention_model_.n_customers_in_
         self.has_segment_column_ = self.retention_model_.has_segment_column_

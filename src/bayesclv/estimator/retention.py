@@ -13,10 +13,12 @@ from arviz_stats.base import array_stats
 from sklearn.utils.validation import check_is_fitted
 
 from bayesclv._base import Options
+from bayesclv._dask import is_dask_frame
 from bayesclv._hierarchy import Profiles
 from bayesclv.clv import residual_survival_sums
 from bayesclv.data import (
     CustomerData,
+    TrainingStatistics,
     life_table,
     risk_set_table,
     segment_codes,
@@ -143,8 +145,11 @@ class RetentionModel(SegmentedModel):
 
         Parameters
         ----------
-        X : pandas.DataFrame
-            Customer table with tenure, churned, optional entry and segment columns.
+        X : pandas.DataFrame or dask.dataframe.DataFrame
+            Customer table with tenure, churned, optional entry and segment columns. A
+            Dask table is reduced to its sufficient statistics on the workers
+            (:func:`bayesclv.data.training_statistics`); customer covariates need a
+            pandas table.
         y : None
             Ignored; present for scikit-learn compatibility.
         period : str, optional
@@ -155,6 +160,8 @@ class RetentionModel(SegmentedModel):
         RetentionModel
             The fitted estimator.
         """
+        if is_dask_frame(X):
+            return self._fit_statistics(X, self._dask_statistics(X), period)
         data, codes = self._start_fit(X, period)
         self.risk_set_ = risk_set_table(codes, data.entry, data.tenure, data.churned,
                                         len(self.segments_))
@@ -164,20 +171,31 @@ class RetentionModel(SegmentedModel):
         self.idata_ = self._fit_model(model, self._monitored_vars(), "retention")
         return self
 
+    def _model_from_statistics(self, statistics: TrainingStatistics) -> tuple[pm.Model, dict]:
+        self.risk_set_, self.groups_ = statistics.risk_set, statistics.groups
+        cells = (statistics.groups if self.family_.statistics == "groups"
+                 else statistics.risk_set)
+        return self._model(cells, np.array([statistics.max_tenure]),
+                           statistics.segment_sizes, statistics.segments, None)
+
     def _build_model(self, data: CustomerData, segments: list[str],
                      profiled: tuple[np.ndarray, Profiles | None]) -> tuple[pm.Model, dict]:
         """The PyMC model of ``data`` and its resolved priors."""
-        family = self.family_
-        priors = resolve_parametrisation(
-            merge_priors(family.default_priors(data.tenure), self.priors),
-            np.bincount(segment_codes(data.segment, segments), minlength=len(segments)),
-            method=self.method)
         profile, profiles = profiled
-        if profiles is not None or family.statistics == "groups":
+        if profiles is not None or self.family_.statistics == "groups":
             statistics = survival_groups(profile, data.entry, data.tenure, data.churned)
         else:
             statistics = risk_set_table(profile, data.entry, data.tenure, data.churned,
                                         len(segments))
+        sizes = np.bincount(segment_codes(data.segment, segments), minlength=len(segments))
+        return self._model(statistics, data.tenure, sizes, segments, profiles)
+
+    def _model(self, statistics: pd.DataFrame, tenure: np.ndarray, sizes: np.ndarray,
+               segments: list[str], profiles: Profiles | None) -> tuple[pm.Model, dict]:
+        family = self.family_
+        priors = resolve_parametrisation(
+            merge_priors(family.default_priors(tenure), self.priors), sizes,
+            method=self.method)
         return build_retention_model(family, statistics, segments, priors, profiles), priors
 
     def retention_curve(self, periods: int = 24, segments: Sequence[str] | None = None

@@ -12,9 +12,10 @@ import xarray as xr
 from sklearn.utils.validation import check_is_fitted
 
 from bayesclv._base import Options
+from bayesclv._dask import is_dask_frame
 from bayesclv._hierarchy import Profiles, profile_names
 from bayesclv.clv import CustomerValuation
-from bayesclv.data import CustomerData, segment_codes, spend_statistics
+from bayesclv.data import CustomerData, TrainingStatistics, segment_codes, spend_statistics
 from bayesclv.estimator._common import (
     SegmentedModel,
     documented,
@@ -100,7 +101,10 @@ class SpendModel(SegmentedModel):
 
         Parameters
         ----------
-        X : pandas.DataFrame
+        X : pandas.DataFrame or dask.dataframe.DataFrame
+            A Dask table is reduced to its sufficient statistics on the workers
+            (:func:`bayesclv.data.training_statistics`); customer covariates need a
+            pandas table.
         y : None
             Ignored.
         period : str, optional
@@ -111,23 +115,33 @@ class SpendModel(SegmentedModel):
         SpendModel
             The fitted estimator.
         """
+        if is_dask_frame(X):
+            return self._fit_statistics(X, self._dask_statistics(X), period)
         data, _ = self._start_fit(X, period)
         model, self.priors_ = self._build_model(data, self.segments_,
                                                 self._profiles(X, data, self.segments_))
         self.idata_ = self._fit_model(model, self._monitored_vars(), "spend")
         return self
 
+    def _model_from_statistics(self, statistics: TrainingStatistics) -> tuple[pm.Model, dict]:
+        return self._model(statistics.spend, np.array([statistics.median_spend]),
+                           statistics.segment_sizes, statistics.segments, None)
+
     def _build_model(self, data: CustomerData, segments: list[str],
                      profiled: tuple[np.ndarray, Profiles | None]) -> tuple[pm.Model, dict]:
         """The PyMC model of ``data`` and its resolved priors."""
-        family = self.family_
-        priors = resolve_parametrisation(
-            merge_priors(family.default_priors(data.mean_spend), self.priors),
-            np.bincount(segment_codes(data.segment, segments), minlength=len(segments)),
-            method=self.method)
         profile, profiles = profiled
         n_profiles = len(segments) if profiles is None else len(profiles.segment)
         stats = spend_statistics(profile, data.n_periods_active, data.mean_spend, n_profiles)
+        sizes = np.bincount(segment_codes(data.segment, segments), minlength=len(segments))
+        return self._model(stats, data.mean_spend, sizes, segments, profiles)
+
+    def _model(self, stats: dict, mean_spend: np.ndarray, sizes: np.ndarray,
+               segments: list[str], profiles: Profiles | None) -> tuple[pm.Model, dict]:
+        family = self.family_
+        priors = resolve_parametrisation(
+            merge_priors(family.default_priors(mean_spend), self.priors), sizes,
+            method=self.method)
         return build_spend_model(family, stats, segments, priors, profiles), priors
 
     def sample_prior_predictive(self, X: pd.DataFrame, *, draws: int = 500) -> xr.Dataset:
