@@ -191,6 +191,7 @@ def test_training_statistics_match_what_the_estimators_fit(example_customers):
     [5.0, 1.0, 3.0, 2.0, 4.0, 6.0, 2.5],               # odd count
     [5.0, 1.0, 3.0, 2.0, 4.0, 6.0, 2.5, 7.5],          # even count: mean of the middle two
     [3.0] * 9 + [1.0, 8.0, 3.0000000000000004],        # ties and neighbouring doubles
+    list(np.round(np.random.default_rng(0).gamma(2.0, 20.0, 1001)) + 1.0),  # many prices
 ])
 def test_median_spend_of_a_dask_table_is_exact(values):
     from bayesclv.data import training_statistics

@@ -104,8 +104,8 @@ def reduce_partitions(customers: Any, columns: Any, need: dict[str, bool]) -> An
 
     Three passes over the partitions: their segments and data ranges (so that every
     partition codes segments alike and tabulates the spend transform on one grid), their
-    additive statistics with a histogram of log spend, and the spend values in the one or
-    two histogram bins holding the median.
+    additive statistics with a histogram of log spend, and the distinct spend values (with
+    their counts) in the one or two histogram bins holding the median.
     """
     import dask
 
@@ -191,7 +191,8 @@ def _spend_in_bins(part: pd.DataFrame, columns: Any, spend_range: dict[str, floa
 
     values = part[columns.mean_spend].to_numpy(dtype=np.float64)
     bins = _spend_bins(values, spend_range)
-    return values[(bins >= first) & (bins <= last)]
+    # Distinct values and counts: a price many customers share travels once.
+    return np.unique(values[(bins >= first) & (bins <= last)], return_counts=True)
 
 
 def _exact_median(parts: list[Any], statistics: Any, spend_range: dict[str, float],
@@ -205,7 +206,12 @@ def _exact_median(parts: list[Any], statistics: Any, spend_range: dict[str, floa
     ranks = [(n - 1) // 2, n // 2]
     first, last = (int(np.searchsorted(cumulative, r, side="right")) for r in ranks)
     before = int(cumulative[first - 1]) if first > 0 else 0
-    values = dask.compute(*[dask.delayed(_spend_in_bins)(part, columns, spend_range, first,
-                                                         last) for part in parts])
-    middle = np.sort(np.concatenate(values))
-    return float(np.mean(middle[[r - before for r in ranks]]))
+    found = dask.compute(*[dask.delayed(_spend_in_bins)(part, columns, spend_range, first,
+                                                        last) for part in parts])
+    middle = pd.Series(np.concatenate([c for _, c in found]),
+                       index=np.concatenate([v for v, _ in found])).groupby(level=0).sum()
+    # Rank r (0-based, within the bins) falls on the first value whose running count > r.
+    running = np.cumsum(middle.to_numpy())
+    values = middle.index.to_numpy(dtype=np.float64)
+    chosen = [values[np.searchsorted(running, r - before, side="right")] for r in ranks]
+    return float(np.mean(chosen))
