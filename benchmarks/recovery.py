@@ -64,7 +64,10 @@ def main() -> None:
     parser.add_argument("--tune", type=int, default=1000)
     parser.add_argument("--chains", type=int, default=2)
     parser.add_argument("--retention", default="weibull")
-    parser.add_argument("--centered", action="store_true")
+    parser.add_argument("--centered", action="store_true",
+                        help="force the centred parametrisation (default: the library's "
+                             "'auto' choice, centred when every segment has 10,000 "
+                             "customers or more)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--covariates", action="store_true",
                         help="simulate and fit an age and a channel covariate")
@@ -80,7 +83,8 @@ def main() -> None:
         retention=args.retention, horizon=horizon, discount_rate=discount, margin=1.0,
         hdi_prob=0.9, draws=args.draws, tune=args.tune, chains=args.chains,
         random_seed=args.seed, covariates=["age", "channel"] if args.covariates else None,
-        priors={"retention": {"centered": args.centered}, "spend": {"centered": args.centered}},
+        priors={part: {"centered": True if args.centered else "auto"}
+                for part in ("retention", "spend")},
     )
     start = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:

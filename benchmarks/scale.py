@@ -22,6 +22,8 @@ import pandas as pd
 import bayesclv
 from bayesclv.datasets import DEFAULT_SEGMENTS, simulate_customers
 
+PARAMETRISATIONS = {"auto": "auto", "centered": True, "non-centered": False}
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -29,8 +31,10 @@ def main() -> None:
     parser.add_argument("--predict-size", type=int, default=1_000_000)
     parser.add_argument("--draws", type=int, default=1000)
     parser.add_argument("--chains", type=int, default=2)
-    parser.add_argument("--centered", action="store_true",
-                        help="centred parametrisation for the retention fits")
+    parser.add_argument("--parametrisation", choices=list(PARAMETRISATIONS), default="auto",
+                        help="hierarchy of the retention fits: the library default 'auto' "
+                             "(centred when every segment has 10,000 customers or more), "
+                             "centered or non-centered")
     parser.add_argument("--skip-predict", action="store_true")
     args = parser.parse_args()
     warnings.simplefilter("ignore", bayesclv.ConvergenceWarning)
@@ -39,7 +43,8 @@ def main() -> None:
     for size in args.fit_sizes:
         customers, _ = simulate_customers(size, DEFAULT_SEGMENTS, random_seed=0)
         model = bayesclv.RetentionModel(draws=args.draws, tune=args.draws, chains=args.chains,
-                                        random_seed=0, priors={"centered": args.centered})
+                                        random_seed=0,
+                                        priors={"centered": PARAMETRISATIONS[args.parametrisation]})
         start = time.perf_counter()
         model.fit(customers)
         elapsed = time.perf_counter() - start
