@@ -15,7 +15,7 @@ export PYTENSOR_FLAGS ?= base_compiledir=$(CURDIR)/.cache/pytensor,blas__ldflags
 export MPLBACKEND ?= Agg
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-slow docs bench-venv clean
+.PHONY: demo test test-slow docs bench-venv bench-quick clean
 
 $(VENV)/.installed: pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python >= 3.12 is required (PyMC 6); set PYTHON=/path/to/python3.12" >&2; exit 1; }
@@ -58,6 +58,11 @@ $(ANCHORS_VENV)/.installed: Makefile
 	touch $@
 
 bench-venv: $(ANCHORS_VENV)/.installed
+
+# The benchmark in its quick mode (2,000 customers): bayesclv's three variants, and the
+# competitors too where `make bench-venv` has built their environment.
+bench-quick: $(VENV)
+	$(BIN)/python benchmarks/run.py --quick
 
 clean:
 	rm -rf $(VENV) $(ANCHORS_VENV) .cache build dist src/*.egg-info demo_predictions.csv \

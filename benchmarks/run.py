@@ -167,11 +167,13 @@ def run_tool(command: list[str], out: Path, timeout: float) -> dict:
     """Run one tool's process; its JSON, or why there is none."""
     start = time.perf_counter()
     try:
-        subprocess.run(command, check=False, timeout=timeout, capture_output=True, text=True)
+        process = subprocess.run(command, check=False, timeout=timeout, capture_output=True,
+                                 text=True)
     except subprocess.TimeoutExpired:
         return {"status": f"stopped after {timeout:.0f} s"}
     if not out.exists():
-        return {"status": f"failed after {time.perf_counter() - start:.0f} s"}
+        return {"status": f"failed after {time.perf_counter() - start:.0f} s",
+                "stderr": process.stderr[-3000:]}
     return json.loads(out.read_text())
 
 
@@ -262,7 +264,7 @@ def main() -> None:
             print(f"{ANCHORS_PYTHON} not found (make bench-venv): skipping {missing}")
         args.tools = [t for t in args.tools if t not in COMPETITORS]
 
-    rows = []
+    rows, failures = [], []
     for size in args.sizes:
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
@@ -278,6 +280,8 @@ def main() -> None:
                 command += ["--data", str(folder), "--draws", str(args.draws), "--chains",
                             str(args.chains), "--seed", str(args.seed), "--out", str(out)]
                 results[tool] = run_tool(command, out, args.timeout)
+                if results[tool].get("status", "").startswith("failed"):
+                    failures.append((tool, results[tool]))
                 print(f"{size:>9,} {tool}: {results[tool].get('status')}", flush=True)
         rows += table_rows(size, results)
     table = pd.DataFrame(rows)
@@ -290,6 +294,12 @@ def main() -> None:
     if args.markdown:
         args.markdown.write_text(header + "\n\n" + table.to_markdown(
             index=False, floatfmt=",.3g") + "\n")
+    # A competitor may fail or be stopped; bayesclv crashing is an error of this project.
+    crashed = [(tool, result) for tool, result in failures if tool in VARIANTS]
+    for tool, result in crashed:
+        print(f"\n{tool} failed:\n{result.get('stderr', '')}", file=sys.stderr)
+    if crashed:
+        sys.exit(1)
 
 
 if __name__ == "__main__":
