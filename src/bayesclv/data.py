@@ -433,10 +433,13 @@ def risk_set_from_table(
     if is_dask_frame(customers):
         from bayesclv._dask import partials
 
-        table = partials(customers, partial)
-    else:
-        table = partial(customers)
-    summed = table.groupby(["segment", "period"], as_index=False, sort=True)[
+        return add_risk_sets([partials(customers, partial)])
+    return add_risk_sets([partial(customers)])
+
+
+def add_risk_sets(tables: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    """The :func:`risk_set_table` of disjoint sets of customers together: counts add."""
+    summed = pd.concat(tables).groupby(["segment", "period"], as_index=False, sort=True)[
         ["at_risk", "churned"]].sum()
     return summed.astype(np.int64).reset_index(drop=True)
 
@@ -687,7 +690,6 @@ def partition_ranges(data: CustomerData) -> dict[str, Any]:
          else data.n_periods_active.astype(np.float64) * data.mean_spend)
     return {
         "segments": set(data.segment),
-        "n": data.n_customers,
         "max_tenure": None if data.tenure is None else int(data.tenure.max()),
         "w_min": None if w is None else float(w.min()),
         "w_max": None if w is None else float(w.max()),
@@ -717,9 +719,7 @@ def combine_statistics(ranges: Sequence[dict[str, Any]], parts: Sequence[dict[st
     tenures = [r["max_tenure"] for r in ranges if r["max_tenure"] is not None]
     risk_set = groups = spend = None
     if "risk_set" in parts[0]:
-        risk_set = pd.concat([p["risk_set"] for p in parts]).groupby(
-            ["segment", "period"], as_index=False, sort=True)[["at_risk", "churned"]].sum()
-        risk_set = risk_set.astype(np.int64).reset_index(drop=True)
+        risk_set = add_risk_sets([p["risk_set"] for p in parts])
         keys = ["segment", "entry", "tenure", "churned"]
         groups = pd.concat([p["groups"] for p in parts]).groupby(
             keys, as_index=False, sort=True)["count"].sum().reset_index(drop=True)

@@ -14,6 +14,7 @@ from arviz_stats.base import array_stats
 from sklearn.utils.validation import check_is_fitted
 
 from bayesclv._base import BayesianEstimator, reproducible_compilation
+from bayesclv._dask import is_dask_frame
 from bayesclv._hierarchy import Profiles, profile_psi, segment_psi_draws
 from bayesclv.covariates import CovariateEncoder, covariate_profiles
 from bayesclv.data import (
@@ -72,13 +73,7 @@ class SegmentedModel(BayesianEstimator):
         self._validate_params()
         self._remember_training_table(X)
         data = validate_customers(X, self._columns(), **self._requirements)
-        self.seed_ = self._resolve_seed()
-        self.period_ = period_of(X, period)
-        self.has_segment_column_ = self.segment_col is not None and self.segment_col in X.columns
-        self.segments_ = sorted(set(data.segment))
-        self._note_single_segment(stacklevel=4)
-        self.n_customers_in_ = data.n_customers
-        self.covariates_ = None
+        self._record_training(X, period, sorted(set(data.segment)), data.n_customers)
         if self.covariates:
             columns = self._columns()
             reserved = [c for c in (columns.customer, columns.segment, columns.tenure,
@@ -88,6 +83,18 @@ class SegmentedModel(BayesianEstimator):
                                                     reserved)
         return data, segment_codes(data.segment, self.segments_)
 
+    def _record_training(self, X: Any, period: str | None, segments: list[str],
+                         n_customers: int) -> None:
+        """The fitted state every ``fit`` sets before its model is built."""
+        self.seed_ = self._resolve_seed()
+        # A Dask table's attrs live on its empty pandas ``_meta``.
+        self.period_ = period_of(X._meta if is_dask_frame(X) else X, period)
+        self.has_segment_column_ = self.segment_col is not None and self.segment_col in X.columns
+        self.segments_ = segments
+        self._note_single_segment(stacklevel=5)
+        self.n_customers_in_ = n_customers
+        self.covariates_ = None
+
     def _dask_statistics(self, X: Any) -> TrainingStatistics:
         return dask_statistics(X, self._columns(), self.covariates, **self._requirements)
 
@@ -96,13 +103,7 @@ class SegmentedModel(BayesianEstimator):
         """Fit on the sufficient statistics of ``X`` (a Dask table: no rows in memory)."""
         self._validate_params()
         self._training_table = None  # a Dask table is not kept for save(include_data=True)
-        self.seed_ = self._resolve_seed()
-        self.period_ = period_of(getattr(X, "_meta", X), period)
-        self.has_segment_column_ = self.segment_col is not None and self.segment_col in X.columns
-        self.segments_ = list(statistics.segments)
-        self._note_single_segment(stacklevel=4)
-        self.n_customers_in_ = statistics.n_customers
-        self.covariates_ = None
+        self._record_training(X, period, list(statistics.segments), statistics.n_customers)
         model, self.priors_ = self._model_from_statistics(statistics)
         self.idata_ = self._fit_model(model, self._monitored_vars(), self._prefix)
         return self
