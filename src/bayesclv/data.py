@@ -654,8 +654,9 @@ def training_statistics(
     Returns
     -------
     TrainingStatistics
-        Equal for a pandas table and any partitioning of it as a Dask table, up to the
-        rounding of sums taken in another order.
+        The same for a pandas table and any partitioning of it as a Dask table: sums over
+        customers are compensated (:mod:`bayesclv._math`), so they come out correctly
+        rounded whatever their order, but in vanishingly rare cases.
 
     Raises
     ------

@@ -187,9 +187,9 @@ class CLVModel(DecisionMethods, BayesianEstimator):
         X : pandas.DataFrame or dask.dataframe.DataFrame
             Customer table (DESIGN §3). A Dask table is reduced to its sufficient
             statistics on the workers, once for both models
-            (:func:`bayesclv.data.training_statistics`), and gives the posterior the
-            pandas table would, up to the rounding of sums taken in another order;
-            customer covariates need a pandas table.
+            (:func:`bayesclv.data.training_statistics`, whose compensated sums are the
+            same doubles for any partitioning), and gives the posterior draws the pandas
+            table gives; customer covariates need a pandas table.
         y : None
             Ignored.
         period : str, optional
