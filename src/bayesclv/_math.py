@@ -243,7 +243,10 @@ def _two_sum(a, b):  # pragma: no cover - numba
 @numba.njit(cache=True, parallel=True)
 def _exponential_sums(group, x, w, nodes, one, weighted):  # pragma: no cover - numba
     # One node per thread, each writing its own row: every sum runs over the customers in
-    # input order, so the result does not depend on the number of threads.
+    # input order, so the result does not depend on the number of threads. The arithmetic
+    # is explicit: numba compiles without fast-math (no reassociation, no fused
+    # multiply-add contraction) and math.exp is the C library's exp, the one Python's
+    # math.exp calls; numpy's SIMD exp may differ from it in the last bit.
     for k in numba.prange(len(nodes)):
         t = nodes[k]
         for i in range(len(w)):
