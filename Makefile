@@ -12,10 +12,12 @@ PYTHON ?= $(shell for p in python3.12 python3.13 python3.14 \
 EXTRAS ?= test,plot,dask,fast
 # Compiled PyTensor code is kept inside the project so that repeated runs do not recompile.
 export PYTENSOR_FLAGS ?= base_compiledir=$(CURDIR)/.cache/pytensor,blas__ldflags=
+# The library's own compiled kernels (numba, cache=True) are kept there too.
+export NUMBA_CACHE_DIR ?= $(CURDIR)/.cache/numba
 export MPLBACKEND ?= Agg
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-slow docs bench-venv bench-quick clean
+.PHONY: demo test test-slow docs bench-venv bench-quick bench-speed clean
 
 $(VENV)/.installed: pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python >= 3.12 is required (PyMC 6); set PYTHON=/path/to/python3.12" >&2; exit 1; }
@@ -63,6 +65,10 @@ bench-venv: $(ANCHORS_VENV)/.installed
 # competitors too where `make bench-venv` has built their environment.
 bench-quick: $(VENV)
 	$(BIN)/python benchmarks/run.py --quick
+
+# Fit and predict times with the library's defaults, each case in a fresh process.
+bench-speed: $(VENV)
+	$(BIN)/python benchmarks/speed.py --cold
 
 clean:
 	rm -rf $(VENV) $(ANCHORS_VENV) .cache build dist src/*.egg-info demo_predictions.csv \

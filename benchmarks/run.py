@@ -17,10 +17,9 @@ reported as such. The competitors run from ``benchmarks/.venv-anchors`` (see
 bayesclv fits ``CLVModel(retention="weibull", spend="gamma_gamma")`` three ways: NUTS with
 PyMC's sampler (``bayesclv``, the reference of the ratios), NUTS with nutpie
 (``bayesclv_nutpie``, needs the ``fast`` extra) and a MAP point estimate (``bayesclv_map``:
-no intervals); by default with the centred parametrisation (every segment here has
-hundreds of customers or more); ``--parametrisation auto`` runs the library's default
-(centred only where every segment has 10,000 customers or more) and ``non-centered`` the
-non-centred form. Its retention and
+no intervals); by default with the library's default parametrisation (``auto``: centred
+or non-centred per segment and coordinate, from how tightly the segment's data pin it);
+``--parametrisation centered`` and ``non-centered`` force one form. Its retention and
 spend parts are reported apart (fit seconds each) so that they compare with the retention
 tools (pymc-marketing's shifted-beta-geometric, lifelines' Weibull) and the spend tools
 (pymc-marketing's and lifetimes' gamma-gamma). ``ratio`` is the tool's fit time over
@@ -240,9 +239,9 @@ def main() -> None:
     parser.add_argument("--tools", nargs="+", default=[*VARIANTS, *COMPETITORS],
                         choices=[*VARIANTS, *COMPETITORS])
     parser.add_argument("--parametrisation", choices=list(PARAMETRISATIONS),
-                        default="centered",
-                        help="bayesclv's hierarchy: centred (default here), non-centred, or "
-                             "the library default 'auto'")
+                        default="auto",
+                        help="bayesclv's hierarchy: the library default 'auto', or forced "
+                             "centred or non-centred")
     parser.add_argument("--quick", action="store_true",
                         help="2,000 customers, 4 segments, 200 draws, 120 s limit")
     parser.add_argument("--markdown", type=Path, help="also write the table to this file")

@@ -56,12 +56,11 @@ def main() -> None:
         print(pd.DataFrame(rows).to_string(index=False, float_format=lambda v: f"{v:,.1f}"))
         return
 
-    # The posterior used for prediction comes from a smaller table (centred parametrisation:
-    # quicker with data-rich segments); predict cost depends on samples x customers only.
+    # The posterior used for prediction comes from a smaller table; predict cost depends on
+    # samples x customers only.
     train, _ = simulate_customers(20_000, DEFAULT_SEGMENTS, random_seed=1)
     model = bayesclv.CLVModel(horizon=36, draws=args.draws, tune=args.draws, chains=args.chains,
-                              random_seed=0, priors={"retention": {"centered": True},
-                                                     "spend": {"centered": True}}).fit(train)
+                              random_seed=0).fit(train)
     customers, _ = simulate_customers(args.predict_size, DEFAULT_SEGMENTS, random_seed=2)
     tracemalloc.start()
     start = time.perf_counter()

@@ -57,5 +57,4 @@ def nuts_model(small_customers):
         warnings.simplefilter("ignore", bayesclv.ConvergenceWarning)
         return bayesclv.CLVModel(
             draws=100, tune=150, chains=2, horizon=24, margin=0.5, random_seed=11,
-            priors={"retention": {"centered": True}, "spend": {"centered": True}},
         ).fit(customers)

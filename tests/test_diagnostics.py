@@ -46,6 +46,9 @@ def test_diagnostics_table_of_the_under_sampled_fit(under_sampled):
     assert ((table["ess_bulk"] < ESS_MIN) | (table["r_hat"] > RHAT_MAX)).any()
     assert table.attrs["chains"] == 2 and table.attrs["draws"] == 20
     assert isinstance(table.attrs["divergences"], int)
+    steps = model.idata_["sample_stats"]["n_steps"].to_numpy()
+    assert table.attrs["steps_per_draw"] == pytest.approx(steps.mean())
+    assert table.attrs["steps_per_draw"] >= 1
 
 
 def test_clv_diagnostics_has_both_sub_models(nuts_model):
@@ -55,6 +58,9 @@ def test_clv_diagnostics_has_both_sub_models(nuts_model):
     assert ("spend", "p[a]") in table.index
     by_model = table.attrs["divergences_by_model"]
     assert table.attrs["divergences"] == by_model["retention"] + by_model["spend"]
+    steps = table.attrs["steps_per_draw_by_model"]
+    assert steps["spend"] == nuts_model.spend_model_.diagnostics().attrs["steps_per_draw"]
+    assert "steps_per_draw" not in table.attrs
 
 
 def test_map_fit_is_not_checked_for_convergence(small_customers, recwarn):
@@ -63,3 +69,4 @@ def test_map_fit_is_not_checked_for_convergence(small_customers, recwarn):
     assert not [w for w in recwarn if issubclass(w.category, bayesclv.ConvergenceWarning)]
     table = model.diagnostics()
     assert table["r_hat"].isna().all() and np.isfinite(table["mean"]).all()
+    assert np.isnan(table.attrs["steps_per_draw"])

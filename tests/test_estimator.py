@@ -243,13 +243,14 @@ def test_nutpie_sampler_agrees_with_pymc(small_customers):
     """``sampler="nutpie"`` (the ``fast`` extra) samples the same posterior as PyMC's NUTS."""
     pytest.importorskip("nutpie")
     customers, _ = small_customers
-    settings = dict(draws=300, tune=300, chains=2, random_seed=3,
-                    priors={"retention": {"centered": True}, "spend": {"centered": True}})
+    settings = dict(draws=300, tune=300, chains=2, random_seed=3)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", bayesclv.ConvergenceWarning)
         fits = {sampler: CLVModel("geometric", sampler=sampler, **settings).fit(customers)
                 for sampler in ("nutpie", "pymc")}
     for part, names in (("retention_model_", ["theta"]), ("spend_model_", ["p", "q", "gamma"])):
+        assert {s: getattr(m, part).sampler_ for s, m in fits.items()} == {
+            "nutpie": "nutpie", "pymc": "pymc"}
         posteriors = {s: getattr(m, part).posterior_ for s, m in fits.items()}
         for name in names:
             nutpie, pymc = posteriors["nutpie"][name], posteriors["pymc"][name]
@@ -257,3 +258,10 @@ def test_nutpie_sampler_agrees_with_pymc(small_customers):
             difference = np.abs(nutpie.mean(("chain", "draw")) - pymc.mean(("chain", "draw")))
             # Means agree within a few Monte Carlo errors of two 600-draw samples.
             assert (difference < 0.25 * pymc.std(("chain", "draw"))).all(), name
+
+
+def test_fitted_models_say_which_sampler_ran(map_model, nuts_model):
+    for model, sampler in ((map_model, "map"), (nuts_model, "pymc")):
+        for part in (model.retention_model_, model.spend_model_):
+            assert part.sampler_ == sampler
+            assert part.sampling_seconds_ > 0

@@ -197,7 +197,8 @@ def test_crafted_file_with_pickle_payload_and_class_path_is_refused(map_model, t
     # 1. A file made from scratch: the config is a pickle, binary and as text.
     crafted = tmp_path / "crafted.nc"
     xr.Dataset({"x": ("row", np.arange(3.0))}).to_netcdf(crafted, engine="h5netcdf")
-    _set_attrs(crafted, format=io.FORMAT_NAME, format_version=1, config=np.void(payload),
+    _set_attrs(crafted, format=io.FORMAT_NAME, format_version=io.FORMAT_VERSION,
+               config=np.void(payload),
                config_sha256=hashlib.sha256(payload).hexdigest())
     with pytest.raises(ModelFormatError):
         bayesclv.load(crafted)
@@ -233,10 +234,14 @@ def test_crafted_file_with_pickle_payload_and_class_path_is_refused(map_model, t
 
 def test_unknown_format_version_is_refused(map_model, tmp_path):
     path = map_model.save(tmp_path / "model.nc")
-    _set_attrs(path, format_version=2)
-    with pytest.raises(ModelFormatError, match="format_version 2.*reads format version 1"):
-        bayesclv.load(path)
-    _set_attrs(path, format_version="1")
+    # Version 1 (bayesclv before the spend coordinates became log mean spend, log p,
+    # log(q - 1)) would be misread: refused, as any other version is.
+    for version in (1, io.FORMAT_VERSION + 1):
+        _set_attrs(path, format_version=version)
+        with pytest.raises(ModelFormatError,
+                           match=f"format_version {version}.*reads format version 2"):
+            bayesclv.load(path)
+    _set_attrs(path, format_version="2")
     with pytest.raises(ModelFormatError, match="format_version"):
         bayesclv.load(path)
 

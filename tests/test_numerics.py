@@ -201,10 +201,11 @@ def test_gamma_gamma_loglik_matches_mpmath():
     x = np.array([1.0, 10.0, 1000.0])[:, None]
     z = np.array([1e-6, 1.0, 1e9])[None, :]
     for p, q_minus_1, gamma in grid:
-        psi = np.log([p, q_minus_1, gamma])
+        # The pooled coordinates: log mean spend, log p, log(q - 1).
+        psi = np.log([p * gamma / q_minus_1, p, q_minus_1])
         values = family.customer_loglik(psi, x, z)
-        p_mp, q_mp, g_mp = (mp.exp(mp.mpf(psi[0])), 1 + mp.exp(mp.mpf(psi[1])),
-                            mp.exp(mp.mpf(psi[2])))
+        natural = family.natural(psi)  # gamma derived, as the model derives it
+        p_mp, q_mp, g_mp = (mp.mpf(float(natural[name])) for name in ("p", "q", "gamma"))
         for i, j in itertools.product(range(3), range(3)):
             x_mp, z_mp = mp.mpf(x[i, 0]), mp.mpf(z[0, j])
             px = p_mp * x_mp

@@ -48,7 +48,7 @@ def test_default_priors_gather_both_families_centred_on_the_data():
     priors = default_priors(customers, retention="bdw")
     assert set(priors) == {"retention", "spend"}
     assert set(priors["retention"]["mu"]) == {"log_alpha", "log_beta", "log_c"}
-    assert priors["spend"]["mu"]["log_gamma"].params["mu"] == pytest.approx(
+    assert priors["spend"]["mu"]["log_mean_spend"].params["mu"] == pytest.approx(
         np.log(customers["mean_spend"].median()))
     assert "spend" not in default_priors(customers, spend=None)
     with pytest.raises(ValueError, match="retention must be one of"):
@@ -65,51 +65,76 @@ def test_default_priors_gather_both_families_centred_on_the_data():
     assert model.priors_["retention"]["coef"] == Prior("Normal", mu=0.0, sigma=1.0)
 
 
-def test_auto_parametrisation_is_centred_only_for_large_segments_under_nuts():
+def test_auto_parametrisation_is_centred_where_the_data_pin_the_parameters():
     import numpy as np
 
-    from bayesclv.priors import CENTERED_MIN_CUSTOMERS, resolve_parametrisation
+    from bayesclv.priors import CENTRED_BELOW, resolve_parametrisation
 
-    defaults = WeibullRetention().default_priors([12])
+    defaults = merge_priors(WeibullRetention().default_priors([12]), {"correlated": False})
+    coords = WeibullRetention.coords
     assert defaults["centered"] == "auto"
-    large = np.array([CENTERED_MIN_CUSTOMERS, 5 * CENTERED_MIN_CUSTOMERS])
-    small = np.array([CENTERED_MIN_CUSTOMERS - 1, 5 * CENTERED_MIN_CUSTOMERS])
-    assert resolve_parametrisation(defaults, large, method="nuts")["centered"] is True
-    assert resolve_parametrisation(defaults, small, method="nuts")["centered"] is False
-    assert resolve_parametrisation(defaults, large, method="map")["centered"] is False
-    assert resolve_parametrisation(defaults, np.array([], dtype=int),
-                                   method="nuts")["centered"] is False
-    # An explicit choice is kept whatever the sizes.
+    # Spread prior scales: log_eta 1.0, log_k 0.5; the threshold is CENTRED_BELOW times them.
+    data_sd = np.array([[0.01, 0.01], [0.9 * CENTRED_BELOW, 0.6 * CENTRED_BELOW],
+                        [np.inf, np.inf]])
+    resolved = resolve_parametrisation(defaults, data_sd, coords=coords, method="nuts")
+    assert resolved["centered"] == [[True, True], [True, False], [False, False]]
+    # Segments whose modes barely differ: the spread is small, so log_k is non-centred.
+    close = resolve_parametrisation(defaults, data_sd, coords=coords, method="nuts",
+                                    data_mode=np.array([[3.0, 0.0], [1.0, 0.01], [0.0, 0.0]]))
+    assert close["centered"] == [[True, False], [True, False], [False, False]]
+    # Correlated effects: one form per segment, centred where the data pin any coordinate.
+    correlated = merge_priors(defaults, {"correlated": True})
+    assert resolve_parametrisation(correlated, data_sd, coords=coords, method="nuts"
+                                   )["centered"] == [[True, True], [True, True], [False, False]]
+    assert resolve_parametrisation(defaults, data_sd, coords=coords,
+                                   method="map")["centered"] == [[False, False]] * 3
+    # An explicit choice is kept whatever the data say, and a fitted model's mask too.
     forced = merge_priors(defaults, {"centered": True})
-    assert resolve_parametrisation(forced, small, method="nuts")["centered"] is True
-    assert resolve_parametrisation(merge_priors(defaults, {"centered": False}), large,
-                                   method="nuts")["centered"] is False
+    assert resolve_parametrisation(forced, data_sd, coords=coords,
+                                   method="nuts")["centered"] == [[True, True]] * 3
+    assert resolve_parametrisation(merge_priors(defaults, {"centered": False}), data_sd,
+                                   coords=coords, method="nuts")["centered"] == [[False] * 2] * 3
+    kept = merge_priors(defaults, {"centered": resolved["centered"]})
+    assert resolve_parametrisation(kept, np.zeros((3, 2)), coords=coords,
+                                   method="nuts")["centered"] == resolved["centered"]
     assert defaults["centered"] == "auto"  # not modified in place
     with pytest.raises(ValueError, match="'centered' must be True, False or 'auto'; got 'yes'"):
-        resolve_parametrisation(merge_priors(defaults, {"centered": "yes"}), large,
-                                method="nuts")
-    with pytest.raises(ValueError, match="got 1.5"):
-        resolve_parametrisation(merge_priors(defaults, {"centered": 1.5}), large, method="nuts")
+        resolve_parametrisation(merge_priors(defaults, {"centered": "yes"}), data_sd,
+                                coords=coords, method="nuts")
+    with pytest.raises(ValueError, match=r"shape \(3, 2\); got 1.5"):
+        resolve_parametrisation(merge_priors(defaults, {"centered": 1.5}), data_sd,
+                                coords=coords, method="nuts")
+    with pytest.raises(ValueError, match="a bool per coordinate"):
+        resolve_parametrisation(merge_priors(defaults, {"centered": [[True, False]]}),
+                                data_sd, coords=coords, method="nuts")
 
 
 # 20 draws: enough to see which variables were sampled, far too few to converge.
 @pytest.mark.filterwarnings("ignore::bayesclv.exceptions.ConvergenceWarning")
 def test_fitted_models_record_the_parametrisation_they_sampled():
-    import bayesclv
-    from bayesclv.priors import CENTERED_MIN_CUSTOMERS
+    import numpy as np
 
-    segments = {"a": {"share": 0.5, "eta": 20.0, "k": 0.8, "p": 3.0, "q": 4.0, "gamma": 30.0},
-                "b": {"share": 0.5, "eta": 40.0, "k": 1.2, "p": 2.0, "q": 6.0, "gamma": 60.0}}
+    import bayesclv
+
+    segments = {"a": {"share": 0.995, "eta": 20.0, "k": 0.8, "p": 3.0, "q": 4.0, "gamma": 30.0},
+                "b": {"share": 0.005, "eta": 40.0, "k": 1.2, "p": 2.0, "q": 6.0, "gamma": 600.0}}
     customers, _ = bayesclv.datasets.simulate_customers(
-        2 * CENTERED_MIN_CUSTOMERS + 2000, segments, observation_periods=12, random_seed=3)
-    assert customers["segment"].value_counts().min() >= CENTERED_MIN_CUSTOMERS
+        4000, segments, observation_periods=12, random_seed=3)
+    assert customers["segment"].value_counts()["b"] < 40
     settings = dict(draws=20, tune=20, chains=1, random_seed=0)
     retention = bayesclv.RetentionModel(**settings).fit(customers)
-    assert retention.priors_["centered"] is True
-    assert "retention_z" not in retention.posterior_
-    small = customers.groupby("segment").head(3000)
-    retention = bayesclv.RetentionModel(**settings).fit(small)
-    assert retention.priors_["centered"] is False
-    assert "retention_z" in retention.posterior_
-    spend = bayesclv.SpendModel(method="map", random_seed=0).fit(customers)
-    assert spend.priors_["centered"] is False
+    # The large segment's parameters are pinned by its data, the small one's are not.
+    assert retention.priors_["centered"] == [[True, True], [False, False]]
+    posterior = retention.posterior_
+    assert "retention_offset" in posterior and "retention_z" not in posterior
+    spend = bayesclv.SpendModel(**settings).fit(customers)
+    assert spend.priors_["centered"][0][0] and not any(spend.priors_["centered"][1])
+    # Where not centred, the sampled offsets are the non-centred z: psi = mu + chol z.
+    psi = spend.posterior_["spend_psi"].to_numpy()
+    offset = spend.posterior_["spend_offset"].to_numpy()
+    mu = spend.posterior_["spend_mu"].to_numpy()
+    chol = spend.posterior_["spend_chol"].to_numpy()
+    expected = mu[..., None, :] + np.einsum("cdij,cdsj->cdsi", chol, offset)
+    np.testing.assert_allclose(psi[..., 1, :], expected[..., 1, :], rtol=1e-10)
+    map_fit = bayesclv.SpendModel(method="map", random_seed=0).fit(customers)
+    assert map_fit.priors_["centered"] == [[False] * 3] * 2

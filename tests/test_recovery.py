@@ -17,7 +17,6 @@ def fit(customers, retention="weibull", seed=0):
     model = bayesclv.CLVModel(
         retention=retention, horizon=HORIZON, discount_rate=DISCOUNT, hdi_prob=0.9,
         draws=500, tune=500, chains=2, random_seed=seed,
-        priors={"retention": {"centered": True}, "spend": {"centered": True}},
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", bayesclv.ConvergenceWarning)
@@ -75,8 +74,7 @@ def test_recovered_survival_matches_truth_on_left_truncated_data():
     customers, truth = simulate_customers(6000, segments, observation_periods=18,
                                           truncation_periods=24, random_seed=8)
     assert (customers["entry"] > 0).mean() > 0.2
-    model = bayesclv.RetentionModel(draws=500, tune=500, chains=2, random_seed=2,
-                                    priors={"centered": True})
+    model = bayesclv.RetentionModel(draws=500, tune=500, chains=2, random_seed=2)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", bayesclv.ConvergenceWarning)
         model.fit(customers)

@@ -140,8 +140,13 @@ def test_build_retention_model_has_segment_parameters():
     assert model.named_vars_to_dims["retention_psi"] == ("segment", "retention_coord")
     point = model.initial_point()
     assert np.isfinite(model.compile_logp()(point))
-    draws = pm.draw(model["k"], draws=3, random_seed=1)
-    assert draws.shape == (3, 2)
+    # psi is sampled through a flat offset (its density is a potential), so the prior
+    # is drawn from the population: mu and chol forward, then psi = mu + chol z.
+    mu, chol = pm.draw([model["retention_mu"], model["retention_chol"]], draws=3,
+                       random_seed=1)
+    assert mu.shape == (3, 2) and chol.shape == (3, 2, 2)
+    with pytest.raises(NotImplementedError, match="flat"):
+        pm.draw(model["k"], draws=3, random_seed=1)
 
 
 def test_single_segment_model_builds():

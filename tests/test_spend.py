@@ -12,7 +12,15 @@ FAMILY = GammaGammaSpend()
 
 
 def psi_of(p, q, gamma):
-    return np.array([np.log(p), np.log(q - 1), np.log(gamma)])
+    """The pooled coordinates: log mean spend ``p gamma / (q - 1)``, log p, log(q - 1)."""
+    return np.array([np.log(p * gamma / (q - 1)), np.log(p), np.log(q - 1)])
+
+
+def test_coordinates_give_back_the_natural_parameters():
+    params = FAMILY.natural(psi_of(2.5, 4.0, 60.0))
+    np.testing.assert_allclose([params["p"], params["q"], params["gamma"]], [2.5, 4.0, 60.0],
+                               rtol=1e-14)
+    np.testing.assert_allclose(FAMILY.segment_mean_spend(params), 2.5 * 60.0 / 3.0, rtol=1e-14)
 
 
 @pytest.mark.parametrize("x,z", [(1, 20.0), (3, 55.5), (12, 8.0)])

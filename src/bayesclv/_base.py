@@ -6,6 +6,7 @@ import contextlib
 import importlib.util
 import numbers
 import os
+import time
 import weakref
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -145,7 +146,7 @@ def sample_posterior(
             idata = pm.find_MAP(model=model, progressbar=False, random_seed=random_seed,
                                 return_inferencedata=True, jitter=False)
         idata["posterior"].attrs["method"] = "map"
-        return idata
+        return _without_model_data(idata)
     if sampler == "nutpie" and importlib.util.find_spec("nutpie") is None:
         raise ImportError(
             "sampler='nutpie' needs the nutpie package: pip install 'bayesclv[fast]'."
@@ -156,6 +157,17 @@ def sample_posterior(
             random_seed=random_seed, nuts_sampler=sampler, target_accept=target_accept,
             progressbar=progressbar, compute_convergence_checks=False,
         )
+    return _without_model_data(idata)
+
+
+def _without_model_data(idata: xr.DataTree) -> xr.DataTree:
+    """Drop the copy of the model data (sufficient statistics, prior parameters) PyMC adds.
+
+    The statistics enter the model as data so that it compiles once for every table; a
+    fitted model keeps its posterior, not a second copy of what it was fitted on.
+    """
+    if "constant_data" in idata.children:
+        del idata["constant_data"]
     return idata
 
 
@@ -219,11 +231,15 @@ class BayesianEstimator(BaseEstimator):
         return int(self.random_seed)
 
     def _fit_model(self, model: pm.Model, var_names: list[str], what: str) -> xr.DataTree:
+        """Sample (or optimise) ``model``; sets ``sampler_`` and ``sampling_seconds_``."""
+        start = time.perf_counter()
         idata = sample_posterior(
             model, method=self.method, sampler=self.sampler, draws=self.draws, tune=self.tune,
             chains=self.chains, target_accept=float(self.target_accept),
             random_seed=self.seed_, progressbar=self.progressbar,
         )
+        self.sampling_seconds_ = time.perf_counter() - start
+        self.sampler_ = "map" if self.method == "map" else self.sampler
         if self.method == "nuts":
             warn_if_unconverged(idata, var_names, what)
         return idata

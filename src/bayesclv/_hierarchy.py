@@ -22,10 +22,12 @@ import pymc as pm
 import pytensor.tensor as pt
 import xarray as xr
 
+from bayesclv._laplace import SegmentLaplace
 from bayesclv.priors import _DISTRIBUTIONS
 
-__all__ = ["Profiles", "draw_new_segments", "profile_effects", "profile_names", "profile_psi",
-           "segment_effects", "segment_psi_draws"]
+__all__ = ["Profiles", "centring_mask", "draw_new_segments", "prior_variable",
+           "profile_effects", "profile_names", "profile_psi", "segment_effects",
+           "segment_psi_draws"]
 
 
 @dataclass(frozen=True)
@@ -78,12 +80,26 @@ def profile_effects(prefix: str, psi: Any, profiles: Profiles, priors: Mapping[s
     The coefficients ``f"{prefix}_coef"`` (dim ``f"{prefix}_covariate"``) are shared by
     every segment, with the prior ``priors["coef"]`` on the standardised scale.
     """
-    coef = priors["coef"].create(f"{prefix}_coef", dims=f"{prefix}_covariate")
-    offset = sign * pt.dot(pt.as_tensor(profiles.design), coef)
-    return profile_psi(psi, profiles.segment, offset, coord_index, len(priors["mu"]))
+    coef = prior_variable(priors["coef"], f"{prefix}_coef", dims=f"{prefix}_covariate")
+    design = pm.Data(f"{prefix}_design", np.asarray(profiles.design, dtype=np.float64))
+    segment = pm.Data(f"{prefix}_profile_segment", np.asarray(profiles.segment, dtype=np.int64))
+    offset = sign * pt.dot(design, coef)
+    return profile_psi(psi, segment, offset, coord_index, len(priors["mu"]))
 
 
-def segment_effects(prefix: str, coords: Sequence[str], priors: Mapping[str, Any]) -> Any:
+def prior_variable(prior: Any, name: str, **kwargs: Any) -> Any:
+    """Create a random variable with ``prior``, its parameters as model data.
+
+    Data, not constants, so that a model whose default priors follow the table (centred
+    on its median spend or observation window) compiles to the same function for every
+    table.
+    """
+    params = {key: pm.Data(f"{name}_{key}", float(value)) for key, value in prior.params.items()}
+    return _DISTRIBUTIONS[prior.distribution](name, **params, **kwargs)
+
+
+def segment_effects(prefix: str, coords: Sequence[str], priors: Mapping[str, Any],
+                    laplace: SegmentLaplace | None = None) -> Any:
     """Create the hierarchical segment parameters in the current PyMC model.
 
     The model must define the dims ``segment`` and ``f"{prefix}_coord"`` (plus
@@ -96,19 +112,43 @@ def segment_effects(prefix: str, coords: Sequence[str], priors: Mapping[str, Any
     coords : sequence of str
         Names of the pooled coordinates.
     priors : mapping
-        ``{"mu": {coord: Prior}, "sigma": {coord: Prior}, "lkj_eta": float}``.
+        ``{"mu": {coord: Prior}, "sigma": {coord: Prior}, "lkj_eta": float, "centered":
+        mask}``; ``centered`` is a bool or a list (segments) of lists (coords) of bools
+        (:func:`bayesclv.priors.resolve_parametrisation`).
+    laplace : SegmentLaplace, optional
+        Each segment's mode and standard deviation given its own data
+        (:func:`bayesclv._laplace.segment_laplace`). A centred coordinate is sampled as
+        ``psi = mode + sd * f"{prefix}_offset"``: an affine change of variable (constant
+        Jacobian), so the posterior is the same, but its offset is of order 1 from the
+        first iteration, where the sampler's initial jitter and step size are set.
+        Defaults to the prior means of ``mu`` and a unit scale.
 
     Returns
     -------
     pytensor.tensor.TensorVariable
         ``psi`` with shape (segment, coordinate), also stored as the deterministic
         ``f"{prefix}_psi"``.
+
+    Notes
+    -----
+    With ``chol`` lower triangular, ``psi[s, j] = mu[j] + sum_{k <= j} chol[j, k]
+    z[s, k]``. Each element is sampled either as ``z[s, j]`` (non-centred) or as
+    ``psi[s, j]`` itself (centred), through one unconstrained variable
+    ``f"{prefix}_offset"`` (segment, coord): the centred elements give ``z[s, j] =
+    (psi[s, j] - mu[j] - sum_{k < j} chol[j, k] z[s, k]) / chol[j, j]`` in order of ``j``,
+    and the density is ``sum N(z; 0, 1)`` with the Jacobian ``-log chol[j, j]`` of each
+    centred element. All-centred is ``MvNormal(mu, chol chol^T)``, all-non-centred the
+    usual ``psi = mu + chol z``; in between, each segment and coordinate gets the form that
+    suits how much data it has. The mask, mode and scale are model data, so the compiled model
+    does not depend on them. The offset is flat and its density a potential, so PyMC
+    cannot draw ``psi`` forward: prior draws come from ``mu`` and ``chol``
+    (:func:`draw_new_segments`), as an unseen segment's do.
     """
     coord_dim = f"{prefix}_coord"
     n_coords = len(coords)
     if not priors.get("pooled", True):
         return _unpooled_effects(prefix, coords, priors)
-    mu = pt.stack([priors["mu"][c].create(f"{prefix}_mu_{c}") for c in coords])
+    mu = pt.stack([prior_variable(priors["mu"][c], f"{prefix}_mu_{c}") for c in coords])
     mu = pm.Deterministic(f"{prefix}_mu", mu, dims=coord_dim)
     sigma_priors = [priors["sigma"][c] for c in coords]
     if n_coords > 1 and priors.get("correlated", True):
@@ -118,7 +158,7 @@ def segment_effects(prefix: str, coords: Sequence[str], priors: Mapping[str, Any
                 "distribution; set priors={'correlated': False} to mix them."
             )
         params = {
-            key: np.array([p.params[key] for p in sigma_priors])
+            key: pm.Data(f"{prefix}_sigma_{key}", np.array([p.params[key] for p in sigma_priors]))
             for key in sigma_priors[0].params
         }
         sd_dist = _vector_dist(sigma_priors[0].distribution, params, n_coords)
@@ -128,20 +168,64 @@ def segment_effects(prefix: str, coords: Sequence[str], priors: Mapping[str, Any
         )
         pm.Deterministic(f"{prefix}_sigma", sigma, dims=coord_dim)
     else:
-        sigma = pt.stack([p.create(f"{prefix}_sigma_{c}") for p, c in zip(sigma_priors, coords,
-                                                                          strict=True)])
+        sigma = pt.stack([prior_variable(p, f"{prefix}_sigma_{c}")
+                          for p, c in zip(sigma_priors, coords, strict=True)])
         sigma = pm.Deterministic(f"{prefix}_sigma", sigma, dims=coord_dim)
         chol = pt.diag(sigma)
     chol = pm.Deterministic(f"{prefix}_chol", chol, dims=(coord_dim, f"{coord_dim}_"))
-    # Estimators resolve "auto" from the segment sizes before building; a model built
-    # directly from a default prior set gets DESIGN's non-centred form.
-    centered = priors.get("centered", False)
-    if not isinstance(centered, str) and bool(centered):
-        psi = pm.MvNormal(f"{prefix}_psi", mu=mu, chol=chol, dims=("segment", coord_dim))
-        return psi
-    z = pm.Normal(f"{prefix}_z", 0.0, 1.0, dims=("segment", coord_dim))
-    psi = mu[None, :] + z @ chol.T
-    return pm.Deterministic(f"{prefix}_psi", psi, dims=("segment", coord_dim))
+    n_segments = len(pm.modelcontext(None).coords["segment"])
+    mask = centring_mask(priors.get("centered", "auto"), n_segments, n_coords)
+    if laplace is None:
+        mode = np.broadcast_to([_prior_mean(priors["mu"][c]) for c in coords],
+                               (n_segments, n_coords))
+        scale = np.ones((n_segments, n_coords))
+    else:
+        mode = laplace.mode
+        scale = np.where(np.isfinite(laplace.sd) & (laplace.sd > 0), laplace.sd, 1.0)
+    centred = pm.Data(f"{prefix}_centred", mask.astype(np.float64),
+                      dims=("segment", coord_dim))
+    mode = pm.Data(f"{prefix}_mode", np.asarray(mode, dtype=np.float64),
+                   dims=("segment", coord_dim))
+    scale = pm.Data(f"{prefix}_scale", np.asarray(scale, dtype=np.float64),
+                    dims=("segment", coord_dim))
+    offset = pm.Flat(f"{prefix}_offset", dims=("segment", coord_dim))
+    z_columns, psi_columns = [], []
+    log_density = 0.0
+    for j in range(n_coords):
+        is_centred = centred[:, j] > 0.5
+        before = mu[j] + sum((chol[j, k] * z_columns[k] for k in range(j)), start=0.0)
+        value = mode[:, j] + scale[:, j] * offset[:, j]
+        z_j = pt.switch(is_centred, (value - before) / chol[j, j], offset[:, j])
+        psi_columns.append(pt.switch(is_centred, value, before + chol[j, j] * z_j))
+        z_columns.append(z_j)
+        # Jacobians of the centred elements: d psi / d offset = scale, d z / d psi = 1/chol.
+        log_density = (log_density - 0.5 * pt.sum(z_j * z_j)
+                       + pt.sum(centred[:, j] * (pt.log(scale[:, j]) - pt.log(chol[j, j]))))
+    pm.Potential(f"{prefix}_hierarchy", log_density)
+    return pm.Deterministic(f"{prefix}_psi", pt.stack(psi_columns, axis=-1),
+                            dims=("segment", coord_dim))
+
+
+def centring_mask(centered: Any, n_segments: int, n_coords: int) -> np.ndarray:
+    """The ``centered`` prior entry (a bool or a nested list) as a (segments, coords) mask.
+
+    ``"auto"`` is resolved by the estimators from the data
+    (:func:`bayesclv.priors.resolve_parametrisation`); a model built directly from a
+    default prior set gets DESIGN's non-centred form.
+    """
+    if isinstance(centered, str):
+        centered = False
+    if isinstance(centered, (bool, np.bool_)):
+        return np.full((n_segments, n_coords), bool(centered))
+    mask = np.asarray(centered, dtype=bool)
+    if mask.shape != (n_segments, n_coords):
+        raise ValueError(f"priors 'centered' has shape {mask.shape}; the model has "
+                         f"{n_segments} segments and {n_coords} coordinates.")
+    return mask
+
+
+def _prior_mean(prior: Any) -> float:
+    return float(prior.params.get("mu", 0.0))
 
 
 def _unpooled_effects(prefix: str, coords: Sequence[str], priors: Mapping[str, Any]) -> Any:

@@ -126,11 +126,11 @@ def power_increment(t: np.ndarray, log_c: object, xp: object) -> object:
 
     ``(t-1)^c expm1(c log1p(1/(t-1)))`` for ``t >= 2``; exactly 1 for ``t = 1``.
     """
-    t = np.asarray(t, dtype=np.float64)
+    t = xp.asfloat(t)
     later = t >= 2.0
-    before = np.where(later, t - 1.0, 1.0)
+    before = xp.where(later, t - 1.0, 1.0)
     c = xp.exp(log_c)
-    value = xp.exp(c * np.log(before)) * xp.expm1(c * np.log1p(1.0 / before))
+    value = xp.exp(c * xp.log(before)) * xp.expm1(c * xp.log1p(1.0 / before))
     return xp.where(later, value, 1.0)
 
 
@@ -145,6 +145,8 @@ NP = SimpleNamespace(
     gammaln=special.gammaln,
     betaln=special.betaln,
     last_axis=lambda x: np.asarray(x)[..., None],
+    maximum=np.maximum,
+    asfloat=lambda x: np.asarray(x, dtype=np.float64),
 )
 NP.log_gamma_ratio = lambda y, a: _log_gamma_ratio(y, a, NP)
 NP.log_gamma_ratio_increment = lambda y, d, a: _log_gamma_ratio_increment(y, d, a, NP)
@@ -160,6 +162,8 @@ PT = SimpleNamespace(
     gammaln=pt.gammaln,
     betaln=lambda a, b: pt.gammaln(a) + pt.gammaln(b) - pt.gammaln(a + b),
     last_axis=lambda x: pt.as_tensor_variable(x)[..., None],
+    maximum=pt.maximum,
+    asfloat=lambda x: pt.cast(pt.as_tensor_variable(x), "float64"),
 )
 PT.log_gamma_ratio = lambda y, a: _log_gamma_ratio(y, a, PT)
 PT.log_gamma_ratio_increment = lambda y, d, a: _log_gamma_ratio_increment(y, d, a, PT)
@@ -356,7 +360,7 @@ def sum_log1p_ratio(gamma: object, transform: np.ndarray, total: np.ndarray,
     """
     gamma_col = xp.last_axis(gamma)
     body = (transform * -xp.expm1(-gamma_col * nodes)).sum(axis=-1)
-    y0 = gamma * float(nodes[0])
+    y0 = gamma * nodes[0]
     ratio = math.exp(-step) / -math.expm1(-step)
     ratio2 = math.exp(-2.0 * step) / -math.expm1(-2.0 * step)
     tail = total * (y0 * ratio - 0.5 * y0 * y0 * ratio2)

@@ -22,6 +22,10 @@ from bayesclv.exceptions import DataValidationError
 
 __all__ = ["main"]
 
+# The commands fit with the library's own sampling defaults (4 chains x 1,000 draws).
+_SAMPLING = {key: value for key, value in CLVModel().get_params().items()
+             if key in ("draws", "tune", "chains")}
+
 
 def _format_report(report: pd.DataFrame) -> str:
     table = pd.DataFrame(index=report.index)
@@ -210,9 +214,9 @@ def _add_report_parser(commands: Any) -> None:
     report.add_argument("--retention", default="weibull",
                         choices=["weibull", "geometric", "sbg", "bdw"])
     report.add_argument("--method", default="nuts", choices=["nuts", "map"])
-    report.add_argument("--draws", type=int, default=500)
-    report.add_argument("--tune", type=int, default=500)
-    report.add_argument("--chains", type=int, default=2)
+    report.add_argument("--draws", type=int, default=_SAMPLING["draws"])
+    report.add_argument("--tune", type=int, default=_SAMPLING["tune"])
+    report.add_argument("--chains", type=int, default=_SAMPLING["chains"])
     report.add_argument("--horizon", type=int, default=36)
     report.add_argument("--discount-rate", type=float, default=0.01)
     report.add_argument("--margin", type=float, default=0.3)
@@ -229,9 +233,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo.add_argument("--out", default=None, help="CSV file for per-customer predictions")
     demo.add_argument("--retention", default="weibull", choices=["weibull", "geometric"])
     demo.add_argument("--method", default="nuts", choices=["nuts", "map"])
-    demo.add_argument("--draws", type=int, default=500)
-    demo.add_argument("--tune", type=int, default=500)
-    demo.add_argument("--chains", type=int, default=2)
+    demo.add_argument("--draws", type=int, default=_SAMPLING["draws"])
+    demo.add_argument("--tune", type=int, default=_SAMPLING["tune"])
+    demo.add_argument("--chains", type=int, default=_SAMPLING["chains"])
     demo.add_argument("--horizon", type=int, default=36)
     demo.add_argument("--discount-rate", type=float, default=0.01)
     demo.add_argument("--margin", type=float, default=0.3)

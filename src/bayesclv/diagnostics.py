@@ -14,7 +14,7 @@ import xarray as xr
 from bayesclv.exceptions import ConvergenceWarning
 
 __all__ = ["ESS_MIN", "RHAT_MAX", "convergence_problems", "diagnostics_table",
-           "warn_if_unconverged"]
+           "steps_per_draw", "warn_if_unconverged"]
 
 RHAT_MAX = 1.01
 ESS_MIN = 400
@@ -53,8 +53,10 @@ def diagnostics_table(idata: xr.DataTree, var_names: Sequence[str]) -> pd.DataFr
         ``parameter``; columns ``mean``, ``sd``, the credible-interval bounds, ``ess_bulk``,
         ``ess_tail``, ``r_hat``, ``mcse_mean``, ``mcse_sd`` as unrounded floats (NaN where
         undefined, e.g. for a MAP fit's single draw). ``attrs`` holds ``divergences``
-        (divergent transitions over all chains), ``chains``, ``draws`` and the thresholds
-        ``rhat_max`` and ``ess_min`` that trigger a :class:`ConvergenceWarning`.
+        (divergent transitions over all chains), ``steps_per_draw`` (mean leapfrog steps
+        per draw after tuning, NaN for MAP: the cost of a draw in gradient evaluations, so
+        a measure of how well-shaped the posterior is), ``chains``, ``draws`` and the
+        thresholds ``rhat_max`` and ``ess_min`` that trigger a :class:`ConvergenceWarning`.
 
     Examples
     --------
@@ -64,7 +66,7 @@ def diagnostics_table(idata: xr.DataTree, var_names: Sequence[str]) -> pd.DataFr
     >>> model = bayesclv.SpendModel(method="map", random_seed=0).fit(customers)
     >>> table = diagnostics_table(model.idata_, ["spend_mu", "p"])
     >>> table.index[0], table.attrs["divergences"]
-    ('spend_mu[log_p]', 0)
+    ('spend_mu[log_mean_spend]', 0)
     """
     posterior = idata["posterior"]
     with _constants_allowed():
@@ -72,7 +74,8 @@ def diagnostics_table(idata: xr.DataTree, var_names: Sequence[str]) -> pd.DataFr
     table = table.apply(pd.to_numeric)
     table.index.name = "parameter"
     table.attrs.update(
-        divergences=_divergences(idata), chains=int(posterior.sizes.get("chain", 1)),
+        divergences=_divergences(idata), steps_per_draw=steps_per_draw(idata),
+        chains=int(posterior.sizes.get("chain", 1)),
         draws=int(posterior.sizes.get("draw", 1)), rhat_max=RHAT_MAX, ess_min=ESS_MIN,
     )
     return table
@@ -98,6 +101,21 @@ def _divergences(idata: xr.DataTree) -> int:
     return 0
 
 
+def steps_per_draw(idata: xr.DataTree) -> float:
+    """Mean leapfrog steps per draw (PyMC's ``n_steps``, nutpie's ``n_steps`` too); NaN without.
+
+    Each step is one gradient evaluation, so this times the cost of a gradient is the
+    cost of a draw; a well-shaped posterior needs 3 to 15.
+    """
+    if "sample_stats" not in idata.children:
+        return float("nan")
+    stats = idata["sample_stats"].to_dataset()
+    for name in ("n_steps", "tree_size"):
+        if name in stats:
+            return float(np.asarray(stats[name], dtype=np.float64).mean())
+    return float("nan")
+
+
 def convergence_problems(idata: xr.DataTree, var_names: Sequence[str]) -> list[str]:
     """Describe divergences, R-hat above 1.01 and bulk ESS below 400, naming parameters."""
     posterior = idata["posterior"].to_dataset()[list(var_names)]
@@ -106,9 +124,9 @@ def convergence_problems(idata: xr.DataTree, var_names: Sequence[str]) -> list[s
     if n_div:
         problems.append(
             f"{n_div} divergent transition(s): raise target_accept (e.g. 0.95 or 0.99); "
-            "if they persist, switch the parametrisation (priors={'centered': True} when "
-            "every segment has thousands of customers, False when some have few) or merge "
-            "segments with very little data."
+            "if they persist, force the parametrisation (priors={'centered': True} when "
+            "every segment has thousands of customers, False when some have few; the "
+            "default 'auto' chooses per segment) or merge segments with very little data."
         )
     if posterior.sizes.get("chain", 1) > 1:
         with _constants_allowed():

@@ -54,7 +54,10 @@ __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "load", "load_data", "save"]
 #: Value of the ``format`` attribute of every saved model.
 FORMAT_NAME = "bayesclv-model"
 #: Version of the layout written by :func:`save`; :func:`load` reads this version only.
-FORMAT_VERSION = 1
+#: Version 2: the spend posterior's pooled coordinates are ``(log mean spend, log p,
+#: log(q - 1))`` and ``priors_["centered"]`` is a mask per segment and coordinate;
+#: version 1 files pooled ``(log p, log(q - 1), log gamma)`` and cannot be read as 2.
+FORMAT_VERSION = 2
 
 # The only classes a file may name. A fixed table, never an import path, so that a file
 # cannot make load() import or call anything else.
@@ -71,6 +74,7 @@ _TABLES = {
                            "churned": "bool", "count": "int64"}),
 }
 _SAMPLE_GROUPS = ("posterior", "sample_stats")
+_TABLE_GROUPS = tuple(group for group, _ in _TABLES.values())
 
 
 # ---------------------------------------------------------------------------------------
@@ -94,12 +98,15 @@ _STATE_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "has_segment_column_": (lambda v: isinstance(v, bool), "a bool"),
     "segments_": (_is_labels, "a non-empty list of distinct strings"),
     "priors_": (lambda v: isinstance(v, dict), "a JSON object"),
+    "sampler_": (lambda v: v in ("pymc", "nutpie", "map"), "'pymc', 'nutpie' or 'map'"),
+    "sampling_seconds_": (lambda v: isinstance(v, float) and math.isfinite(v) and v >= 0,
+                          "a non-negative number of seconds"),
 }
 _STATE = {
     "RetentionModel": ("seed_", "period_", "has_segment_column_", "segments_",
-                       "n_customers_in_", "priors_"),
+                       "n_customers_in_", "priors_", "sampler_", "sampling_seconds_"),
     "SpendModel": ("seed_", "period_", "has_segment_column_", "segments_",
-                   "n_customers_in_", "priors_"),
+                   "n_customers_in_", "priors_", "sampler_", "sampling_seconds_"),
     "CLVModel": ("seed_", "valuation_seed_", "period_", "has_segment_column_", "segments_",
                  "n_customers_in_"),
 }
@@ -299,7 +306,11 @@ def save(model: Any, path: str | os.PathLike, *,
             )
         tree.to_zarr(path, mode="w", consolidated=False)
     else:
-        tree.to_netcdf(path, mode="w", engine="h5netcdf")
+        # The statistics tables (integers, sorted by segment) shrink several-fold
+        # compressed; Zarr compresses by default.
+        encoding = {f"/{name}": {column: {"compression": "gzip"} for column in dataset}
+                    for name, dataset in groups.items() if name.endswith(_TABLE_GROUPS)}
+        tree.to_netcdf(path, mode="w", engine="h5netcdf", encoding=encoding)
     return path
 
 

@@ -29,6 +29,7 @@ import pandas as pd
 import pymc as pm
 
 from bayesclv._hierarchy import Profiles, profile_effects, segment_effects
+from bayesclv._laplace import SegmentLaplace
 from bayesclv._math import NP, PT, power_increment
 from bayesclv.priors import Prior, hierarchy_options
 
@@ -44,6 +45,7 @@ __all__ = [
     "grouped_loglik",
     "risk_set_loglik",
     "row_loglik",
+    "statistics_loglik",
 ]
 
 
@@ -115,10 +117,10 @@ class GeometricRetention(RetentionFamily):
         return {"theta": 1.0 / (1.0 + xp.exp(-psi[..., 0]))}
 
     def log_hazard_increment(self, t: np.ndarray, psi: Any, xp: Any = NP) -> Any:  # noqa: D102
-        return xp.log(xp.softplus(psi[..., 0])) + 0.0 * np.asarray(t, dtype=np.float64)
+        return xp.log(xp.softplus(psi[..., 0])) + 0.0 * xp.asfloat(t)
 
     def cumulative_hazard(self, t: np.ndarray, psi: Any, xp: Any = NP) -> Any:  # noqa: D102
-        return np.asarray(t, dtype=np.float64) * xp.softplus(psi[..., 0])
+        return xp.asfloat(t) * xp.softplus(psi[..., 0])
 
     def default_priors(self, tenure: np.ndarray) -> dict[str, Any]:  # noqa: D102
         window = float(np.max(tenure))
@@ -153,18 +155,18 @@ class WeibullRetention(RetentionFamily):
         return {"eta": xp.exp(psi[..., 0]), "k": xp.exp(psi[..., 1])}
 
     def log_hazard_increment(self, t: np.ndarray, psi: Any, xp: Any = NP) -> Any:  # noqa: D102
-        t = np.asarray(t, dtype=np.float64)
+        t = xp.asfloat(t)
         first = t <= 1.0
-        log_t = np.log(np.maximum(t, 1.0))
-        log_ratio = np.where(first, -1.0, np.log1p(-1.0 / np.maximum(t, 2.0)))
+        log_t = xp.log(xp.maximum(t, 1.0))
+        log_ratio = xp.where(first, -1.0, xp.log1p(-1.0 / xp.maximum(t, 2.0)))
         log_eta, k = psi[..., 0], xp.exp(psi[..., 1])
         later = k * (log_t - log_eta) + xp.log(-xp.expm1(k * log_ratio))
         return xp.where(first, -k * log_eta, later)
 
     def cumulative_hazard(self, t: np.ndarray, psi: Any, xp: Any = NP) -> Any:  # noqa: D102
-        t = np.asarray(t, dtype=np.float64)
+        t = xp.asfloat(t)
         positive = t > 0
-        log_t = np.log(np.where(positive, t, 1.0))
+        log_t = xp.log(xp.where(positive, t, 1.0))
         value = xp.exp(xp.exp(psi[..., 1]) * (log_t - psi[..., 0]))
         return xp.where(positive, value, 0.0)
 
@@ -187,9 +189,9 @@ class WeibullRetention(RetentionFamily):
 
 def _power(t: np.ndarray, log_c: Any, xp: Any) -> Any:
     """``t^c`` for integer ``t >= 0`` with finite gradients in ``c`` at ``t = 0``."""
-    t = np.asarray(t, dtype=np.float64)
+    t = xp.asfloat(t)
     positive = t > 0
-    log_t = np.log(np.where(positive, t, 1.0))
+    log_t = xp.log(xp.where(positive, t, 1.0))
     return xp.where(positive, xp.exp(xp.exp(log_c) * log_t), 0.0)
 
 
@@ -218,13 +220,13 @@ class ShiftedBetaGeometricRetention(RetentionFamily):
         return {"alpha": xp.exp(psi[..., 0]), "beta": xp.exp(psi[..., 1])}
 
     def log_hazard_increment(self, t: np.ndarray, psi: Any, xp: Any = NP) -> Any:  # noqa: D102
-        t = np.asarray(t, dtype=np.float64)
+        t = xp.asfloat(t)
         # alpha / (beta + t - 1) in log space: log_alpha - log(beta + t - 1).
         ratio = xp.exp(psi[..., 0] - xp.log(xp.exp(psi[..., 1]) + (t - 1.0)))
         return xp.log(xp.log1p(ratio))
 
     def cumulative_hazard(self, t: np.ndarray, psi: Any, xp: Any = NP) -> Any:  # noqa: D102
-        t = np.asarray(t, dtype=np.float64)
+        t = xp.asfloat(t)
         return _beta_cumulative_hazard(xp.exp(psi[..., 0]), xp.exp(psi[..., 1]), t, xp)
 
     def default_priors(self, tenure: np.ndarray) -> dict[str, Any]:  # noqa: D102
@@ -264,7 +266,7 @@ class BetaDiscreteWeibullRetention(RetentionFamily):
                 "c": xp.exp(psi[..., 2])}
 
     def log_hazard_increment(self, t: np.ndarray, psi: Any, xp: Any = NP) -> Any:  # noqa: D102
-        t = np.asarray(t, dtype=np.float64)
+        t = xp.asfloat(t)
         alpha, beta = xp.exp(psi[..., 0]), xp.exp(psi[..., 1])
         before = _power(t - 1.0, psi[..., 2], xp)
         step = power_increment(t, psi[..., 2], xp)  # t^c - (t-1)^c, no cancellation
@@ -344,8 +346,9 @@ def risk_set_loglik(
     """
     log_increment = family.log_hazard_increment(period, psi, xp)
     increment = xp.exp(log_increment)
-    survived = np.asarray(at_risk - churned, dtype=np.float64)
-    return np.asarray(churned, dtype=np.float64) * xp.log1mexp(-increment) - survived * increment
+    churned = xp.asfloat(churned)
+    survived = xp.asfloat(at_risk) - churned
+    return churned * xp.log1mexp(-increment) - survived * increment
 
 
 def row_loglik(
@@ -370,14 +373,14 @@ def row_loglik(
     -------
     array, shape (..., rows)
     """
-    entry = np.asarray(entry, dtype=np.float64)
-    tenure = np.asarray(tenure, dtype=np.float64)
+    entry = xp.asfloat(entry)
+    tenure = xp.asfloat(tenure)
     h_entry = family.cumulative_hazard(entry, psi, xp)
     h_before = family.cumulative_hazard(tenure - 1.0, psi, xp)
     increment = xp.exp(family.log_hazard_increment(tenure, psi, xp))
     churn_term = -h_before + xp.log1mexp(-increment)
     censored_term = -h_before - increment
-    return xp.where(np.asarray(churned, dtype=bool), churn_term, censored_term) + h_entry
+    return xp.where(xp.asfloat(churned) > 0.5, churn_term, censored_term) + h_entry
 
 
 def customer_loglik(
@@ -389,7 +392,7 @@ def customer_loglik(
 
 
 def grouped_loglik(
-    family: RetentionFamily, psi: Any, groups: pd.DataFrame, xp: Any = NP
+    family: RetentionFamily, psi: Any, groups: Any, xp: Any = NP
 ) -> Any:
     """Per-row log-likelihood of :func:`bayesclv.data.survival_groups` rows (one customer each).
 
@@ -403,14 +406,21 @@ def grouped_loglik(
     groups : pandas.DataFrame
     xp : namespace, default=NP
     """
-    row_psi = psi[..., groups["segment"].to_numpy(), :]
-    return row_loglik(family, row_psi, groups["entry"].to_numpy(), groups["tenure"].to_numpy(),
-                      groups["churned"].to_numpy(), xp)
+    row_psi = psi[..., _column(groups, "segment"), :]
+    return row_loglik(family, row_psi, _column(groups, "entry"), _column(groups, "tenure"),
+                      _column(groups, "churned"), xp)
+
+
+def _column(table: Any, name: str) -> Any:
+    """A column as an array: of a DataFrame, or of a mapping of (symbolic) arrays."""
+    column = table[name]
+    return column.to_numpy() if isinstance(column, pd.Series) else column
 
 
 def build_retention_model(
     family: RetentionFamily, statistics: pd.DataFrame, segments: Sequence[str],
     priors: Mapping[str, Any], profiles: Profiles | None = None,
+    laplace: SegmentLaplace | None = None,
 ) -> pm.Model:
     """Build the hierarchical retention model on sufficient statistics.
 
@@ -430,6 +440,9 @@ def build_retention_model(
         Customer covariates: each profile's segment and standardised covariate values.
         The coefficients ``retention_coef`` shift ``family.covariate_coord`` of the
         profile's segment.
+    laplace : SegmentLaplace, optional
+        Each segment's mode and scale given its own data: the origin and unit of its
+        centred coordinates (see :func:`bayesclv._hierarchy.segment_effects`).
 
     Returns
     -------
@@ -448,21 +461,44 @@ def build_retention_model(
     if profiles is not None:
         coords["retention_covariate"] = list(profiles.names)
     with pm.Model(coords=coords) as model:
-        psi = segment_effects("retention", family.coords, priors)
+        psi = segment_effects("retention", family.coords, priors, laplace)
         for name, value in family.natural(psi, PT).items():
             pm.Deterministic(name, value, dims="segment")
         if profiles is not None:
             psi = profile_effects("retention", psi, profiles, priors,
                                   family.coords.index(family.covariate_coord),
                                   family.covariate_sign)
-        if profiles is not None or family.statistics == "groups":
-            rows = grouped_loglik(family, psi, statistics, PT)
-            loglik = (rows * statistics["count"].to_numpy().astype(np.float64)).sum()
-        else:
-            cell_psi = psi[statistics["segment"].to_numpy()]
-            loglik = risk_set_loglik(
-                family, cell_psi, statistics["period"].to_numpy(),
-                statistics["at_risk"].to_numpy(), statistics["churned"].to_numpy(), PT,
-            ).sum()
-        pm.Potential("retention_loglik", loglik)
+        grouped = profiles is not None or family.statistics == "groups"
+        columns = (("segment", "entry", "tenure", "churned", "count") if grouped
+                   else ("segment", "period", "at_risk", "churned"))
+        # Model data, not constants: the compiled model is the same for every table.
+        data = {name: pm.Data(f"retention_{name}", statistics[name].to_numpy().astype(
+            np.int64 if name == "segment" else np.float64)) for name in columns}
+        pm.Potential("retention_loglik", statistics_loglik(family, psi, data, grouped, PT))
     return model
+
+
+def statistics_loglik(family: RetentionFamily, psi: Any, statistics: pd.DataFrame,
+                      grouped: bool, xp: Any = NP) -> Any:
+    """Total log-likelihood of the sufficient statistics the model is built on.
+
+    Parameters
+    ----------
+    family : RetentionFamily
+    psi : array, shape (codes, coord)
+        Parameters per code of ``statistics`` (segments, or profiles with covariates).
+    statistics : pandas.DataFrame or mapping
+        :func:`bayesclv.data.survival_groups` rows (``grouped``) or
+        :func:`bayesclv.data.risk_set_table` cells; or a mapping of their columns (e.g.
+        the model data of :func:`build_retention_model`).
+    grouped : bool
+    xp : namespace, default=NP
+    """
+    if grouped:
+        rows = grouped_loglik(family, psi, statistics, xp)
+        return (rows * xp.asfloat(_column(statistics, "count"))).sum()
+    cell_psi = psi[_column(statistics, "segment")]
+    return risk_set_loglik(
+        family, cell_psi, _column(statistics, "period"), _column(statistics, "at_risk"),
+        _column(statistics, "churned"), xp,
+    ).sum()

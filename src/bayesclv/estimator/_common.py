@@ -15,7 +15,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from bayesclv._base import BayesianEstimator, reproducible_compilation
 from bayesclv._dask import is_dask_frame
-from bayesclv._hierarchy import Profiles, profile_psi, segment_psi_draws
+from bayesclv._hierarchy import Profiles, draw_new_segments, profile_psi, segment_psi_draws
+from bayesclv._laplace import SegmentLaplace, segment_laplace
 from bayesclv.covariates import CovariateEncoder, covariate_profiles
 from bayesclv.data import (
     CustomerData,
@@ -26,6 +27,7 @@ from bayesclv.data import (
 )
 from bayesclv.diagnostics import diagnostics_table
 from bayesclv.exceptions import DataValidationError
+from bayesclv.priors import resolve_parametrisation
 
 _DEFAULT_PERIOD = "period"
 
@@ -110,6 +112,22 @@ class SegmentedModel(BayesianEstimator):
 
     def _model_from_statistics(self, statistics: TrainingStatistics) -> tuple[pm.Model, dict]:
         raise NotImplementedError
+
+    def _parametrised(self, priors: dict, loglik: Any, n_segments: int
+                      ) -> tuple[dict, SegmentLaplace | None]:
+        """The priors with ``centered`` resolved per segment and coordinate, and the Laplace fit.
+
+        A NUTS fit measures how tightly each segment's data pin its parameters
+        (:func:`bayesclv._laplace.segment_laplace`), which sets both the parametrisation
+        and the origin and unit of the centred coordinates; a MAP fit is non-centred.
+        """
+        coords = self.family_.coords
+        if self.method != "nuts" or not priors.get("pooled", True):
+            return resolve_parametrisation(priors, np.full((n_segments, len(coords)), np.inf),
+                                           coords=coords, method=self.method), None
+        laplace = segment_laplace(loglik, n_segments, coords, priors["mu"])
+        return resolve_parametrisation(priors, laplace.sd, coords=coords, method=self.method,
+                                       data_mode=laplace.mode), laplace
 
     def _profiles(self, X: pd.DataFrame, data: CustomerData, segments: Sequence[str]
                   ) -> tuple[np.ndarray, Profiles | None]:
@@ -197,13 +215,19 @@ class SegmentedModel(BayesianEstimator):
         codes = segment_codes(data.segment, segments)
         # Covariates do not change the segments' prior: the average customer's.
         model, _ = self._build_model(data, segments, (codes, None))
+        seed = self._resolve_seed()
+        population = [f"{self._prefix}_mu", f"{self._prefix}_chol"]
         with warnings.catch_warnings(), reproducible_compilation():
             warnings.filterwarnings("ignore", message=".*Potentials.*")
-            prior = pm.sample_prior_predictive(
-                draws=int(draws), model=model, var_names=[f"{self._prefix}_psi"],
-                random_seed=self._resolve_seed(),
-            )
-        psi = prior["prior"][f"{self._prefix}_psi"].transpose("chain", "draw", "segment", ...)
+            prior = pm.sample_prior_predictive(draws=int(draws), model=model,
+                                               var_names=population, random_seed=seed)
+        # Each segment is a draw from the population, as an unseen segment is.
+        mu, chol = (prior["prior"][name].transpose("chain", "draw", ...) for name in population)
+        values = draw_new_segments(mu.to_numpy(), chol.to_numpy(), segments, seed, "prior")
+        psi = xr.DataArray(values, dims=("chain", "draw", "segment", f"{self._prefix}_coord"),
+                           coords={"chain": mu["chain"], "draw": mu["draw"],
+                                   "segment": segments,
+                                   f"{self._prefix}_coord": list(self.family_.coords)})
         return data, segments, psi
 
     def _check_segment_column(self, customers: pd.DataFrame) -> None:

@@ -598,7 +598,9 @@ class CLVModel(DecisionMethods, BayesianEstimator):
             Indexed by (``model``, ``parameter``), ``model`` being ``"retention"`` or
             ``"spend"``; the columns of :meth:`RetentionModel.diagnostics`.
             ``attrs["divergences"]`` is the total of divergent transitions and
-            ``attrs["divergences_by_model"]`` splits it per sub-model.
+            ``attrs["divergences_by_model"]`` splits it per sub-model;
+            ``attrs["steps_per_draw_by_model"]`` gives each sub-model's mean leapfrog
+            steps per draw.
 
         Raises
         ------
@@ -618,6 +620,10 @@ class CLVModel(DecisionMethods, BayesianEstimator):
                   "spend": self.spend_model_.diagnostics()}
         table = pd.concat(tables, names=["model", "parameter"])
         by_model = {name: int(t.attrs["divergences"]) for name, t in tables.items()}
-        table.attrs = {**tables["retention"].attrs, "divergences": sum(by_model.values()),
-                       "divergences_by_model": by_model}
+        attrs = {key: value for key, value in tables["retention"].attrs.items()
+                 if key != "steps_per_draw"}
+        table.attrs = {**attrs, "divergences": sum(by_model.values()),
+                       "divergences_by_model": by_model,
+                       "steps_per_draw_by_model": {name: t.attrs["steps_per_draw"]
+                                                   for name, t in tables.items()}}
         return table

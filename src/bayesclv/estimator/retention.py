@@ -32,8 +32,13 @@ from bayesclv.estimator._common import (
     wanted_segments,
 )
 from bayesclv.exceptions import DataValidationError
-from bayesclv.priors import merge_priors, resolve_parametrisation
-from bayesclv.retention import RETENTION_FAMILIES, build_retention_model, grouped_loglik
+from bayesclv.priors import merge_priors
+from bayesclv.retention import (
+    RETENTION_FAMILIES,
+    build_retention_model,
+    grouped_loglik,
+    statistics_loglik,
+)
 
 __all__ = ["RetentionModel"]
 
@@ -193,10 +198,16 @@ class RetentionModel(SegmentedModel):
     def _model(self, statistics: pd.DataFrame, tenure: np.ndarray, sizes: np.ndarray,
                segments: list[str], profiles: Profiles | None) -> tuple[pm.Model, dict]:
         family = self.family_
-        priors = resolve_parametrisation(
-            merge_priors(family.default_priors(tenure), self.priors), sizes,
-            method=self.method)
-        return build_retention_model(family, statistics, segments, priors, profiles), priors
+        grouped = profiles is not None or family.statistics == "groups"
+        on_profiles = (slice(None) if profiles is None else profiles.segment)
+
+        def loglik(psi: np.ndarray) -> float:
+            return statistics_loglik(family, psi[on_profiles], statistics, grouped)
+
+        priors, laplace = self._parametrised(
+            merge_priors(family.default_priors(tenure), self.priors), loglik, len(segments))
+        model = build_retention_model(family, statistics, segments, priors, profiles, laplace)
+        return model, priors
 
     def retention_curve(self, periods: int = 24, segments: Sequence[str] | None = None
                         ) -> xr.DataArray:
@@ -341,8 +352,8 @@ class RetentionModel(SegmentedModel):
         unique_keys, pair = np.unique(keys, return_inverse=True)
         pair_profile = unique_keys // (int(data.tenure.max()) + 1)
         pair_tenure = unique_keys % (int(data.tenure.max()) + 1)
-        sums = residual_survival_sums(self.family_, psi[:, pair_profile, :], pair_tenure,
-                                      horizon, discount_rate)
+        sums = residual_survival_sums(self.family_, psi, pair_tenure, horizon, discount_rate,
+                                      pair_profile=pair_profile)
         return sums, pair
 
     def predict(self, X: pd.DataFrame, *, horizon: int | None = None,

@@ -23,7 +23,7 @@ from bayesclv.estimator._common import (
     period_of,
     wanted_segments,
 )
-from bayesclv.priors import merge_priors, resolve_parametrisation
+from bayesclv.priors import merge_priors
 from bayesclv.spend import SPEND_FAMILIES, build_spend_model
 
 __all__ = ["SpendModel"]
@@ -139,10 +139,14 @@ class SpendModel(SegmentedModel):
     def _model(self, stats: dict, mean_spend: np.ndarray, sizes: np.ndarray,
                segments: list[str], profiles: Profiles | None) -> tuple[pm.Model, dict]:
         family = self.family_
-        priors = resolve_parametrisation(
-            merge_priors(family.default_priors(mean_spend), self.priors), sizes,
-            method=self.method)
-        return build_spend_model(family, stats, segments, priors, profiles), priors
+        on_profiles = (slice(None) if profiles is None else profiles.segment)
+
+        def loglik(psi: np.ndarray) -> float:
+            return family.aggregated_loglik(psi[on_profiles], stats)
+
+        priors, laplace = self._parametrised(
+            merge_priors(family.default_priors(mean_spend), self.priors), loglik, len(segments))
+        return build_spend_model(family, stats, segments, priors, profiles, laplace), priors
 
     def sample_prior_predictive(self, X: pd.DataFrame, *, draws: int = 500) -> xr.Dataset:
         """What the priors imply before any fitting: each segment's mean spend per period.
