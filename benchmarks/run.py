@@ -227,6 +227,19 @@ def machine() -> str:
             f"{platform.system()} {platform.release()}, Python {platform.python_version()}")
 
 
+def _markdown(table: pd.DataFrame) -> str:
+    """A Markdown table (pandas' to_markdown needs the optional tabulate package)."""
+    def cell(value: object) -> str:
+        if isinstance(value, float):
+            return "" if np.isnan(value) else f"{value:,.3g}"
+        return str(value)
+
+    lines = ["| " + " | ".join(table.columns) + " |", "|" + "---|" * len(table.columns)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |"
+              for row in table.itertuples(index=False)]
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
@@ -291,8 +304,7 @@ def main() -> None:
     print(header)
     print(text)
     if args.markdown:
-        args.markdown.write_text(header + "\n\n" + table.to_markdown(
-            index=False, floatfmt=",.3g") + "\n")
+        args.markdown.write_text(header + "\n\n" + _markdown(table) + "\n")
     # A competitor may fail or be stopped; bayesclv crashing is an error of this project.
     crashed = [(tool, result) for tool, result in failures if tool in VARIANTS]
     for tool, result in crashed:
