@@ -113,19 +113,24 @@ class SegmentedModel(BayesianEstimator):
     def _model_from_statistics(self, statistics: TrainingStatistics) -> tuple[pm.Model, dict]:
         raise NotImplementedError
 
-    def _parametrised(self, priors: dict, loglik: Any, n_segments: int
-                      ) -> tuple[dict, SegmentLaplace | None]:
+    def _parametrised(self, priors: dict, loglik: Any, segments: Sequence[str],
+                      profiles: Profiles | None) -> tuple[dict, SegmentLaplace | None]:
         """The priors with ``centered`` resolved per segment and coordinate, and the Laplace fit.
 
         A NUTS fit measures how tightly each segment's data pin its parameters
         (:func:`bayesclv._laplace.segment_laplace`), which sets both the parametrisation
         and the origin and unit of the centred coordinates; a MAP fit is non-centred.
+        ``loglik`` takes ``psi`` per code of the statistics: per profile with covariates,
+        each profile at its segment's ``psi`` (covariate effects at 0).
         """
         coords = self.family_.coords
+        n_segments = len(segments)
         if self.method != "nuts" or not priors.get("pooled", True):
             return resolve_parametrisation(priors, np.full((n_segments, len(coords)), np.inf),
                                            coords=coords, method=self.method), None
-        laplace = segment_laplace(loglik, n_segments, coords, priors["mu"])
+        on_profiles = slice(None) if profiles is None else profiles.segment
+        laplace = segment_laplace(lambda psi: loglik(psi[on_profiles]), n_segments, coords,
+                                  priors["mu"])
         return resolve_parametrisation(priors, laplace.sd, coords=coords, method=self.method,
                                        data_mode=laplace.mode), laplace
 

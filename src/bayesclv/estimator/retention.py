@@ -180,8 +180,8 @@ class RetentionModel(SegmentedModel):
         self.risk_set_, self.groups_ = statistics.risk_set, statistics.groups
         cells = (statistics.groups if self.family_.statistics == "groups"
                  else statistics.risk_set)
-        return self._model(cells, np.array([statistics.max_tenure]),
-                           statistics.segment_sizes, statistics.segments, None)
+        return self._model(cells, np.array([statistics.max_tenure]), statistics.segments,
+                           None)
 
     def _build_model(self, data: CustomerData, segments: list[str],
                      profiled: tuple[np.ndarray, Profiles | None]) -> tuple[pm.Model, dict]:
@@ -192,20 +192,16 @@ class RetentionModel(SegmentedModel):
         else:
             statistics = risk_set_table(profile, data.entry, data.tenure, data.churned,
                                         len(segments))
-        sizes = np.bincount(segment_codes(data.segment, segments), minlength=len(segments))
-        return self._model(statistics, data.tenure, sizes, segments, profiles)
+        return self._model(statistics, data.tenure, segments, profiles)
 
-    def _model(self, statistics: pd.DataFrame, tenure: np.ndarray, sizes: np.ndarray,
-               segments: list[str], profiles: Profiles | None) -> tuple[pm.Model, dict]:
+    def _model(self, statistics: pd.DataFrame, tenure: np.ndarray, segments: list[str],
+               profiles: Profiles | None) -> tuple[pm.Model, dict]:
         family = self.family_
         grouped = profiles is not None or family.statistics == "groups"
-        on_profiles = (slice(None) if profiles is None else profiles.segment)
-
-        def loglik(psi: np.ndarray) -> float:
-            return statistics_loglik(family, psi[on_profiles], statistics, grouped)
-
         priors, laplace = self._parametrised(
-            merge_priors(family.default_priors(tenure), self.priors), loglik, len(segments))
+            merge_priors(family.default_priors(tenure), self.priors),
+            lambda psi: statistics_loglik(family, psi, statistics, grouped), segments,
+            profiles)
         model = build_retention_model(family, statistics, segments, priors, profiles, laplace)
         return model, priors
 

@@ -15,7 +15,7 @@ from bayesclv._base import Options
 from bayesclv._dask import is_dask_frame
 from bayesclv._hierarchy import Profiles, profile_names
 from bayesclv.clv import CustomerValuation
-from bayesclv.data import CustomerData, TrainingStatistics, segment_codes, spend_statistics
+from bayesclv.data import CustomerData, TrainingStatistics, spend_statistics
 from bayesclv.estimator._common import (
     SegmentedModel,
     documented,
@@ -125,7 +125,7 @@ class SpendModel(SegmentedModel):
 
     def _model_from_statistics(self, statistics: TrainingStatistics) -> tuple[pm.Model, dict]:
         return self._model(statistics.spend, np.array([statistics.median_spend]),
-                           statistics.segment_sizes, statistics.segments, None)
+                           statistics.segments, None)
 
     def _build_model(self, data: CustomerData, segments: list[str],
                      profiled: tuple[np.ndarray, Profiles | None]) -> tuple[pm.Model, dict]:
@@ -133,19 +133,14 @@ class SpendModel(SegmentedModel):
         profile, profiles = profiled
         n_profiles = len(segments) if profiles is None else len(profiles.segment)
         stats = spend_statistics(profile, data.n_periods_active, data.mean_spend, n_profiles)
-        sizes = np.bincount(segment_codes(data.segment, segments), minlength=len(segments))
-        return self._model(stats, data.mean_spend, sizes, segments, profiles)
+        return self._model(stats, data.mean_spend, segments, profiles)
 
-    def _model(self, stats: dict, mean_spend: np.ndarray, sizes: np.ndarray,
-               segments: list[str], profiles: Profiles | None) -> tuple[pm.Model, dict]:
+    def _model(self, stats: dict, mean_spend: np.ndarray, segments: list[str],
+               profiles: Profiles | None) -> tuple[pm.Model, dict]:
         family = self.family_
-        on_profiles = (slice(None) if profiles is None else profiles.segment)
-
-        def loglik(psi: np.ndarray) -> float:
-            return family.aggregated_loglik(psi[on_profiles], stats)
-
         priors, laplace = self._parametrised(
-            merge_priors(family.default_priors(mean_spend), self.priors), loglik, len(segments))
+            merge_priors(family.default_priors(mean_spend), self.priors),
+            lambda psi: family.aggregated_loglik(psi, stats), segments, profiles)
         return build_spend_model(family, stats, segments, priors, profiles, laplace), priors
 
     def sample_prior_predictive(self, X: pd.DataFrame, *, draws: int = 500) -> xr.Dataset:
