@@ -34,11 +34,11 @@ def _map(table, seed):
     return bayesclv.CLVModel(method="map", horizon=24, random_seed=seed).fit(table)
 
 
-def _nuts(table, seed, chains=2):
+def _nuts(table, seed, chains=2, sampler="auto"):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", bayesclv.ConvergenceWarning)
         return bayesclv.RetentionModel("sbg", draws=10, tune=10, chains=chains,
-                                       random_seed=seed).fit(table)
+                                       sampler=sampler, random_seed=seed).fit(table)
 
 
 _SCRIPT = textwrap.dedent("""
@@ -52,13 +52,15 @@ _SCRIPT = textwrap.dedent("""
     print(_digest(_map(table, 3).predict(table)))
     print(_digest(_nuts(table, 3).predict(table)))
     print(_digest(_nuts(table, 3, chains=1).predict(table)))
+    print(_digest(_nuts(table, 3, sampler="pymc").predict(table)))
 """)
 
 
 @pytest.fixture(scope="module")
 def in_process(table):
     return {"map": _map(table, 3), "nuts": _nuts(table, 3),
-            "nuts_one_chain": _nuts(table, 3, chains=1)}
+            "nuts_one_chain": _nuts(table, 3, chains=1),
+            "nuts_pymc": _nuts(table, 3, sampler="pymc")}
 
 
 def test_same_seed_same_output_in_one_process(table, in_process):
@@ -67,12 +69,14 @@ def test_same_seed_same_output_in_one_process(table, in_process):
                                   check_exact=True)
     np.testing.assert_array_equal(again.predict_posterior(table).to_numpy(),
                                   in_process["map"].predict_posterior(table).to_numpy())
-    nuts = _nuts(table, 3)
-    for var in ("alpha", "beta", "retention_mu"):
-        np.testing.assert_array_equal(nuts.posterior_[var].to_numpy(),
-                                      in_process["nuts"].posterior_[var].to_numpy())
-    pd.testing.assert_frame_equal(nuts.predict(table), in_process["nuts"].predict(table),
-                                  check_exact=True)
+    # Each NUTS implementation (the default, nutpie when installed, and PyMC's).
+    for key, sampler in (("nuts", "auto"), ("nuts_pymc", "pymc")):
+        nuts = _nuts(table, 3, sampler=sampler)
+        for var in ("alpha", "beta", "retention_mu"):
+            np.testing.assert_array_equal(nuts.posterior_[var].to_numpy(),
+                                          in_process[key].posterior_[var].to_numpy())
+        pd.testing.assert_frame_equal(nuts.predict(table), in_process[key].predict(table),
+                                      check_exact=True)
 
 
 @pytest.mark.parametrize("cache", [pytest.param("cold", marks=pytest.mark.slow), "warm"])
@@ -91,7 +95,8 @@ def test_same_seed_same_output_across_processes(table, in_process, cache, tmp_pa
                          check=True, env=env).stdout.split()
     expected = [_digest(in_process["map"].predict(table)),
                 _digest(in_process["nuts"].predict(table)),
-                _digest(in_process["nuts_one_chain"].predict(table))]
+                _digest(in_process["nuts_one_chain"].predict(table)),
+                _digest(in_process["nuts_pymc"].predict(table))]
     assert run == expected
 
 
@@ -100,9 +105,10 @@ def test_different_seed_different_draws(table, in_process):
     # The MAP point is deterministic; the valuation draws (customer spend) follow the seed.
     assert not np.array_equal(other.predict_posterior(table).to_numpy(),
                               in_process["map"].predict_posterior(table).to_numpy())
-    nuts = _nuts(table, 4)
-    assert not np.array_equal(nuts.posterior_["alpha"].to_numpy(),
-                              in_process["nuts"].posterior_["alpha"].to_numpy())
+    for key, sampler in (("nuts", "auto"), ("nuts_pymc", "pymc")):
+        nuts = _nuts(table, 4, sampler=sampler)
+        assert not np.array_equal(nuts.posterior_["alpha"].to_numpy(),
+                                  in_process[key].posterior_["alpha"].to_numpy())
 
 
 def test_fit_and_predict_leave_the_global_rngs_alone(table):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import numbers
 import os
 import time
@@ -20,11 +19,12 @@ import pytensor
 import xarray as xr
 from sklearn.base import BaseEstimator
 
+from bayesclv._nutpie import nutpie_available, sample_nutpie
 from bayesclv.data import CustomerColumns
 from bayesclv.diagnostics import warn_if_unconverged
 
 __all__ = ["BayesianEstimator", "Interval", "Options", "reproducible_compilation",
-           "sample_posterior"]
+           "resolve_sampler", "sample_posterior"]
 
 
 @contextlib.contextmanager
@@ -118,7 +118,7 @@ class _Check:
 
 SAMPLING_CONSTRAINTS: dict[str, Any] = {
     "method": Options(("nuts", "map")),
-    "sampler": Options(("pymc", "nutpie")),
+    "sampler": Options(("auto", "nutpie", "pymc")),
     "draws": Interval(int, 1, None),
     "tune": Interval(int, 0, None),
     "chains": Interval(int, 1, None),
@@ -132,14 +132,31 @@ COLUMN_PARAMS = ("customer_col", "segment_col", "tenure_col", "churned_col", "en
                  "n_periods_active_col", "mean_spend_col")
 
 
+def resolve_sampler(sampler: str) -> str:
+    """The NUTS implementation ``sampler`` names: ``"auto"`` is nutpie when installed.
+
+    Raises ImportError for ``"nutpie"`` without the ``fast`` extra, rather than quietly
+    sampling with something else.
+    """
+    if sampler == "auto":
+        return "nutpie" if nutpie_available() else "pymc"
+    if sampler == "nutpie" and not nutpie_available():
+        raise ImportError(
+            "sampler='nutpie' needs nutpie >= 0.16: pip install 'bayesclv[fast]' "
+            "(or sampler='pymc')."
+        )
+    return sampler
+
+
 def sample_posterior(
     model: pm.Model, *, method: str, sampler: str, draws: int, tune: int, chains: int,
     target_accept: float, random_seed: int, progressbar: bool = False,
 ) -> xr.DataTree:
-    """Fit a PyMC model by NUTS (PyMC's or nutpie's) or by MAP, as a DataTree.
+    """Fit a PyMC model by NUTS (nutpie's or PyMC's) or by MAP, as a DataTree.
 
-    A MAP fit is returned as a posterior with one chain and one draw, so that every
-    downstream computation has the same shape whatever the method.
+    ``sampler`` is ``"nutpie"`` or ``"pymc"`` (see :func:`resolve_sampler`). A MAP fit
+    is returned as a posterior with one chain and one draw, so that every downstream
+    computation has the same shape whatever the method.
     """
     if method == "map":
         with reproducible_compilation():
@@ -147,14 +164,16 @@ def sample_posterior(
                                 return_inferencedata=True, jitter=False)
         idata["posterior"].attrs["method"] = "map"
         return _without_model_data(idata)
-    if sampler == "nutpie" and importlib.util.find_spec("nutpie") is None:
-        raise ImportError(
-            "sampler='nutpie' needs the nutpie package: pip install 'bayesclv[fast]'."
-        )
+    cores = min(chains, os.cpu_count() or 1)
+    if sampler == "nutpie":
+        with reproducible_compilation():
+            return sample_nutpie(model, draws=draws, tune=tune, chains=chains, cores=cores,
+                                 random_seed=random_seed, target_accept=target_accept,
+                                 progressbar=progressbar)
     with model, reproducible_compilation():
         idata = pm.sample(
-            draws=draws, tune=tune, chains=chains, cores=min(chains, os.cpu_count() or 1),
-            random_seed=random_seed, nuts_sampler=sampler, target_accept=target_accept,
+            draws=draws, tune=tune, chains=chains, cores=cores,
+            random_seed=random_seed, nuts_sampler="pymc", target_accept=target_accept,
             progressbar=progressbar, compute_convergence_checks=False,
         )
     return _without_model_data(idata)
@@ -233,13 +252,14 @@ class BayesianEstimator(BaseEstimator):
     def _fit_model(self, model: pm.Model, var_names: list[str], what: str) -> xr.DataTree:
         """Sample (or optimise) ``model``; sets ``sampler_`` and ``sampling_seconds_``."""
         start = time.perf_counter()
+        sampler = "map" if self.method == "map" else resolve_sampler(self.sampler)
         idata = sample_posterior(
-            model, method=self.method, sampler=self.sampler, draws=self.draws, tune=self.tune,
+            model, method=self.method, sampler=sampler, draws=self.draws, tune=self.tune,
             chains=self.chains, target_accept=float(self.target_accept),
             random_seed=self.seed_, progressbar=self.progressbar,
         )
         self.sampling_seconds_ = time.perf_counter() - start
-        self.sampler_ = "map" if self.method == "map" else self.sampler
+        self.sampler_ = sampler
         if self.method == "nuts":
             warn_if_unconverged(idata, var_names, what)
         return idata

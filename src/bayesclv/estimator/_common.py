@@ -308,15 +308,17 @@ _COMMON_DOC = """method : {"nuts", "map"}, default="nuts"
         uncertainty).
     draws, tune, chains : int, default=1000, 1000, 4
     target_accept : float, default=0.9
-    sampler : {"pymc", "nutpie"}, default="pymc"
-        NUTS implementation; nutpie needs the ``fast`` extra.
+    sampler : {"auto", "nutpie", "pymc"}, default="auto"
+        NUTS implementation: nutpie (Rust; needs the ``fast`` extra) or PyMC's own.
+        ``"auto"`` takes nutpie when it is installed; ``sampler_`` says which ran.
     random_seed : int or None, default=None
         Seed of every random step (sampling and valuation draws).
     priors : dict or None, default=None
         Overrides of the family's default priors (see :mod:`bayesclv.priors`). Its
         ``"centered"`` entry chooses the hierarchy's parametrisation: ``"auto"`` (default)
-        samples the centred form when every segment has at least 10,000 customers and the
-        non-centred one otherwise (see :func:`bayesclv.priors.resolve_parametrisation`).
+        samples each segment's coordinate centred when its own data pin it down (its
+        Laplace sd is under 0.3 of the segments' spread) and non-centred otherwise (see
+        :func:`bayesclv.priors.resolve_parametrisation`).
     covariates : list of str or None, default=None
         Customer covariate columns (numeric, or categorical: strings, booleans,
         ``category``), standardised internally, with coefficients shared by every segment
