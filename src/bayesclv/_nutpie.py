@@ -16,6 +16,7 @@ one seed gives the same draws, bit for bit, in any process.
 from __future__ import annotations
 
 import importlib.util
+import threading
 from math import prod
 from typing import Any
 
@@ -64,7 +65,10 @@ def _compile(model: pm.Model) -> Any:
     """The model as a nutpie ``PyFuncModel`` whose callables run PyTensor's numba code."""
     from nutpie.compiled_pyfunc import from_pyfunc
 
-    start = model.initial_point()
+    # Jittered per chain from the seed nutpie passes, as PyMC's own "jitter+adapt_diag".
+    initial_point = make_initial_point_fn(model=model, jitter_rvs=set(model.free_RVs),
+                                          return_transformed=True)
+    start = initial_point(0)
     names, shapes, slices = _flat_layout(model, start)
     n_dim = slices[-1].stop
     point = pt.TensorType("float64", shape=(n_dim,))(name="unconstrained_point")
@@ -93,10 +97,17 @@ def _compile(model: pm.Model) -> Any:
     logp_fn.trust_input = True  # the sampler always passes a float64 vector of n_dim
     expand_fn.trust_input = True
 
+    # nutpie calls these from one thread per chain. A PyTensor function keeps its inputs
+    # and outputs in storage cells shared by all callers, and the GIL may pass between
+    # threads inside a call, so one lock serialises them (numba holds the GIL while it
+    # computes anyway: the lock costs no parallelism).
+    lock = threading.Lock()
+
     def make_logp_fn():
         def logp_and_gradient(x):
-            value, grad = logp_fn(x)
-            return float(value), grad
+            with lock:
+                value, grad = logp_fn(x)
+                return float(value), np.array(grad)
 
         return logp_and_gradient
 
@@ -104,17 +115,16 @@ def _compile(model: pm.Model) -> Any:
 
     def make_expand_fn(seed1, seed2, chain):
         def expand(x):
-            return {name: np.asarray(value).reshape(shape)
-                    for name, value, shape in zip(kept_names, expand_fn(x), kept_shapes,
-                                                  strict=True)}
+            with lock:
+                return {name: np.array(value).reshape(shape)
+                        for name, value, shape in zip(kept_names, expand_fn(x),
+                                                      kept_shapes, strict=True)}
 
         return expand
 
-    initial_point = make_initial_point_fn(model=model, jitter_rvs=set(model.free_RVs),
-                                          return_transformed=True)
-
     def make_initial_point(seed):
-        values = initial_point(seed)
+        with lock:
+            values = initial_point(seed)
         return np.concatenate([np.ravel(values[name]) for name in names]).astype("float64")
 
     coords = {name: pd.Index(values) if values is not None else
