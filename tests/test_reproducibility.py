@@ -16,7 +16,11 @@ import pandas as pd
 import pytest
 
 import bayesclv
+from bayesclv._nutpie import nutpie_available
 from bayesclv.datasets import simulate_customers
+
+NUTPIE = nutpie_available()
+SAMPLERS = [("nuts", "pymc"), *([("nuts_nutpie", "nutpie")] if NUTPIE else [])]
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +38,7 @@ def _map(table, seed):
     return bayesclv.CLVModel(method="map", horizon=24, random_seed=seed).fit(table)
 
 
-def _nuts(table, seed, chains=2, sampler="auto"):
+def _nuts(table, seed, chains=2, sampler="pymc"):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", bayesclv.ConvergenceWarning)
         return bayesclv.RetentionModel("sbg", draws=10, tune=10, chains=chains,
@@ -47,12 +51,13 @@ _SCRIPT = textwrap.dedent("""
     import bayesclv
     from bayesclv.datasets import simulate_customers
     sys.path.insert(0, {tests!r})
-    from test_reproducibility import _digest, _map, _nuts
+    from test_reproducibility import NUTPIE, _digest, _map, _nuts
     table, _ = simulate_customers(400, observation_periods=24, random_seed=9)
     print(_digest(_map(table, 3).predict(table)))
     print(_digest(_nuts(table, 3).predict(table)))
     print(_digest(_nuts(table, 3, chains=1).predict(table)))
-    print(_digest(_nuts(table, 3, sampler="pymc").predict(table)))
+    if NUTPIE:
+        print(_digest(_nuts(table, 3, sampler="nutpie").predict(table)))
 """)
 
 
@@ -60,7 +65,7 @@ _SCRIPT = textwrap.dedent("""
 def in_process(table):
     return {"map": _map(table, 3), "nuts": _nuts(table, 3),
             "nuts_one_chain": _nuts(table, 3, chains=1),
-            "nuts_pymc": _nuts(table, 3, sampler="pymc")}
+            **({"nuts_nutpie": _nuts(table, 3, sampler="nutpie")} if NUTPIE else {})}
 
 
 def test_same_seed_same_output_in_one_process(table, in_process):
@@ -69,8 +74,8 @@ def test_same_seed_same_output_in_one_process(table, in_process):
                                   check_exact=True)
     np.testing.assert_array_equal(again.predict_posterior(table).to_numpy(),
                                   in_process["map"].predict_posterior(table).to_numpy())
-    # Each NUTS implementation (the default, nutpie when installed, and PyMC's).
-    for key, sampler in (("nuts", "auto"), ("nuts_pymc", "pymc")):
+    # Each NUTS implementation: PyMC's, and nutpie's when the fast extra is installed.
+    for key, sampler in SAMPLERS:
         nuts = _nuts(table, 3, sampler=sampler)
         for var in ("alpha", "beta", "retention_mu"):
             np.testing.assert_array_equal(nuts.posterior_[var].to_numpy(),
@@ -95,8 +100,9 @@ def test_same_seed_same_output_across_processes(table, in_process, cache, tmp_pa
                          check=True, env=env).stdout.split()
     expected = [_digest(in_process["map"].predict(table)),
                 _digest(in_process["nuts"].predict(table)),
-                _digest(in_process["nuts_one_chain"].predict(table)),
-                _digest(in_process["nuts_pymc"].predict(table))]
+                _digest(in_process["nuts_one_chain"].predict(table))]
+    if NUTPIE:
+        expected.append(_digest(in_process["nuts_nutpie"].predict(table)))
     assert run == expected
 
 
@@ -105,7 +111,7 @@ def test_different_seed_different_draws(table, in_process):
     # The MAP point is deterministic; the valuation draws (customer spend) follow the seed.
     assert not np.array_equal(other.predict_posterior(table).to_numpy(),
                               in_process["map"].predict_posterior(table).to_numpy())
-    for key, sampler in (("nuts", "auto"), ("nuts_pymc", "pymc")):
+    for key, sampler in SAMPLERS:
         nuts = _nuts(table, 4, sampler=sampler)
         assert not np.array_equal(nuts.posterior_["alpha"].to_numpy(),
                                   in_process[key].posterior_["alpha"].to_numpy())

@@ -6,8 +6,9 @@ model compiling them again, far longer than these sufficient-statistic posterior
 to sample. Here the log density, its gradient and the trace variables are compiled by
 PyTensor's numba backend, whose functions *are* cached on disk by graph structure (the
 data enter as shared variables), and handed to nutpie as Python callables through its
-public ``from_pyfunc``. A warm process then builds a model in about two seconds, and
-nutpie's Rust sampler adapts in fewer leapfrog steps than PyMC's NUTS.
+public ``from_pyfunc``. A warm process then builds a model in about two seconds. The
+chains run in threads that take turns at the GIL for each gradient, so with as many
+cores as chains PyMC's NUTS (one process per chain) is faster, and it stays the default.
 
 The functions are deterministic and each chain's random stream comes from the seed, so
 one seed gives the same draws, bit for bit, in any process.

@@ -308,9 +308,11 @@ _COMMON_DOC = """method : {"nuts", "map"}, default="nuts"
         uncertainty).
     draws, tune, chains : int, default=1000, 1000, 4
     target_accept : float, default=0.9
-    sampler : {"auto", "nutpie", "pymc"}, default="auto"
-        NUTS implementation: nutpie (Rust; needs the ``fast`` extra) or PyMC's own.
-        ``"auto"`` takes nutpie when it is installed; ``sampler_`` says which ran.
+    sampler : {"pymc", "nutpie"}, default="pymc"
+        NUTS implementation: PyMC's (chains in parallel processes) or nutpie's (needs
+        the ``fast`` extra; chains in threads of one process). Both compile a model's
+        functions once per model structure and then read them from the on-disk cache;
+        with a few cores PyMC's is as fast or faster (``benchmarks/RESULTS.md``).
     random_seed : int or None, default=None
         Seed of every random step (sampling and valuation draws).
     priors : dict or None, default=None
