@@ -42,7 +42,8 @@ def test_default_priors_gather_both_families_centred_on_the_data():
     import numpy as np
 
     import bayesclv
-    from bayesclv.priors import default_priors, priors_table
+    from bayesclv.families import default_priors
+    from bayesclv.priors import priors_table
 
     customers = bayesclv.datasets.load_example()
     priors = default_priors(customers, retention="bdw")

@@ -7,10 +7,9 @@ import numbers
 import os
 import time
 import weakref
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -20,10 +19,12 @@ import xarray as xr
 from sklearn.base import BaseEstimator
 
 from bayesclv._nutpie import nutpie_available, sample_nutpie
+from bayesclv._params import Check, Interval, Options
 from bayesclv.data import CustomerColumns
 from bayesclv.diagnostics import warn_if_unconverged
+from bayesclv.storage import save
 
-__all__ = ["BayesianEstimator", "Interval", "Options", "reproducible_compilation",
+__all__ = ["BayesianEstimator", "reproducible_compilation",
            "resolve_sampler", "sample_posterior"]
 
 
@@ -45,54 +46,6 @@ def reproducible_compilation() -> Iterator[None]:
         yield
 
 
-@dataclass(frozen=True)
-class Interval:
-    """A numeric hyper-parameter constraint (``None`` allowed if ``allow_none``)."""
-
-    kind: type
-    low: float | None = None
-    high: float | None = None
-    closed: str = "both"
-    allow_none: bool = False
-
-    def check(self, value: Any) -> bool:  # noqa: D102
-        if value is None:
-            return self.allow_none
-        if isinstance(value, bool):
-            return False
-        base = numbers.Integral if self.kind is int else numbers.Real
-        if not isinstance(value, base) or not np.isfinite(value):
-            return False
-        low_ok = self.low is None or (
-            value >= self.low if self.closed in ("both", "left") else value > self.low
-        )
-        high_ok = self.high is None or (
-            value <= self.high if self.closed in ("both", "right") else value < self.high
-        )
-        return low_ok and high_ok
-
-    def describe(self) -> str:  # noqa: D102
-        low = "-inf" if self.low is None else self.low
-        high = "inf" if self.high is None else self.high
-        brackets = {"both": "[]", "left": "[)", "right": "(]", "neither": "()"}[self.closed]
-        text = f"{self.kind.__name__} in {brackets[0]}{low}, {high}{brackets[1]}"
-        return text + (" or None" if self.allow_none else "")
-
-
-@dataclass(frozen=True)
-class Options:
-    """A hyper-parameter that must be one of a fixed set of values."""
-
-    values: tuple
-    allow_none: bool = False
-
-    def check(self, value: Any) -> bool:  # noqa: D102
-        return (value is None and self.allow_none) or value in self.values
-
-    def describe(self) -> str:  # noqa: D102
-        return "one of " + ", ".join(repr(v) for v in self.values)
-
-
 def _is_seed(value: Any) -> bool:
     return value is None or (isinstance(value, numbers.Integral) and not isinstance(value, bool)
                              and value >= 0)
@@ -108,14 +61,6 @@ def _is_covariates(value: Any) -> bool:
                              and len(set(value)) == len(value))
 
 
-class _Check:
-    def __init__(self, func: Callable[[Any], bool], text: str) -> None:
-        self.check, self._text = func, text
-
-    def describe(self) -> str:
-        return self._text
-
-
 SAMPLING_CONSTRAINTS: dict[str, Any] = {
     "method": Options(("nuts", "map")),
     "sampler": Options(("pymc", "nutpie")),
@@ -123,10 +68,10 @@ SAMPLING_CONSTRAINTS: dict[str, Any] = {
     "tune": Interval(int, 0, None),
     "chains": Interval(int, 1, None),
     "target_accept": Interval(float, 0.5, 1.0, closed="neither"),
-    "random_seed": _Check(_is_seed, "a non-negative int or None"),
+    "random_seed": Check(_is_seed, "a non-negative int or None"),
     "progressbar": Options((True, False)),
-    "priors": _Check(_is_priors, "a dict or None"),
-    "covariates": _Check(_is_covariates, "a non-empty list of distinct column names or None"),
+    "priors": Check(_is_priors, "a dict or None"),
+    "covariates": Check(_is_covariates, "a non-empty list of distinct column names or None"),
 }
 COLUMN_PARAMS = ("customer_col", "segment_col", "tenure_col", "churned_col", "entry_col",
                  "n_periods_active_col", "mean_spend_col")
@@ -197,6 +142,12 @@ class BayesianEstimator(BaseEstimator):
     """
 
     _parameter_constraints: dict[str, Any] = {}
+    #: What :func:`bayesclv.storage.save` writes and :func:`bayesclv.load` restores: the
+    #: fitted non-array attributes, the sub-models (attribute: class name), and the
+    #: columns the customer table must have (as :func:`bayesclv.data.validate_customers`).
+    _saved_state: ClassVar[tuple[str, ...]] = ()
+    _saved_children: ClassVar[dict[str, str]] = {}
+    _requirements: ClassVar[dict[str, bool]] = {}
 
     def _validate_params(self) -> None:
         constraints = {**SAMPLING_CONSTRAINTS, **self._parameter_constraints}
@@ -299,6 +250,4 @@ class BayesianEstimator(BaseEstimator):
         >>> loaded.predict(customers).equals(model.predict(customers))
         True
         """
-        from bayesclv.io import save
-
         return save(self, path, include_data=include_data)

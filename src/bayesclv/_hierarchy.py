@@ -23,7 +23,7 @@ import pytensor.tensor as pt
 import xarray as xr
 
 from bayesclv._laplace import SegmentLaplace
-from bayesclv.priors import _DISTRIBUTIONS
+from bayesclv.priors import pymc_distribution
 
 __all__ = ["Profiles", "centring_mask", "draw_new_segments", "prior_variable",
            "profile_effects", "profile_names", "profile_psi", "segment_effects",
@@ -95,7 +95,7 @@ def prior_variable(prior: Any, name: str, **kwargs: Any) -> Any:
     table.
     """
     params = {key: pm.Data(f"{name}_{key}", float(value)) for key, value in prior.params.items()}
-    return _DISTRIBUTIONS[prior.distribution](name, **params, **kwargs)
+    return pymc_distribution(prior.distribution)(name, **params, **kwargs)
 
 
 def segment_effects(prefix: str, coords: Sequence[str], priors: Mapping[str, Any],
@@ -253,7 +253,7 @@ def _unpooled_effects(prefix: str, coords: Sequence[str], priors: Mapping[str, A
 
 
 def _vector_dist(name: str, params: Mapping[str, np.ndarray], size: int) -> Any:
-    return _DISTRIBUTIONS[name].dist(**params, shape=size)
+    return pymc_distribution(name).dist(**params, shape=size)
 
 
 def _label_key(label: object) -> int:

@@ -19,6 +19,7 @@ from bayesclv.data import PERIOD_UNITS, summarize
 from bayesclv.datasets import load_example
 from bayesclv.estimator import CLVModel
 from bayesclv.exceptions import DataValidationError
+from bayesclv.families import RETENTION_FAMILIES, SPEND_FAMILIES
 
 __all__ = ["main"]
 
@@ -57,7 +58,7 @@ def _demo(args: argparse.Namespace) -> int:
     print(f"Example data: {len(customers):,} customers, {customers['segment'].nunique()} "
           f"segments, periods of one {customers.attrs['period']}.")
     model = CLVModel(
-        retention=args.retention, spend="gamma_gamma", discount_rate=args.discount_rate,
+        retention=args.retention, spend=args.spend, discount_rate=args.discount_rate,
         horizon=args.horizon, margin=args.margin, method=args.method, draws=args.draws,
         tune=args.tune, chains=args.chains, random_seed=args.seed,
     )
@@ -154,7 +155,7 @@ def _report(args: argparse.Namespace) -> int:
     try:
         customers, segment_col, how, source = _load_customers(args)
         model = CLVModel(
-            retention=args.retention, spend="gamma_gamma", discount_rate=args.discount_rate,
+            retention=args.retention, spend=args.spend, discount_rate=args.discount_rate,
             horizon=args.horizon, margin=args.margin, cost_per_period=args.cost_per_period,
             method=args.method, draws=args.draws, tune=args.tune, chains=args.chains,
             random_seed=args.seed, segment_col=segment_col, customer_col=args.customer_col,
@@ -211,8 +212,8 @@ def _add_report_parser(commands: Any) -> None:
                         help="segment column (default 'segment' for a customer table)")
     report.add_argument("--n-segments", default="4",
                         help="K-Means clusters (an int, or 'auto')")
-    report.add_argument("--retention", default="weibull",
-                        choices=["weibull", "geometric", "sbg", "bdw"])
+    report.add_argument("--retention", default="weibull", choices=sorted(RETENTION_FAMILIES))
+    report.add_argument("--spend", default="gamma_gamma", choices=sorted(SPEND_FAMILIES))
     report.add_argument("--method", default="nuts", choices=["nuts", "map"])
     report.add_argument("--draws", type=int, default=_SAMPLING["draws"])
     report.add_argument("--tune", type=int, default=_SAMPLING["tune"])
@@ -231,7 +232,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser("demo", help="fit and value the bundled example customers")
     demo.add_argument("--out", default=None, help="CSV file for per-customer predictions")
-    demo.add_argument("--retention", default="weibull", choices=["weibull", "geometric"])
+    demo.add_argument("--retention", default="weibull", choices=sorted(RETENTION_FAMILIES))
+    demo.add_argument("--spend", default="gamma_gamma", choices=sorted(SPEND_FAMILIES))
     demo.add_argument("--method", default="nuts", choices=["nuts", "map"])
     demo.add_argument("--draws", type=int, default=_SAMPLING["draws"])
     demo.add_argument("--tune", type=int, default=_SAMPLING["tune"])

@@ -55,7 +55,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bayesclv.data import _describe_rows, _fail, _numeric, _reject_mixed_types
+from bayesclv.data.columns import _describe_rows, _fail, _numeric, _reject_mixed_types
 from bayesclv.exceptions import CovariateRangeWarning, DataValidationError
 
 __all__ = ["CovariateEncoder", "covariate_profiles"]

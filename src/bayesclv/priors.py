@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import pymc as pm
 
-__all__ = ["CENTRED_BELOW", "Prior", "default_priors", "hierarchy_options",
+__all__ = ["CENTRED_BELOW", "Prior", "hierarchy_options", "pymc_distribution",
            "merge_priors", "priors_from_dict", "priors_table", "priors_to_dict",
            "resolve_parametrisation"]
 
@@ -49,6 +49,11 @@ _DISTRIBUTIONS = {
     "Exponential": pm.Exponential,
     "Gamma": pm.Gamma,
 }
+
+
+def pymc_distribution(name: str) -> type:
+    """The PyMC distribution a prior may name (KeyError for any name off the allow-list)."""
+    return _DISTRIBUTIONS[name]
 
 
 @dataclass(frozen=True)
@@ -276,54 +281,6 @@ def _between_segment_sd(mode: np.ndarray, sd: np.ndarray) -> np.ndarray:
     return out
 
 
-def default_priors(customers: pd.DataFrame, *, retention: str = "weibull",
-                   spend: str | None = "gamma_gamma", columns: Any = None) -> dict[str, Any]:
-    """The default priors a :class:`~bayesclv.CLVModel` would use on this table.
-
-    Every family's defaults are weakly informative on interpretable scales, centred on the
-    table's observation window (retention) and median spend (spend); see the docs page
-    "Priors" for what each implies. Pass any part of the result, changed, as ``priors=``
-    to override it; the rest keep their defaults.
-
-    Parameters
-    ----------
-    customers : pandas.DataFrame
-        Customer table (DESIGN §3).
-    retention : {"weibull", "geometric", "sbg", "bdw"}, default="weibull"
-    spend : {"gamma_gamma"} or None, default="gamma_gamma"
-        ``None`` for a retention-only table (no spend columns).
-    columns : bayesclv.data.CustomerColumns, optional
-        Column names, if not the defaults.
-
-    Returns
-    -------
-    dict
-        ``{"retention": {...}, "spend": {...}}``, each a prior set as
-        :func:`merge_priors` resolves it.
-
-    Examples
-    --------
-    >>> import bayesclv
-    >>> from bayesclv.priors import default_priors
-    >>> priors = default_priors(bayesclv.datasets.load_example())
-    >>> priors["retention"]["mu"]["log_k"]
-    Prior(distribution='Normal', params={'mu': 0.0, 'sigma': 0.5})
-    """
-    from bayesclv.data import validate_customers
-    from bayesclv.retention import RETENTION_FAMILIES
-    from bayesclv.spend import SPEND_FAMILIES
-
-    for name, value, families in (("retention", retention, RETENTION_FAMILIES),
-                                  ("spend", spend, SPEND_FAMILIES)):
-        if value is not None and value not in families:
-            raise ValueError(f"{name} must be one of {sorted(families)}; got {value!r}.")
-    data = validate_customers(customers, columns, require_spend=spend is not None)
-    out = {"retention": RETENTION_FAMILIES[retention].default_priors(data.tenure)}
-    if spend is not None:
-        out["spend"] = SPEND_FAMILIES[spend].default_priors(data.mean_spend)
-    return out
-
-
 def priors_table(priors: Mapping[str, Any]) -> pd.DataFrame:
     """A nested prior set as a flat table: one row per prior or setting.
 
@@ -331,7 +288,8 @@ def priors_table(priors: Mapping[str, Any]) -> pd.DataFrame:
     ----------
     priors : mapping
         A prior set (``{"mu": {...}, "sigma": {...}, ...}``) or several under names
-        (``{"retention": {...}, "spend": {...}}``, as :func:`default_priors` gives).
+        (``{"retention": {...}, "spend": {...}}``, as
+        :func:`bayesclv.families.default_priors` gives).
 
     Returns
     -------

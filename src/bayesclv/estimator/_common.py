@@ -14,13 +14,13 @@ from arviz_stats.base import array_stats
 from sklearn.utils.validation import check_is_fitted
 
 from bayesclv._base import BayesianEstimator, reproducible_compilation
-from bayesclv._dask import is_dask_frame
 from bayesclv._hierarchy import Profiles, draw_new_segments, profile_psi, segment_psi_draws
 from bayesclv._laplace import SegmentLaplace, segment_laplace
 from bayesclv.covariates import CovariateEncoder, covariate_profiles
 from bayesclv.data import (
     CustomerData,
     TrainingStatistics,
+    is_dask_frame,
     segment_codes,
     training_statistics,
     validate_customers,

@@ -12,11 +12,12 @@ import xarray as xr
 from arviz_stats.base import array_stats
 from sklearn.utils.validation import check_is_fitted
 
-from bayesclv._base import BayesianEstimator, Interval, Options
-from bayesclv._dask import is_dask_frame, predict_partitions
+from bayesclv._base import BayesianEstimator
 from bayesclv._hierarchy import profile_names
+from bayesclv._params import Interval, Options
 from bayesclv.clv import CustomerValuation, residual_survival_sums
 from bayesclv.data import CustomerData, validate_customers
+from bayesclv.data._dask import is_dask_frame, predict_partitions
 from bayesclv.estimator._common import (
     dask_statistics,
     documented,
@@ -26,9 +27,8 @@ from bayesclv.estimator._common import (
 from bayesclv.estimator._decisions import DecisionMethods
 from bayesclv.estimator.retention import RetentionModel
 from bayesclv.estimator.spend import SpendModel
-from bayesclv.retention import RETENTION_FAMILIES
+from bayesclv.families import RETENTION_FAMILIES, SPEND_FAMILIES
 from bayesclv.segmentation.strategy import segment_strategies
-from bayesclv.spend import SPEND_FAMILIES
 
 __all__ = ["CLVModel"]
 
@@ -126,6 +126,9 @@ class CLVModel(DecisionMethods, BayesianEstimator):
     True
     """
 
+    _saved_state = ("seed_", "valuation_seed_", "period_", "has_segment_column_", "segments_",
+                    "n_customers_in_")
+    _saved_children = {"retention_model_": "RetentionModel", "spend_model_": "SpendModel"}
     _parameter_constraints = {
         "retention": Options(tuple(RETENTION_FAMILIES)),
         "spend": Options(tuple(SPEND_FAMILIES)),

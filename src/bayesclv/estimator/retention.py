@@ -12,13 +12,13 @@ import xarray as xr
 from arviz_stats.base import array_stats
 from sklearn.utils.validation import check_is_fitted
 
-from bayesclv._base import Options
-from bayesclv._dask import is_dask_frame
 from bayesclv._hierarchy import Profiles
+from bayesclv._params import Options
 from bayesclv.clv import residual_survival_sums
 from bayesclv.data import (
     CustomerData,
     TrainingStatistics,
+    is_dask_frame,
     life_table,
     risk_set_table,
     segment_codes,
@@ -32,9 +32,9 @@ from bayesclv.estimator._common import (
     wanted_segments,
 )
 from bayesclv.exceptions import DataValidationError
+from bayesclv.families import RETENTION_FAMILIES
 from bayesclv.priors import merge_priors
 from bayesclv.retention import (
-    RETENTION_FAMILIES,
     build_retention_model,
     grouped_loglik,
     statistics_loglik,
@@ -110,6 +110,8 @@ class RetentionModel(SegmentedModel):
 
     _prefix = "retention"
     _requirements = {"require_spend": False}
+    _saved_state = ("seed_", "period_", "has_segment_column_", "segments_", "n_customers_in_",
+                    "priors_", "sampler_", "sampling_seconds_")
     _parameter_constraints = {"family": Options(tuple(RETENTION_FAMILIES))}
 
     def __init__(

@@ -11,11 +11,10 @@ import pymc as pm
 import xarray as xr
 from sklearn.utils.validation import check_is_fitted
 
-from bayesclv._base import Options
-from bayesclv._dask import is_dask_frame
 from bayesclv._hierarchy import Profiles, profile_names
+from bayesclv._params import Options
 from bayesclv.clv import CustomerValuation
-from bayesclv.data import CustomerData, TrainingStatistics, spend_statistics
+from bayesclv.data import CustomerData, TrainingStatistics, is_dask_frame, spend_statistics
 from bayesclv.estimator._common import (
     SegmentedModel,
     documented,
@@ -23,8 +22,9 @@ from bayesclv.estimator._common import (
     period_of,
     wanted_segments,
 )
+from bayesclv.families import SPEND_FAMILIES
 from bayesclv.priors import merge_priors
-from bayesclv.spend import SPEND_FAMILIES, build_spend_model
+from bayesclv.spend import build_spend_model
 
 __all__ = ["SpendModel"]
 
@@ -61,6 +61,8 @@ class SpendModel(SegmentedModel):
 
     _prefix = "spend"
     _requirements = {"require_retention": False}
+    _saved_state = ("seed_", "period_", "has_segment_column_", "segments_", "n_customers_in_",
+                    "priors_", "sampler_", "sampling_seconds_")
     _parameter_constraints = {"family": Options(tuple(SPEND_FAMILIES))}
 
     def __init__(

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 
-from bayesclv.data import _fail
+from bayesclv.data.columns import _fail
 from bayesclv.exceptions import DataValidationError
 
 

@@ -12,7 +12,7 @@ from sklearn.metrics import silhouette_score
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
-from bayesclv._base import Interval
+from bayesclv._params import Interval
 from bayesclv.exceptions import DataValidationError
 from bayesclv.segmentation._common import (
     _ColumnName,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from bayesclv.data import _fail
+from bayesclv.data.columns import _fail
 from bayesclv.exceptions import DataValidationError
 from bayesclv.segmentation._common import _row_labels
 

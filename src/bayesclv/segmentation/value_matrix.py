@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bayesclv.data import _numeric
+from bayesclv.data.columns import _numeric
 from bayesclv.exceptions import DataValidationError
 
 __all__ = ["VALUE_QUADRANTS", "value_matrix"]

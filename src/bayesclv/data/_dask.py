@@ -10,7 +10,13 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import pandas as pd
+
+from bayesclv.data.columns import validate_customers
+from bayesclv.data.statistics import combine_statistics, partition_ranges, partition_statistics
+from bayesclv.data.transactions import parse_dates
+from bayesclv.exceptions import DataValidationError
 
 __all__ = ["is_dask_frame", "partials", "predict_partitions", "reduce_partitions",
            "summarize_partitions"]
@@ -57,8 +63,6 @@ def summarize_partitions(transactions: Any, summarize: Callable[..., pd.DataFram
 
 
 def _latest_date(dates: pd.Series, date_format: str | None) -> pd.Series:
-    from bayesclv.data import parse_dates
-
     if dates.empty:
         return pd.Series([pd.NaT], dtype="datetime64[ns]")
     parsed = parse_dates(dates, str(dates.name), dates.index, date_format, allow_missing=False)
@@ -109,9 +113,6 @@ def reduce_partitions(customers: Any, columns: Any, need: dict[str, bool]) -> An
     """
     import dask
 
-    from bayesclv.data import combine_statistics
-    from bayesclv.exceptions import DataValidationError
-
     _check_unique_ids(customers, columns)
     parts = customers.to_delayed()
     ranges = dask.compute(*[dask.delayed(_partition_ranges)(part, columns, need)
@@ -134,8 +135,6 @@ def reduce_partitions(customers: Any, columns: Any, need: dict[str, bool]) -> An
 
 
 def _check_unique_ids(customers: Any, columns: Any) -> None:
-    from bayesclv.exceptions import DataValidationError
-
     if columns.customer in customers.columns:
         ids = customers[columns.customer]
     elif customers.index.name == columns.customer:
@@ -154,16 +153,12 @@ def _check_unique_ids(customers: Any, columns: Any) -> None:
 
 
 def _partition_ranges(part: pd.DataFrame, columns: Any, need: dict[str, bool]) -> Any:
-    from bayesclv.data import partition_ranges, validate_customers
-
     if part.empty:
         return None
     return partition_ranges(validate_customers(part, columns, **need))
 
 
 def _spend_bins(mean_spend: Any, spend_range: dict[str, float]) -> Any:
-    import numpy as np
-
     low, high = np.log(spend_range["z_min"]), np.log(spend_range["z_max"])
     scale = _MEDIAN_BINS / (high - low) if high > low else 0.0
     bins = ((np.log(mean_spend) - low) * scale).astype(np.int64)
@@ -172,10 +167,6 @@ def _spend_bins(mean_spend: Any, spend_range: dict[str, float]) -> Any:
 
 def _partition_statistics(part: pd.DataFrame, columns: Any, need: dict[str, bool],
                           labels: list[str], spend_range: Any) -> dict[str, Any]:
-    import numpy as np
-
-    from bayesclv.data import partition_statistics, validate_customers
-
     data = validate_customers(part, columns, **need)
     if spend_range is None:
         return partition_statistics(data, labels, None, None)
@@ -187,8 +178,6 @@ def _partition_statistics(part: pd.DataFrame, columns: Any, need: dict[str, bool
 
 def _spend_in_bins(part: pd.DataFrame, columns: Any, spend_range: dict[str, float],
                    first: int, last: int) -> Any:
-    import numpy as np
-
     values = part[columns.mean_spend].to_numpy(dtype=np.float64)
     bins = _spend_bins(values, spend_range)
     # Distinct values and counts: a price many customers share travels once.
@@ -199,8 +188,6 @@ def _exact_median(parts: list[Any], statistics: Any, spend_range: dict[str, floa
                   columns: Any) -> float:
     """The median of every partition's spend, as ``numpy.median`` of the whole column."""
     import dask
-    import numpy as np
-
     cumulative = np.cumsum(np.sum([s["spend_histogram"] for s in statistics], axis=0))
     n = int(cumulative[-1])
     ranks = [(n - 1) // 2, n // 2]

@@ -1,0 +1,303 @@
+"""The customer-table contract: column names, validation, and the clean arrays it gives.
+
+Every public entry point that receives user data calls :func:`validate_customers` first,
+so the rest of the library works on clean, normalised numpy arrays. Errors name the
+column, the first offending customer ids and how many rows are affected.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+
+from bayesclv.exceptions import DataValidationError
+
+__all__ = ["SINGLE_SEGMENT", "CustomerColumns", "CustomerData", "validate_customers"]
+
+_MAX_LISTED = 5
+
+
+@dataclass(frozen=True)
+class CustomerColumns:
+    """Names of the customer-table columns (DESIGN §3), configurable per estimator."""
+
+    customer: str = "customer_id"
+    segment: str | None = "segment"
+    tenure: str = "tenure"
+    churned: str = "churned"
+    entry: str | None = "entry"
+    n_periods_active: str = "n_periods_active"
+    mean_spend: str = "mean_spend"
+
+    def to_dict(self) -> dict[str, str | None]:
+        """Return the names as a plain dict (JSON-serialisable)."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class CustomerData:
+    """A validated customer table as arrays, in input order.
+
+    Attributes
+    ----------
+    customer_ids : pandas.Index
+        The customer ids, in input order.
+    index : pandas.Index
+        The index of the input DataFrame (outputs reuse it).
+    segment : numpy.ndarray of str
+        Segment label per customer (``"all"`` when the table has no segment column).
+    tenure, entry : numpy.ndarray of int64
+        Completed periods observed, and periods already completed when observation began.
+    churned : numpy.ndarray of bool
+    n_periods_active : numpy.ndarray of int64 or None
+    mean_spend : numpy.ndarray of float64 or None
+    """
+
+    customer_ids: pd.Index
+    index: pd.Index
+    segment: np.ndarray
+    tenure: np.ndarray
+    churned: np.ndarray
+    entry: np.ndarray
+    n_periods_active: np.ndarray | None
+    mean_spend: np.ndarray | None
+
+    @property
+    def n_customers(self) -> int:
+        """Number of customers (rows)."""
+        return len(self.customer_ids)
+
+
+SINGLE_SEGMENT = "all"
+
+
+def _describe_rows(ids: pd.Index, mask: np.ndarray, label: str) -> str:
+    bad = ids[np.asarray(mask)]
+    listed = ", ".join(repr(x) for x in bad[:_MAX_LISTED])
+    more = ", ..." if len(bad) > _MAX_LISTED else ""
+    return f"{len(bad)} row(s) ({label}: {listed}{more})"
+
+
+def _fail(column: str, ids: pd.Index, mask: np.ndarray, problem: str, fix: str,
+          label: str = "customer ids") -> None:
+    raise DataValidationError(
+        f"Column {column!r}: {problem} in {_describe_rows(ids, mask, label)}. {fix}"
+    )
+
+
+def _require_columns(df: pd.DataFrame, names: Sequence[str], purpose: str) -> None:
+    missing = [c for c in names if c not in df.columns]
+    if missing:
+        raise DataValidationError(
+            f"Column(s) {missing} missing from the customer table ({purpose}); "
+            f"it has columns {list(df.columns)}. Pass the column names to the estimator "
+            "(e.g. tenure_col=...) if yours are named differently."
+        )
+
+
+def _value_kind(value: object) -> str:
+    if isinstance(value, (bool, np.bool_)):
+        return "bool"
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return "number"
+    if isinstance(value, str):
+        return "str"
+    return type(value).__name__
+
+
+def _reject_mixed_types(series: pd.Series, column: str, ids: pd.Index,
+                        label: str = "customer ids") -> None:
+    """An object column must hold one kind of value: mixed kinds are ambiguous."""
+    if series.dtype != object:
+        return
+    present = series.notna().to_numpy()
+    kinds = np.array([_value_kind(v) if ok else "" for v, ok in zip(series, present,
+                                                                       strict=True)])
+    found = sorted(set(kinds[present]))
+    if len(found) > 1:
+        first = kinds[present][0]
+        _fail(column, ids, present & (kinds != first),
+              f"values of another type than the first row's ({first}; the column mixes "
+              f"{', '.join(found)})",
+              "Give the column one type (e.g. .astype(str) or pandas.to_numeric) so that "
+              "equal-looking values such as 1 and '1' cannot be confused.", label=label)
+
+
+def _numeric(df: pd.DataFrame, column: str, ids: pd.Index) -> np.ndarray:
+    series = df[column]
+    if pd.api.types.is_bool_dtype(series):
+        raise DataValidationError(
+            f"Column {column!r}: boolean values where numbers are expected in "
+            f"{_describe_rows(ids, np.ones(len(series), bool), 'customer ids')}. "
+            "Check that the column names map to the right columns."
+        )
+    if not pd.api.types.is_numeric_dtype(series):
+        converted = pd.to_numeric(series, errors="coerce")
+        bad = converted.isna().to_numpy() & series.notna().to_numpy()
+        if bad.any():
+            _fail(column, ids, bad, f"non-numeric values (dtype {series.dtype})",
+                  "Convert the column to numbers.")
+        _reject_mixed_types(series, column, ids)
+        series = converted
+    values = series.to_numpy(dtype=np.float64, na_value=np.nan)
+    if np.isnan(values).any():
+        _fail(column, ids, np.isnan(values), "missing (NaN) values",
+              "Fill or remove these customers explicitly; nothing is dropped silently.")
+    if not np.isfinite(values).all():
+        _fail(column, ids, ~np.isfinite(values), "infinite values",
+              "Replace them with finite numbers.")
+    return values
+
+
+def _integer(df: pd.DataFrame, column: str, ids: pd.Index) -> np.ndarray:
+    values = _numeric(df, column, ids)
+    huge = np.abs(values) >= 2.0**53
+    if huge.any():
+        _fail(column, ids, huge, "values too large to be period counts (>= 2**53)",
+              "Check the column and the period unit.")
+    fractional = values != np.round(values)
+    if fractional.any():
+        _fail(column, ids, fractional, "fractional values where whole periods are expected",
+              "Periods are counted in whole units; round or re-summarise the data.")
+    return values.astype(np.int64)
+
+
+def _boolean(df: pd.DataFrame, column: str, ids: pd.Index) -> np.ndarray:
+    series = df[column]
+    if pd.api.types.is_bool_dtype(series) and not series.isna().any():
+        return series.to_numpy(dtype=bool)
+    if series.isna().any():
+        _fail(column, ids, series.isna().to_numpy(), "missing (NaN) churn flags",
+              "Every customer needs churned=True or False.")
+    valid = series.map(lambda v: isinstance(v, (bool, np.bool_, int, np.integer, float,
+                                                np.floating)) and v in (0, 1))
+    valid = valid.to_numpy(dtype=bool)
+    if not valid.all():
+        _fail(column, ids, ~valid, "values other than True/False (or 1/0)",
+              "Encode churn as a boolean column.")
+    _reject_mixed_types(series, column, ids)
+    return series.to_numpy().astype(np.float64).astype(bool)
+
+
+def validate_customers(
+    customers: pd.DataFrame,
+    columns: CustomerColumns | None = None,
+    *,
+    require_spend: bool = True,
+    require_retention: bool = True,
+) -> CustomerData:
+    """Check a customer table against the contract of DESIGN §3 and return arrays.
+
+    Parameters
+    ----------
+    customers : pandas.DataFrame
+        One row per customer. The customer id is read from ``columns.customer`` or, if no
+        such column exists, from an index of that name.
+    columns : CustomerColumns, optional
+        Column names; defaults to :class:`CustomerColumns()`.
+    require_spend : bool, default=True
+        Whether ``n_periods_active`` and ``mean_spend`` must be present and valid.
+    require_retention : bool, default=True
+        Whether ``tenure`` and ``churned`` must be present and valid.
+
+    Returns
+    -------
+    CustomerData
+        The validated table as numpy arrays, in input order.
+
+    Raises
+    ------
+    DataValidationError
+        For a missing column, NaN or infinite values, non-numeric or fractional periods,
+        ``tenure < 1``, ``entry < 0`` or ``entry >= tenure``, non-boolean churn flags,
+        ``n_periods_active < 1`` or greater than ``tenure``, non-positive spend, or
+        duplicate customer ids. The message names the column, the first offending
+        customer ids and the number of rows.
+    """
+    if not isinstance(customers, pd.DataFrame):
+        raise DataValidationError(
+            f"Expected a pandas DataFrame of customers, got {type(customers).__name__}."
+        )
+    columns = columns or CustomerColumns()
+    if len(customers) == 0:
+        raise DataValidationError("The customer table is empty: there is nothing to model.")
+
+    if columns.customer in customers.columns:
+        id_series = customers[columns.customer]
+    elif customers.index.name == columns.customer:
+        id_series = customers.index.to_series()
+    else:
+        raise DataValidationError(
+            f"Column {columns.customer!r} (the customer id) is missing: it is neither a "
+            f"column nor the index name; columns are {list(customers.columns)}. Pass "
+            "customer_col=... to name yours."
+        )
+    ids = pd.Index(id_series.to_numpy(), name=columns.customer)
+    if id_series.isna().any():
+        position_labels = pd.Index(customers.index)
+        _fail(columns.customer, position_labels, id_series.isna().to_numpy(),
+              "missing customer ids", "Every customer needs an id.", label="row index")
+    duplicated = ids.duplicated(keep=False)
+    if duplicated.any():
+        _fail(columns.customer, ids, duplicated, "duplicate customer ids",
+              "The table must have one row per customer; aggregate duplicates first.")
+
+    n = len(customers)
+    if columns.segment is not None and columns.segment in customers.columns:
+        seg_series = customers[columns.segment]
+        if seg_series.isna().any():
+            _fail(columns.segment, ids, seg_series.isna().to_numpy(), "missing segment labels",
+                  "Give these customers a segment (or an explicit 'unknown' label).")
+        _reject_mixed_types(seg_series, columns.segment, ids)
+        segment = seg_series.astype(str).to_numpy(dtype=object)
+    else:
+        segment = np.full(n, SINGLE_SEGMENT, dtype=object)
+
+    tenure = churned = entry = None
+    if require_retention:
+        _require_columns(customers, [columns.tenure, columns.churned], "retention model")
+        tenure = _integer(customers, columns.tenure, ids)
+        if (tenure < 1).any():
+            _fail(columns.tenure, ids, tenure < 1, "tenure below 1",
+                  "Tenure counts completed periods and must be at least 1.")
+        churned = _boolean(customers, columns.churned, ids)
+        if columns.entry is not None and columns.entry in customers.columns:
+            entry = _integer(customers, columns.entry, ids)
+            if (entry < 0).any():
+                _fail(columns.entry, ids, entry < 0, "negative entry",
+                      "Entry is the number of periods completed before observation began.")
+            if (entry >= tenure).any():
+                _fail(columns.entry, ids, entry >= tenure, "entry >= tenure",
+                      "A customer must be observed for at least one period after entry.")
+        else:
+            entry = np.zeros(n, dtype=np.int64)
+
+    n_active = mean_spend = None
+    if require_spend:
+        _require_columns(customers, [columns.n_periods_active, columns.mean_spend],
+                         "spend model")
+        n_active = _integer(customers, columns.n_periods_active, ids)
+        if (n_active < 1).any():
+            _fail(columns.n_periods_active, ids, n_active < 1, "values below 1",
+                  "Only customers with at least one period of spend can inform the spend model.")
+        if tenure is not None and (n_active > tenure).any():
+            _fail(columns.n_periods_active, ids, n_active > tenure,
+                  "more active periods than tenure", "Check the summarising step.")
+        mean_spend = _numeric(customers, columns.mean_spend, ids)
+        if (mean_spend <= 0).any():
+            _fail(columns.mean_spend, ids, mean_spend <= 0, "non-positive spend",
+                  "Mean spend per active period must be > 0 (refunds netted out beforehand).")
+
+    return CustomerData(
+        customer_ids=ids,
+        index=customers.index.copy(),
+        segment=segment,
+        tenure=tenure,
+        churned=churned,
+        entry=entry,
+        n_periods_active=n_active,
+        mean_spend=mean_spend,
+    )
