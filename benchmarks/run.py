@@ -17,8 +17,9 @@ reported as such. The competitors run from ``benchmarks/.venv-anchors`` (see
 bayesclv fits ``CLVModel(retention="weibull", spend="gamma_gamma")`` three ways: NUTS with
 PyMC's sampler (``bayesclv``, the library's default and the reference of the ratios),
 NUTS with nutpie (``bayesclv_nutpie``, needs the ``fast`` extra) and a MAP point estimate
-(``bayesclv_map``: no intervals); by default with the library's default parametrisation (``auto``: centred
-or non-centred per segment and coordinate, from how tightly the segment's data pin it);
+(``bayesclv_map``: no intervals); by default with the library's default parametrisation
+(``auto``: centred or non-centred per segment and coordinate, from how tightly the
+segment's data pin it);
 ``--parametrisation centered`` and ``non-centered`` force one form. Its retention and
 spend parts are reported apart (fit seconds each) so that they compare with the retention
 tools (pymc-marketing's shifted-beta-geometric, lifelines' Weibull) and the spend tools
