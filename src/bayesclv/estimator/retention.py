@@ -14,6 +14,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from bayesclv._hierarchy import Profiles
 from bayesclv._params import Options
+from bayesclv.checks import churn_check, survivor_projection
 from bayesclv.clv import residual_survival_sums
 from bayesclv.data import (
     CustomerData,
@@ -41,18 +42,6 @@ from bayesclv.retention import (
 )
 
 __all__ = ["RetentionModel"]
-
-
-_PREDICTIVE_SAMPLES = 1000
-
-
-def _replicates(n_samples: int) -> int:
-    """Simulations per posterior sample, so predictive intervals rest on >= 1000 draws.
-
-    A MAP fit has one sample: its predictive interval is then the sampling variation
-    alone, from 1000 simulations at the point estimate.
-    """
-    return max(1, -(-_PREDICTIVE_SAMPLES // n_samples))
 
 
 @documented
@@ -542,31 +531,12 @@ class RetentionModel(SegmentedModel):
         segments = self._segments(segment)
         psi = flatten_samples(self._draws_for(segments))
         t = np.arange(int(observed) + 1, int(observed) + int(periods) + 1, dtype=np.float64)
-        log_rate = -np.exp(self.family_.log_hazard_increment(t, psi[:, :, None, :]))
-        conditional = np.exp(np.cumsum(log_rate, axis=-1))
-        expected = cohort_size * conditional
-        rng = self._rng(1)
-        log_rate = np.repeat(log_rate, _replicates(log_rate.shape[0]), axis=0)
-        alive = np.full(log_rate.shape[:2], int(cohort_size), dtype=np.int64)
-        predicted = np.empty(log_rate.shape, dtype=np.int64)
-        for j in range(len(t)):
-            alive = rng.binomial(alive, np.exp(log_rate[..., j]))
-            predicted[..., j] = alive
-        expected_hdi = array_stats.hdi(np.moveaxis(expected, 0, -1), hdi_prob, axis=-1)
-        predicted_hdi = array_stats.hdi(np.moveaxis(predicted, 0, -1).astype(np.float64),
-                                        hdi_prob, axis=-1)
+        projection = survivor_projection(self.family_, psi, t, int(cohort_size), self._rng(1),
+                                         hdi_prob)
         index = pd.MultiIndex.from_product([segments, t.astype(np.int64)],
                                            names=["segment", "period"])
-        out = pd.DataFrame(
-            {
-                "expected_mean": expected.mean(axis=0).ravel(),
-                "expected_hdi_low": expected_hdi[..., 0].ravel(),
-                "expected_hdi_high": expected_hdi[..., 1].ravel(),
-                "predicted_hdi_low": predicted_hdi[..., 0].ravel(),
-                "predicted_hdi_high": predicted_hdi[..., 1].ravel(),
-            },
-            index=index,
-        )
+        out = pd.DataFrame({name: values.ravel() for name, values in projection.items()},
+                           index=index)
         out.attrs.update(period=self.period_, cohort_size=int(cohort_size),
                          observed=int(observed), hdi_prob=float(hdi_prob))
         return out
@@ -635,31 +605,10 @@ class RetentionModel(SegmentedModel):
         observed = risk_set["churned"].to_numpy()
         cells, cell_of = self._churn_cells(X, risk_set, segments)
         psi = flatten_samples(self._profile_draws(segments, cells["profiles"]))
-        cell_psi = psi[:, cells["profile"], :]
-        hazard = -np.expm1(-np.exp(self.family_.log_hazard_increment(cells["period"],
-                                                                     cell_psi)))
-        hazard = np.repeat(hazard, _replicates(hazard.shape[0]), axis=0)
-        simulated = self._rng(2).binomial(cells["at_risk"][None, :], hazard)
-        # Customers of one segment with different covariates churn with different hazards:
-        # simulate per (profile, period) cell, then add the cells of each segment's period.
-        simulated = simulated.astype(np.float64)
-        if cell_of is not None:
-            per_row = np.zeros((simulated.shape[0], len(at_risk)))
-            np.add.at(per_row.T, cell_of, simulated.T)
-            simulated = per_row
-        bounds = array_stats.hdi(simulated.T, hdi_prob, axis=-1)
-        upper = (simulated >= observed).mean(axis=0)
-        lower = (simulated <= observed).mean(axis=0)
+        check = churn_check(self.family_, psi, cells, cell_of, at_risk, observed,
+                            self._rng(2), hdi_prob)
         out = pd.DataFrame(
-            {
-                "at_risk": at_risk,
-                "churned": observed,
-                "predicted_mean": simulated.mean(axis=0),
-                "predicted_hdi_low": bounds[:, 0],
-                "predicted_hdi_high": bounds[:, 1],
-                "inside": (observed >= bounds[:, 0]) & (observed <= bounds[:, 1]),
-                "p_value": np.minimum(1.0, 2.0 * np.minimum(upper, lower)),
-            },
+            {"at_risk": at_risk, "churned": observed, **check},
             index=pd.MultiIndex.from_arrays(
                 [np.asarray(segments, dtype=object)[risk_set["segment"].to_numpy()],
                  risk_set["period"].to_numpy()], names=["segment", "period"]),
