@@ -177,10 +177,13 @@ class CLVModel(DecisionMethods, BayesianEstimator):
         self.mean_spend_col = mean_spend_col
 
     def _sub_params(self, seed: int) -> dict[str, Any]:
-        shared = ("method", "draws", "tune", "chains", "target_accept", "sampler",
-                  "progressbar", "covariates", "customer_col", "segment_col", "tenure_col",
-                  "churned_col", "entry_col", "n_periods_active_col", "mean_spend_col")
-        return {name: getattr(self, name) for name in shared} | {"random_seed": seed}
+        """The sub-models' hyper-parameters: all those the three estimators share.
+
+        The seed (derived from this model's) and the priors (given per part) excepted.
+        """
+        shared = (set(RetentionModel._get_param_names()) & set(SpendModel._get_param_names())
+                  & set(self._get_param_names())) - {"random_seed", "priors"}
+        return {name: getattr(self, name) for name in sorted(shared)} | {"random_seed": seed}
 
     def fit(self, X: pd.DataFrame, y: None = None, *, period: str | None = None) -> CLVModel:
         """Fit the retention and spend models to a customer table.
