@@ -307,7 +307,10 @@ _COMMON_DOC = """method : {"nuts", "map"}, default="nuts"
         NUTS sampling, or a maximum a posteriori point (one "draw"; fast, no parameter
         uncertainty).
     draws, tune, chains : int, default=1000, 1000, 4
-    target_accept : float, default=0.9
+    target_accept : float, default=0.95
+        NUTS's target acceptance rate. Above PyMC's 0.8: hierarchies of a few segments
+        have narrow necks where a bolder step size diverges (the bundled example had 0-2
+        divergences in 4,000 draws at 0.9, none at 0.95, for ~1.5 s more).
     sampler : {"pymc", "nutpie"}, default="pymc"
         NUTS implementation: PyMC's (chains in parallel processes) or nutpie's (needs
         the ``fast`` extra; chains in threads of one process). Both compile a model's

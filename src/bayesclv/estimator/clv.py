@@ -143,7 +143,7 @@ class CLVModel(DecisionMethods, BayesianEstimator):
         self, retention: str = "weibull", spend: str = "gamma_gamma", *,
         discount_rate: float = 0.01, horizon: int | None = None, margin: float = 1.0,
         cost_per_period: float = 0.0, hdi_prob: float = 0.9, method: str = "nuts",
-        draws: int = 1000, tune: int = 1000, chains: int = 4, target_accept: float = 0.9,
+        draws: int = 1000, tune: int = 1000, chains: int = 4, target_accept: float = 0.95,
         sampler: str = "pymc", random_seed: int | None = None, priors: dict | None = None,
         progressbar: bool = False, covariates: list[str] | None = None,
         customer_col: str = "customer_id", segment_col: str | None = "segment",
