@@ -302,12 +302,11 @@ def summarize(
     >>> table.attrs["period"]
     'month'
     """
+    options = {
+        "customer_col": customer_col, "date_col": date_col, "amount_col": amount_col,
+        "period": period, "observation_end": observation_end, "end_col": end_col,
+        "inactivity": inactivity, "segment_col": segment_col, "refunds": refunds,
+        "date_format": date_format}
     if is_dask_frame(transactions):
-        return summarize_partitions(transactions, summarize_frame, {
-            "customer_col": customer_col, "date_col": date_col, "amount_col": amount_col,
-            "period": period, "observation_end": observation_end, "end_col": end_col,
-            "inactivity": inactivity, "segment_col": segment_col, "refunds": refunds,
-            "date_format": date_format})
-    return summarize_frame(
-        transactions, customer_col, date_col, amount_col, period, observation_end, end_col,
-        inactivity, segment_col, refunds=refunds, date_format=date_format)
+        return summarize_partitions(transactions, summarize_frame, options)
+    return summarize_frame(transactions, **options)
