@@ -18,12 +18,12 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 #: Low to high. A module belongs to the layer of the longest prefix that names it.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("foundation", ("bayesclv._version", "bayesclv.exceptions", "bayesclv._math",
-                    "bayesclv._params")),
+                    "bayesclv._params", "bayesclv._streams")),
     ("data", ("bayesclv.data", "bayesclv._dask", "bayesclv.covariates",
               "bayesclv.datasets")),
     ("segmentation", ("bayesclv.segmentation",)),
     ("models", ("bayesclv.priors", "bayesclv._laplace", "bayesclv._hierarchy",
-                "bayesclv.retention", "bayesclv.spend", "bayesclv.families")),
+                "bayesclv.retention", "bayesclv.models", "bayesclv.families")),
     ("inference", ("bayesclv._nutpie", "bayesclv.diagnostics", "bayesclv.comparison",
                    "bayesclv.checks")),
     ("valuation", ("bayesclv._sampling", "bayesclv.clv", "bayesclv.decisions")),

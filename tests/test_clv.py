@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 
 from bayesclv.clv import BLOCK, CustomerValuation, residual_survival_sums
+from bayesclv.models.spend import GammaGammaSpend
 from bayesclv.retention import GeometricRetention, WeibullRetention
-from bayesclv.spend import GammaGammaSpend
 
 WEIBULL = WeibullRetention()
 GEOMETRIC = GeometricRetention()
@@ -65,8 +65,9 @@ def make_valuation(n_customers, n_samples=50, seed=0):
               "retention_next": rng.uniform(0.8, 1, (n_samples, 10))},
         pair=rng.integers(0, 10, n_customers), segment=rng.integers(0, n_segments, n_customers),
         active=rng.uniform(size=n_customers) < 0.7, spend_family=spend,
-        spend_params=spend.natural(psi), x=rng.integers(1, 10, n_customers).astype(float),
-        z=rng.gamma(2.0, 20.0, n_customers), margin=0.3, cost_per_period=1.0, seed=seed,
+        spend_params=spend.natural(psi),
+        inputs=np.c_[rng.integers(1, 10, n_customers).astype(float),
+                     rng.gamma(2.0, 20.0, n_customers)], margin=0.3, cost_per_period=1.0, seed=seed,
     )
 
 

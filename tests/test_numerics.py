@@ -27,8 +27,8 @@ import pytensor.tensor as pt
 import pytest
 
 from bayesclv._math import NP, PT, LaplaceGrid, exponential_sums, sum_log1p_ratio
+from bayesclv.models.spend import SPEND_FAMILIES
 from bayesclv.retention import RETENTION_FAMILIES, grouped_loglik, risk_set_loglik, row_loglik
-from bayesclv.spend import SPEND_FAMILIES
 
 mp.mp.dps = 50
 RTOL = 1e-8
@@ -203,7 +203,7 @@ def test_gamma_gamma_loglik_matches_mpmath():
     for p, q_minus_1, gamma in grid:
         # The pooled coordinates: log mean spend, log p, log(q - 1).
         psi = np.log([p * gamma / q_minus_1, p, q_minus_1])
-        values = family.customer_loglik(psi, x, z)
+        values = family.customer_loglik(psi, {"n_periods_active": x, "mean_spend": z})
         natural = family.natural(psi)  # gamma derived, as the model derives it
         p_mp, q_mp, g_mp = (mp.mpf(float(natural[name])) for name in ("p", "q", "gamma"))
         for i, j in itertools.product(range(3), range(3)):

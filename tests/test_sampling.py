@@ -8,9 +8,11 @@ import pytest
 from arviz_stats.base import array_stats
 from scipy import stats
 
-from bayesclv._sampling import _fill_gamma, _hdi, customer_keys
+from bayesclv._sampling import _hdi
+from bayesclv._streams import customer_keys
+from bayesclv._streams import fill_gamma as _fill_gamma
 from bayesclv.clv import BLOCK, CustomerValuation
-from bayesclv.spend import GammaGammaSpend
+from bayesclv.models.spend import GammaGammaSpend
 
 
 @pytest.mark.parametrize("shape", [0.3, 1.0, 2.5, 40.0])
@@ -33,11 +35,11 @@ def test_hdi_matches_arviz(n, prob):
 def test_keys_depend_on_inputs_and_seed_only():
     names = np.array(["a", "b", "a"])
     tenure, x, z = np.array([3, 3, 3]), np.array([2.0, 2.0, 2.0]), np.array([10.0, 10.0, 10.0])
-    keys = customer_keys(7, names, tenure, x, z)
+    keys = customer_keys(7, names, tenure, np.c_[x, z])
     assert keys[0] == keys[2] != keys[1]
-    again = customer_keys(7, np.array(["b", "a", "a"]), tenure, x, z)
+    again = customer_keys(7, np.array(["b", "a", "a"]), tenure, np.c_[x, z])
     assert again[0] == keys[1] and again[1] == keys[0]
-    assert np.all(customer_keys(8, names, tenure, x, z) != keys)
+    assert np.all(customer_keys(8, names, tenure, np.c_[x, z]) != keys)
 
 
 def _valuation(segment, x, z, pair, n_samples=40, seed=0):
@@ -49,7 +51,7 @@ def _valuation(segment, x, z, pair, n_samples=40, seed=0):
     return CustomerValuation(
         sums={"discounted": rng.uniform(5, 30, (n_samples, 6))}, pair=pair, segment=segment,
         active=np.ones(len(pair), dtype=bool), spend_family=spend,
-        spend_params=spend.natural(psi), x=x, z=z, margin=0.3, cost_per_period=1.0,
+        spend_params=spend.natural(psi), inputs=np.c_[x, z], margin=0.3, cost_per_period=1.0,
         seed=seed, segment_names=["s0", "s1"], tenure=pair * 2,
     )
 

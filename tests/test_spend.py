@@ -6,9 +6,16 @@ from scipy import integrate, stats
 
 from bayesclv._math import PT
 from bayesclv.data import spend_statistics
-from bayesclv.spend import GammaGammaSpend, build_spend_model
+from bayesclv.models.spend import GammaGammaSpend, build_spend_model
 
 FAMILY = GammaGammaSpend()
+
+
+def _data(x, z, mean_log=None):
+    out = {"n_periods_active": np.asarray(x, dtype=float), "mean_spend": np.asarray(z, dtype=float)}
+    if mean_log is not None:
+        out["mean_log_spend"] = np.asarray(mean_log, dtype=float)
+    return out
 
 
 def psi_of(p, q, gamma):
@@ -32,7 +39,7 @@ def test_customer_loglik_integrates_out_the_rate(x, z):
         return likelihood * stats.gamma(q, scale=1 / gamma).pdf(nu)
 
     numeric, _ = integrate.quad(integrand, 0, np.inf, limit=200)
-    closed = FAMILY.customer_loglik(psi_of(p, q, gamma), np.array([x]), np.array([z]))[0]
+    closed = FAMILY.customer_loglik(psi_of(p, q, gamma), _data([x], [z]))[0]
     np.testing.assert_allclose(closed, np.log(numeric), rtol=1e-7)
 
 
@@ -44,7 +51,7 @@ def test_aggregated_loglik_equals_sum_of_customer_logliks(rng):
     psi = np.stack([psi_of(2.0, 3.0, 40.0), psi_of(5.0, 1.5, 10.0), psi_of(0.7, 8.0, 200.0)])
     stats_ = spend_statistics(segment, x, z, n_segments)
     aggregated = FAMILY.aggregated_loglik(psi, stats_)
-    per_customer = FAMILY.customer_loglik(psi[segment], x, z).sum()
+    per_customer = FAMILY.customer_loglik(psi[segment], _data(x, z)).sum()
     np.testing.assert_allclose(aggregated, per_customer, rtol=1e-11)
 
     psi_var = pt.matrix("psi")
@@ -55,7 +62,7 @@ def test_aggregated_loglik_equals_sum_of_customer_logliks(rng):
 def test_expected_spend_is_conditional_posterior_mean(rng):
     params = FAMILY.natural(psi_of(4.0, 3.0, 30.0))
     x, z = np.array([5.0]), np.array([12.0])
-    expected = FAMILY.expected_customer_spend(params, x, z)[0]
+    expected = FAMILY.expected_customer_spend(params, np.c_[x, z])[0]
     # Brute force: posterior of nu is prior x likelihood on a grid.
     nu = np.linspace(1e-4, 3.0, 200_001)
     prior = stats.gamma(3.0, scale=1 / 30.0).pdf(nu)
@@ -63,7 +70,7 @@ def test_expected_spend_is_conditional_posterior_mean(rng):
     brute = np.sum(weight * 4.0 / nu) / np.sum(weight)
     np.testing.assert_allclose(expected, brute, rtol=1e-4)
     draws = FAMILY.sample_customer_spend(
-        {k: np.full(200_000, v) for k, v in params.items()}, x, z, rng
+        {k: np.full(200_000, v) for k, v in params.items()}, np.c_[x, z], rng
     )
     assert abs(draws.mean() - expected) < 4 * draws.std() / np.sqrt(draws.size)
 
@@ -71,8 +78,8 @@ def test_expected_spend_is_conditional_posterior_mean(rng):
 def test_expected_spend_shrinks_towards_segment_mean():
     params = FAMILY.natural(psi_of(4.0, 3.0, 30.0))
     segment_mean = FAMILY.segment_mean_spend(params)
-    one_period = FAMILY.expected_customer_spend(params, np.array([1.0]), np.array([200.0]))[0]
-    many_periods = FAMILY.expected_customer_spend(params, np.array([50.0]), np.array([200.0]))[0]
+    one_period = FAMILY.expected_customer_spend(params, np.array([[1.0, 200.0]]))[0]
+    many_periods = FAMILY.expected_customer_spend(params, np.array([[50.0, 200.0]]))[0]
     assert segment_mean < one_period < many_periods < 200.0
 
 

@@ -16,6 +16,7 @@ import bayesclv  # noqa: E402
 from bayesclv import CLVModel, DataValidationError, NotFittedError, value_matrix  # noqa: E402
 from bayesclv.clv import BLOCK, CustomerValuation  # noqa: E402
 from bayesclv.data import validate_customers  # noqa: E402
+from bayesclv.models.spend import GammaGammaSpend  # noqa: E402
 from bayesclv.plotting import plot_clv_distribution, plot_value_matrix  # noqa: E402
 from bayesclv.segmentation import (  # noqa: E402
     SEGMENT_STRATEGIES,
@@ -24,7 +25,6 @@ from bayesclv.segmentation import (  # noqa: E402
     default_segment_strategy,
     segment_strategies,
 )
-from bayesclv.spend import GammaGammaSpend  # noqa: E402
 
 QUADRANT_PROBS = [f"prob_{name}" for name in VALUE_QUADRANTS]
 
@@ -173,12 +173,13 @@ def _mock(n_customers, n_samples=60):
         sums={"discounted": rng.uniform(5, 30, (n_samples, 10))},
         pair=rng.integers(0, 10, n_customers), segment=rng.integers(0, 3, n_customers),
         active=rng.uniform(size=n_customers) < 0.7, spend_family=spend,
-        spend_params=spend.natural(psi), x=x.astype(float), z=rng.gamma(2.0, 20.0, n_customers),
+        spend_params=spend.natural(psi),
+        inputs=np.c_[x.astype(float), rng.gamma(2.0, 20.0, n_customers)],
         margin=0.3, cost_per_period=1.0, seed=9,
     )
     table = pd.DataFrame({"customer_id": np.arange(n_customers), "tenure": tenure,
                           "churned": ~valuation.active, "n_periods_active": x,
-                          "mean_spend": valuation.z})
+                          "mean_spend": valuation.inputs[:, 1]})
     return _StubModel(valuation), table
 
 

@@ -98,6 +98,9 @@ def _load_customers(args: argparse.Namespace) -> tuple[pd.DataFrame, str, str, s
             amount_col=args.amount_col, period=args.period or "M", end_col=args.end_col,
             inactivity=args.inactivity, segment_col=args.segment_col, refunds=args.refunds,
             date_format=args.date_format,
+            # A family that conditions on log spend gets it from the log.
+            log_spend="mean_log_spend" in SPEND_FAMILIES[
+                getattr(args, "spend", "gamma_gamma")].inputs,
         )
         given_segment = "segment" if args.segment_col else None
         source = f"{args.data} (transaction log, {len(raw):,} rows, summarised by " \

@@ -31,14 +31,18 @@ from bayesclv._sampling import (
     customer_keys,
     draw_values,
     mean_expected_spend,
+    net_value,
+    summarize_spend,
     summarize_values,
 )
 
 __all__ = [
     "BLOCK",
     "CustomerValuation",
+    "SpendSummary",
     "ValueSummary",
     "residual_survival_sums",
+    "spend_summary",
 ]
 
 BLOCK = 1024
@@ -203,11 +207,11 @@ class CustomerValuation:
         Each customer's position in the list of segments valued.
     active : numpy.ndarray of bool
         Customers not yet churned (churned ones have residual value 0).
-    spend_family : GammaGammaSpend
+    spend_family : bayesclv.models.spend.SpendFamily
     spend_params : dict of numpy.ndarray, each (samples, segments)
-        Natural spend parameters per posterior sample and segment.
-    x, z : numpy.ndarray
-        Active periods and mean spend per customer.
+        The family's natural parameters per posterior sample and segment.
+    inputs : numpy.ndarray, shape (customers, inputs)
+        Each customer's row of ``spend_family.customer_inputs``.
     margin, cost_per_period : float
     seed : int
     segment_names : sequence of str, optional
@@ -226,8 +230,7 @@ class CustomerValuation:
     active: np.ndarray
     spend_family: Any
     spend_params: Mapping[str, np.ndarray]
-    x: np.ndarray
-    z: np.ndarray
+    inputs: np.ndarray
     margin: float
     cost_per_period: float
     seed: int
@@ -261,7 +264,7 @@ class CustomerValuation:
         names = (np.asarray(self.segment_names, dtype=str)[self.segment]
                  if self.segment_names is not None else self.segment.astype(str))
         tenure = self.pair if self.tenure is None else self.tenure
-        return customer_keys(self.seed, names, tenure, self.x, self.z)
+        return customer_keys(self.seed, names, tenure, self.inputs)
 
     @cached_property
     def occurrence(self) -> np.ndarray:
@@ -278,7 +281,7 @@ class CustomerValuation:
         """The valuation of some of the customers, each with its random stream unchanged."""
         part = replace(
             self, pair=self.pair[customers], segment=self.segment[customers],
-            active=self.active[customers], x=self.x[customers], z=self.z[customers],
+            active=self.active[customers], inputs=self.inputs[customers],
             tenure=None if self.tenure is None else self.tenure[customers],
         )
         # A customer's occurrence among identical customers is a property of the table.
@@ -288,22 +291,22 @@ class CustomerValuation:
         return part
 
     @cached_property
-    def _kernel_arrays(self) -> tuple[np.ndarray, ...]:
-        """Per-sample arrays laid out (rows, samples) for the compiled loops."""
-        def rows(a: np.ndarray) -> np.ndarray:
-            return np.ascontiguousarray(np.asarray(a, dtype=np.float64).T)
-        return (rows(self.sums["discounted"]), rows(self.spend_params["p"]),
-                rows(self.spend_params["q"]), rows(self.spend_params["gamma"]))
+    def _kernel_arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """The survival sums (pairs, samples) and the family's parameter array."""
+        discounted = np.ascontiguousarray(np.asarray(self.sums["discounted"],
+                                                     dtype=np.float64).T)
+        return discounted, self.spend_family.parameter_array(self.spend_params)
 
     def iter_values(self) -> Iterator[tuple[slice, np.ndarray]]:
         """Yield ``(customers slice, values (samples, chunk))`` in customer order."""
-        discounted, p, q, gamma = self._kernel_arrays
+        discounted, params = self._kernel_arrays
         size = self.chunk_size()
         for start in range(0, self.n_customers, size):
             sl = slice(start, min(start + size, self.n_customers))
             out = np.empty((sl.stop - start, self.n_samples))
-            draw_values(discounted, self.pair[sl], self.segment[sl], self.x[sl], self.z[sl],
-                        self.keys[sl], self.occurrence[sl], self.active[sl], p, q, gamma,
+            draw_values(discounted, _ints(self.pair[sl]), _ints(self.segment[sl]),
+                        _floats(self.inputs[sl]), self.keys[sl], _ints(self.occurrence[sl]),
+                        _flags(self.active[sl]), params, self.spend_family.draw_kernel,
                         float(self.margin), float(self.cost_per_period), out)
             yield sl, out.T
 
@@ -335,11 +338,13 @@ class CustomerValuation:
         block_starts = np.r_[starts, len(rows)].astype(np.int64)
         stats = [np.empty(len(rows)) for _ in range(4)]
         block_totals = np.empty((len(block_starts) - 1, self.n_samples))
-        discounted, p, q, gamma = self._kernel_arrays
-        summarize_values(discounted, self.pair[rows], segment, self.x[rows], self.z[rows],
-                         self.keys[rows], counts.astype(np.int64), p, q, gamma,
-                         float(self.margin), float(self.cost_per_period), float(hdi_prob),
-                         block_starts, *stats, block_totals)
+        discounted, params = self._kernel_arrays
+        family = self.spend_family
+        summarize_values(discounted, _ints(self.pair[rows]), _ints(segment),
+                         _floats(self.inputs[rows]), self.keys[rows], _ints(counts), params,
+                         family.draw_kernel, family.mean_kernel, float(self.margin),
+                         float(self.cost_per_period), float(hdi_prob), block_starts, *stats,
+                         block_totals)
         position = np.empty(len(rows), dtype=np.int64)
         position[order] = np.arange(len(rows))
         for target, values in zip((mean, sd, low, high), stats, strict=True):
@@ -351,30 +356,77 @@ class CustomerValuation:
             totals[:, s] = block_totals[block_segment == s].sum(axis=0)
         return ValueSummary(mean, sd, low, high, totals)
 
-    def _chunk_spend_params(self, sl: slice) -> dict[str, np.ndarray]:
-        seg = self.segment[sl]
-        return {k: v[:, seg] for k, v in self.spend_params.items()}
+    def expected_values(self, sl: slice) -> np.ndarray:
+        """Values (samples, chunk) with each customer's spend at its conditional mean.
 
-    def _expected_values(self, sl: slice) -> np.ndarray:
-        """Value per sample with the customer's spend at its conditional mean."""
+        The expectation of :meth:`iter_values` over the customer's own spend.
+        """
+        seg = self.segment[sl]
         spend = self.spend_family.expected_customer_spend(
-            self._chunk_spend_params(sl), self.x[sl], self.z[sl]
-        )
-        values = (self.margin * spend - self.cost_per_period) * self.sums["discounted"][
-            :, self.pair[sl]
-        ]
+            {k: v[:, seg] for k, v in self.spend_params.items()}, self.inputs[sl])
+        values = net_value(spend, self.margin, self.cost_per_period) * self.sums[
+            "discounted"][:, self.pair[sl]]
         values[:, ~self.active[sl]] = 0.0
         return values
 
     def expected_spend(self) -> np.ndarray:
         """Posterior mean of each customer's mean per-period spend."""
-        _, p, q, gamma = self._kernel_arrays
+        _, params = self._kernel_arrays
         out = np.empty(self.n_customers)
-        mean_expected_spend(self.segment, np.asarray(self.x, dtype=np.float64),
-                            np.asarray(self.z, dtype=np.float64), p, q, gamma, out)
+        mean_expected_spend(_ints(self.segment), _floats(self.inputs), params,
+                            self.spend_family.mean_kernel, out)
         return out
 
     def pair_means(self, key: str) -> np.ndarray:
         """Posterior mean of a per-pair sum for each customer (0 for churned customers)."""
         per_pair = self.sums[key].mean(axis=0)
         return np.where(self.active, per_pair[self.pair], 0.0)
+
+
+@dataclass
+class SpendSummary:
+    """Posterior summaries of each customer's mean per-period spend."""
+
+    mean: np.ndarray
+    sd: np.ndarray
+    hdi_low: np.ndarray
+    hdi_high: np.ndarray
+
+
+def spend_summary(family: Any, params: Mapping[str, np.ndarray], segment: np.ndarray,
+                  inputs: np.ndarray, keys: np.ndarray, hdi_prob: float) -> SpendSummary:
+    """Posterior mean, sd and HDI of each customer's mean per-period spend.
+
+    The mean integrates the customer's spend out within each sample
+    (``family.mean_kernel``); the sd and HDI come from one draw of the customer's spend
+    per sample (``family.draw_kernel``), from the stream keyed by ``keys``.
+
+    Parameters
+    ----------
+    family : bayesclv.models.spend.SpendFamily
+    params : dict of numpy.ndarray, each (samples, segments)
+    segment : numpy.ndarray of int, shape (customers,)
+    inputs : numpy.ndarray, shape (customers, inputs)
+    keys : numpy.ndarray of uint64, shape (customers,)
+        From :func:`bayesclv._streams.customer_keys`.
+    hdi_prob : float
+    """
+    n = len(segment)
+    out = [np.empty(n) for _ in range(4)]
+    summarize_spend(_ints(segment), _floats(inputs), np.ascontiguousarray(keys,
+                    dtype=np.uint64), family.parameter_array(params), family.draw_kernel,
+                    family.mean_kernel, float(hdi_prob), *out)
+    return SpendSummary(*out)
+
+
+def _ints(values: np.ndarray) -> np.ndarray:
+    """A writeable C-contiguous int64 copy when needed (the compiled loops' signature)."""
+    return np.require(values, dtype=np.int64, requirements=("C", "W"))
+
+
+def _floats(values: np.ndarray) -> np.ndarray:
+    return np.require(values, dtype=np.float64, requirements=("C", "W"))
+
+
+def _flags(values: np.ndarray) -> np.ndarray:
+    return np.require(values, dtype=np.bool_, requirements=("C", "W"))

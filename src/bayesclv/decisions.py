@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from bayesclv._sampling import net_value
 from bayesclv.clv import _MAX_PERIODS, _TARGET_ELEMENTS, BLOCK, residual_survival_sums
 
 __all__ = [
@@ -109,7 +110,7 @@ def prospect_values(
     ...                 cost_per_period=1.0, acquisition_cost=3.0)
     array([[5.]])
     """
-    per_period = margin * np.asarray(mean_spend) - cost_per_period
+    per_period = net_value(np.asarray(mean_spend), margin, cost_per_period)
     return per_period * np.asarray(discounted_survival) - np.asarray(acquisition_cost)
 
 
@@ -181,11 +182,14 @@ class RealisedValuation:
     """Simulate each customer's realised residual value, draw by draw and path by path.
 
     For posterior sample ``g`` and path ``k``, active customer ``i`` (segment ``s``,
-    tenure ``tau``) first gets a rate ``nu_i ~ Gamma(p x_i + q, rate = gamma + x_i z_i)``
-    from its conditional posterior, and a uniform ``u``; it is still a customer in future
-    period ``tau + j`` while ``S_s(tau + j; g) / S_s(tau; g) > u`` (inverse-CDF sampling of
-    its churn period from the conditional hazards ``h_s(tau + j; g)``). Each period it is
-    active it spends ``Gamma(p, rate = nu_i)``; realised value is
+    tenure ``tau``) first gets its latent spend level from its conditional posterior
+    (``spend_family.sample_customer_latent``; gamma-gamma: the rate
+    ``nu_i ~ Gamma(p x_i + q, rate = gamma + x_i z_i)``), and a uniform ``u``; it is still
+    a customer in future period ``tau + j`` while ``S_s(tau + j; g) / S_s(tau; g) > u``
+    (inverse-CDF sampling of its churn period from the conditional hazards
+    ``h_s(tau + j; g)``). Each period it is active it spends a draw of
+    ``spend_family.sample_period_spend`` (gamma-gamma: ``Gamma(p, rate = nu_i)``);
+    realised value is
     ``sum_j 1{active in tau + j} [margin * spend_ij - cost] / (1+d)^j``, ``j = 1..H``.
 
     Using the segment's marginal survival ``S_s`` as the customer's churn distribution is
@@ -207,9 +211,11 @@ class RealisedValuation:
         Retention parameters per sample and valued segment.
     segment, tenure : numpy.ndarray of int, shape (customers,)
     active : numpy.ndarray of bool, shape (customers,)
+    spend_family : bayesclv.models.spend.SpendFamily
     spend_params : dict of numpy.ndarray, each (samples, segments)
-        Gamma-gamma natural parameters ``p``, ``q``, ``gamma``.
-    x, z : numpy.ndarray, shape (customers,)
+        The family's natural parameters.
+    inputs : numpy.ndarray, shape (customers, inputs)
+        Each customer's row of ``spend_family.customer_inputs``.
     margin, cost_per_period, discount_rate : float
     horizon : int or None
         ``None``: simulate until every path has churned or discounting makes the rest
@@ -223,9 +229,9 @@ class RealisedValuation:
     segment: np.ndarray
     tenure: np.ndarray
     active: np.ndarray
+    spend_family: Any
     spend_params: Mapping[str, np.ndarray]
-    x: np.ndarray
-    z: np.ndarray
+    inputs: np.ndarray
     margin: float
     cost_per_period: float
     discount_rate: float
@@ -265,19 +271,19 @@ class RealisedValuation:
         sl = slice(start, stop)
         n, n_s, n_k = stop - start, self.n_samples, self.n_paths
         seg = self.segment[sl]
-        p = self.spend_params["p"][:, seg][:, None, :]
-        q = self.spend_params["q"][:, seg][:, None, :]
-        gamma = self.spend_params["gamma"][:, seg][:, None, :]
-        x, z = self.x[sl], self.z[sl]
+        family = self.spend_family
+        params = {key: value[:, seg][:, None, :] for key, value in self.spend_params.items()}
+        inputs = self.inputs[sl]
         shape = (n_s, n_k, n)
-        nu = np.empty(shape)
+        latent = np.empty(shape)
         u = np.empty(shape)
         for b, rng in zip(blocks, rngs, strict=True):
             local = slice(b.start - start, b.stop - start)
-            alpha = np.broadcast_to(p[..., local] * x[local] + q[..., local],
-                                    (n_s, n_k, local.stop - local.start))
-            nu[..., local] = rng.standard_gamma(alpha) / (gamma[..., local] + x[local] * z[local])
-            u[..., local] = rng.random((n_s, n_k, local.stop - local.start))
+            local_shape = (n_s, n_k, local.stop - local.start)
+            latent[..., local] = family.sample_customer_latent(
+                {key: value[..., local] for key, value in params.items()}, inputs[local],
+                rng, local_shape)
+            u[..., local] = rng.random(local_shape)
         # unique (segment, tenure) pairs of the chunk: hazards computed once per pair
         tau = self.tenure[sl].astype(np.int64)
         keys = seg.astype(np.int64) * (int(tau.max()) + 1) + tau
@@ -297,11 +303,12 @@ class RealisedValuation:
             spend = np.empty(shape)
             for b, rng in zip(blocks, rngs, strict=True):
                 local = slice(b.start - start, b.stop - start)
-                spend[..., local] = rng.standard_gamma(
-                    np.broadcast_to(p[..., local], (n_s, n_k, local.stop - local.start)))
-            spend /= nu
+                spend[..., local] = family.sample_period_spend(
+                    {key: value[..., local] for key, value in params.items()},
+                    latent[..., local], rng, (n_s, n_k, local.stop - local.start))
             weight = np.exp(j * log_discount)
-            values += np.where(alive, weight * (self.margin * spend - self.cost_per_period), 0.0)
+            values += np.where(alive, weight * net_value(spend, self.margin,
+                                                         self.cost_per_period), 0.0)
             if self.horizon is None and (not alive.any() or weight < _NEGLIGIBLE_WEIGHT):
                 break
         return values

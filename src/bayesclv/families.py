@@ -2,7 +2,7 @@
 
 :data:`RETENTION_FAMILIES` and :data:`SPEND_FAMILIES` map the names the estimators, the
 command line and the docs accept to the family objects (each declares its parameters,
-priors and likelihood in :mod:`bayesclv.retention` or :mod:`bayesclv.spend`).
+priors and likelihood in :mod:`bayesclv.retention` or :mod:`bayesclv.models.spend`).
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from typing import Any
 import pandas as pd
 
 from bayesclv.data import validate_customers
+from bayesclv.models.spend import SPEND_FAMILIES
 from bayesclv.retention import RETENTION_FAMILIES
-from bayesclv.spend import SPEND_FAMILIES
 
 __all__ = ["RETENTION_FAMILIES", "SPEND_FAMILIES", "default_priors"]
 
@@ -32,7 +32,7 @@ def default_priors(customers: pd.DataFrame, *, retention: str = "weibull",
     customers : pandas.DataFrame
         Customer table (DESIGN §3).
     retention : {"weibull", "geometric", "sbg", "bdw"}, default="weibull"
-    spend : {"gamma_gamma"} or None, default="gamma_gamma"
+    spend : {"gamma_gamma", "lognormal"} or None, default="gamma_gamma"
         ``None`` for a retention-only table (no spend columns).
     columns : bayesclv.data.CustomerColumns, optional
         Column names, if not the defaults.

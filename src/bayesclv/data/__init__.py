@@ -173,6 +173,7 @@ def summarize(
     *,
     refunds: str = "error",
     date_format: str | None = None,
+    log_spend: bool = False,
 ) -> pd.DataFrame:
     """Summarise a transaction log into the customer table of DESIGN §3, plus RFM columns.
 
@@ -220,6 +221,11 @@ def summarize(
     date_format : str, optional
         A strftime format (or ``"mixed"``) passed to :func:`pandas.to_datetime`. Needed
         for numeric dates such as ``19970101`` (``date_format="%Y%m%d"``).
+    log_spend : bool, default=False
+        Also write ``mean_log_spend`` and ``sd_log_spend``: the mean and standard
+        deviation (``ddof=0``) over active periods of the natural log of the period's
+        total. The ``"lognormal"`` spend family needs them, and with them spend families
+        can be compared on every period's revenue (:func:`bayesclv.compare`).
 
     Returns
     -------
@@ -239,6 +245,7 @@ def summarize(
           left truncation);
         - ``n_periods_active`` (int >= 1): distinct periods with spend;
         - ``mean_spend`` (float > 0): mean over active periods of the period's total;
+        - ``mean_log_spend``, ``sd_log_spend`` (only with ``log_spend=True``);
         - ``recency`` (int >= 0): periods from the last active period to the period of
           ``observation_end`` (0: bought in the last period). Note: the marketing
           definition, not the ``lifetimes`` one (first to last purchase);
@@ -306,7 +313,7 @@ def summarize(
         "customer_col": customer_col, "date_col": date_col, "amount_col": amount_col,
         "period": period, "observation_end": observation_end, "end_col": end_col,
         "inactivity": inactivity, "segment_col": segment_col, "refunds": refunds,
-        "date_format": date_format}
+        "date_format": date_format, "log_spend": log_spend}
     if is_dask_frame(transactions):
         return summarize_partitions(transactions, summarize_frame, options)
     return summarize_frame(transactions, **options)

@@ -31,6 +31,8 @@ class CustomerColumns:
     entry: str | None = "entry"
     n_periods_active: str = "n_periods_active"
     mean_spend: str = "mean_spend"
+    mean_log_spend: str = "mean_log_spend"
+    sd_log_spend: str = "sd_log_spend"
 
     def to_dict(self) -> dict[str, str | None]:
         """Return the names as a plain dict (JSON-serialisable)."""
@@ -54,6 +56,10 @@ class CustomerData:
     churned : numpy.ndarray of bool
     n_periods_active : numpy.ndarray of int64 or None
     mean_spend : numpy.ndarray of float64 or None
+    mean_log_spend, sd_log_spend : numpy.ndarray of float64 or None
+        Mean and standard deviation (``ddof=0``) over active periods of the log of the
+        period's revenue, when the table has them (the lognormal spend family needs the
+        first; both let spend families be compared on every period's revenue).
     """
 
     customer_ids: pd.Index
@@ -64,6 +70,8 @@ class CustomerData:
     entry: np.ndarray
     n_periods_active: np.ndarray | None
     mean_spend: np.ndarray | None
+    mean_log_spend: np.ndarray | None = None
+    sd_log_spend: np.ndarray | None = None
 
     @property
     def n_customers(self) -> int:
@@ -275,7 +283,7 @@ def validate_customers(
         else:
             entry = np.zeros(n, dtype=np.int64)
 
-    n_active = mean_spend = None
+    n_active = mean_spend = mean_log_spend = sd_log_spend = None
     if require_spend:
         _require_columns(customers, [columns.n_periods_active, columns.mean_spend],
                          "spend model")
@@ -290,6 +298,8 @@ def validate_customers(
         if (mean_spend <= 0).any():
             _fail(columns.mean_spend, ids, mean_spend <= 0, "non-positive spend",
                   "Mean spend per active period must be > 0 (refunds netted out beforehand).")
+        mean_log_spend, sd_log_spend = _log_spend(customers, columns, ids, n_active,
+                                                  mean_spend)
 
     return CustomerData(
         customer_ids=ids,
@@ -300,4 +310,42 @@ def validate_customers(
         entry=entry,
         n_periods_active=n_active,
         mean_spend=mean_spend,
+        mean_log_spend=mean_log_spend,
+        sd_log_spend=sd_log_spend,
     )
+
+
+def _log_spend(customers: pd.DataFrame, columns: CustomerColumns, ids: pd.Index,
+               n_active: np.ndarray, mean_spend: np.ndarray
+               ) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The optional log-spend columns, checked against the arithmetic mean spend.
+
+    The mean of the logs is the log of the geometric mean, which never exceeds the
+    arithmetic mean; a column in another base or unit breaks that and is refused.
+    """
+    mean_log = sd_log = None
+    if columns.mean_log_spend in customers.columns:
+        mean_log = _numeric(customers, columns.mean_log_spend, ids)
+        above = mean_log > np.log(mean_spend) + 1e-9 * np.maximum(1.0, np.abs(mean_log))
+        if above.any():
+            _fail(columns.mean_log_spend, ids, above,
+                  f"values above log({columns.mean_spend})",
+                  "The mean of the natural log of each active period's revenue cannot "
+                  "exceed the log of their mean; check the base of the log and the unit.")
+    if columns.sd_log_spend in customers.columns:
+        if mean_log is None:
+            raise DataValidationError(
+                f"Column {columns.sd_log_spend!r} is given without "
+                f"{columns.mean_log_spend!r}; give both (bayesclv.data.summarize(..., "
+                "log_spend=True) writes them) or neither."
+            )
+        sd_log = _numeric(customers, columns.sd_log_spend, ids)
+        if (sd_log < 0).any():
+            _fail(columns.sd_log_spend, ids, sd_log < 0, "negative standard deviations",
+                  "It is the standard deviation of log revenue over active periods.")
+        single = (n_active == 1) & (sd_log > 0)
+        if single.any():
+            _fail(columns.sd_log_spend, ids, single,
+                  "a positive spread with one active period",
+                  "It is computed with ddof=0, so one active period gives 0.")
+    return mean_log, sd_log

@@ -140,12 +140,15 @@ def summarize_frame(
     *,
     refunds: str = "error",
     date_format: str | None = None,
+    log_spend: bool = False,
 ) -> pd.DataFrame:
     """:func:`bayesclv.data.summarize` of a pandas transaction log."""
     # ---- parameters -------------------------------------------------------------------
     alias, unit = _period_alias(period)
     if refunds not in ("error", "net"):
         raise ValueError(f"refunds must be 'error' or 'net'; got {refunds!r}.")
+    if not isinstance(log_spend, (bool, np.bool_)):
+        raise ValueError(f"log_spend must be True or False; got {log_spend!r}.")
     if (end_col is None) == (inactivity is None):
         raise ValueError(
             "Say how churn is observed, with exactly one of: end_col='<column>' for "
@@ -311,6 +314,15 @@ def summarize_frame(
     table["entry"] = np.zeros(n_customers, dtype=np.int64)
     table["n_periods_active"] = n_active.astype(np.int64)
     table["mean_spend"] = mean_spend
+    if log_spend:
+        # Mean and sd (ddof=0) of the log of each active period's total.
+        log_total = np.log(active_total)
+        mean_log = np.bincount(active_customer, weights=log_total,
+                               minlength=n_customers) / n_active
+        deviation = log_total - mean_log[active_customer]
+        table["mean_log_spend"] = mean_log
+        table["sd_log_spend"] = np.sqrt(np.bincount(
+            active_customer, weights=deviation * deviation, minlength=n_customers) / n_active)
     table["recency"] = (end_period - last_period).astype(np.int64)
     table["frequency"] = (n_active - 1).astype(np.int64)
     table["monetary"] = mean_spend

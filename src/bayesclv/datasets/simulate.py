@@ -4,7 +4,7 @@ The data-generating process follows the models exactly: discrete Weibull (or geo
 lifetimes per segment, or beta-discrete-Weibull ones (a churn probability per customer
 drawn from a beta distribution, with duration dependence ``c``), staggered acquisition,
 right censoring at the end of observation, optional left truncation, and gamma-gamma
-spend.
+or lognormal spend.
 """
 
 from __future__ import annotations
@@ -35,10 +35,12 @@ class SimulationTruth:
     ----------
     segments : pandas.DataFrame
         One row per segment: ``share``, retention parameters (``eta``, ``k``) and spend
-        parameters (``p``, ``q``, ``gamma``).
+        parameters (``p``, ``q``, ``gamma``, or ``mu``, ``sigma``, ``tau`` for lognormal
+        spend).
     customers : pandas.DataFrame
-        Same index as the table: ``true_mean_spend`` (``p / nu_i``) and ``lifetime`` (the
-        period of churn, possibly after the end of observation).
+        Same index as the table: ``true_mean_spend`` (``p / nu_i``, or
+        ``exp(mu + u_i + sigma^2 / 2)``) and ``lifetime`` (the period of churn, possibly
+        after the end of observation).
     """
 
     segments: pd.DataFrame
@@ -133,6 +135,7 @@ def simulate_customers(
     truncation_periods: int = 0,
     active_probability: float = 0.7,
     covariates: Mapping[str, Mapping[str, object]] | None = None,
+    log_spend: bool | None = None,
     random_seed: int | None = None,
 ) -> tuple[pd.DataFrame, SimulationTruth]:
     """Simulate a customer table (DESIGN §3) with known segment parameters.
@@ -151,6 +154,9 @@ def simulate_customers(
         Defaults to :data:`DEFAULT_SEGMENTS`. ``k = 1`` gives constant retention. A segment
         given ``alpha``, ``beta`` (and optionally ``c``, default 1) instead of ``eta``,
         ``k`` has beta-discrete-Weibull lifetimes (``c = 1``: shifted-beta-geometric).
+        A segment given ``mu``, ``sigma``, ``tau`` instead of ``p``, ``q``, ``gamma`` has
+        lognormal spend: log revenue in an active period is
+        ``Normal(mu + u_i, sigma)`` with ``u_i ~ Normal(0, tau)``.
     observation_periods : int, default=36
     acquisition_periods : int, optional
         Defaults to ``observation_periods + truncation_periods``.
@@ -166,13 +172,21 @@ def simulate_customers(
         is multiplied by ``exp(sum b_r (x - m))`` (numeric) and ``exp(b_r)`` (its level),
         and its ``gamma`` likewise with the ``spend`` effects, so the segment parameters
         are those of a customer at the covariates' means and at levels without effect.
+        (Lognormal spend: ``mu`` is shifted by the ``spend`` effects.)
+    log_spend : bool, optional
+        Also write ``mean_log_spend`` and ``sd_log_spend`` (mean and ``ddof=0`` sd of
+        the log of each active period's revenue, as :func:`bayesclv.data.summarize`
+        does), from every period's revenue drawn one by one. Defaults to whether any
+        segment has lognormal spend. Gamma-gamma revenue is then drawn period by period,
+        so the same seed gives other numbers than with ``log_spend=False``.
     random_seed : int, optional
 
     Returns
     -------
     customers : pandas.DataFrame
         ``customer_id``, ``segment``, ``tenure``, ``churned``, ``entry``,
-        ``n_periods_active``, ``mean_spend``, and one column per covariate.
+        ``n_periods_active``, ``mean_spend`` (and ``mean_log_spend``, ``sd_log_spend``),
+        and one column per covariate.
     truth : SimulationTruth
     """
     segments = dict(segments or DEFAULT_SEGMENTS)
@@ -207,11 +221,26 @@ def simulate_customers(
     frame = pd.concat(kept, ignore_index=True).iloc[:n_customers].copy()
 
     seg = frame["seg"].to_numpy()
-    p, q, gamma = (table[c].to_numpy()[seg] for c in ("p", "q", "gamma"))
-    nu = rng.gamma(q, 1.0 / (gamma * np.exp(frame["spend_shift"].to_numpy())))
+    lognormal = _has_lognormal_spend(table)[seg]
+    if log_spend is None:
+        log_spend = bool(lognormal.any())
+    shift = frame["spend_shift"].to_numpy()
+    p, q, gamma, mu, sigma, tau = (
+        table[c].to_numpy()[seg] if c in table else np.full(len(seg), np.nan)
+        for c in ("p", "q", "gamma", "mu", "sigma", "tau"))
+    with np.errstate(invalid="ignore"):
+        nu = rng.gamma(np.where(lognormal, 1.0, q),
+                       1.0 / np.where(lognormal, 1.0, gamma * np.exp(shift)))
+    level = np.where(lognormal, np.nan_to_num(mu) + shift
+                     + np.nan_to_num(tau) * rng.standard_normal(len(seg)), np.nan)
+    true_mean = np.where(lognormal, np.exp(level + 0.5 * np.nan_to_num(sigma) ** 2), p / nu)
     observed_periods = (frame["tenure"] - frame["entry"]).to_numpy()
     x = 1 + rng.binomial(observed_periods - 1, active_probability)
-    mean_spend = rng.gamma(p * x, 1.0 / nu) / x
+    log_columns = {}
+    if log_spend:
+        mean_spend, log_columns = _period_spends(x, lognormal, p, nu, level, sigma, rng)
+    else:
+        mean_spend = rng.gamma(p * x, 1.0 / nu) / x
 
     customers = pd.DataFrame({
         "customer_id": [f"C{i:07d}" for i in range(n_customers)],
@@ -221,16 +250,46 @@ def simulate_customers(
         "entry": frame["entry"].to_numpy(np.int64),
         "n_periods_active": x.astype(np.int64),
         "mean_spend": mean_spend,
+        **log_columns,
         **{name: frame[name].to_numpy() for name in (covariates or {})},
     })
     customers.attrs["period"] = "period"
     truth_customers = pd.DataFrame(
-        {"true_mean_spend": p / nu, "lifetime": frame["lifetime"].to_numpy(),
+        {"true_mean_spend": true_mean, "lifetime": frame["lifetime"].to_numpy(),
          "retention_shift": frame["retention_shift"].to_numpy(),
          "spend_shift": frame["spend_shift"].to_numpy()},
         index=customers.index,
     )
     return customers, SimulationTruth(segments=table, customers=truth_customers)
+
+
+def _has_lognormal_spend(table: pd.DataFrame) -> np.ndarray:
+    """Per segment: whether its spend is lognormal (``mu`` given) rather than gamma-gamma."""
+    if "mu" not in table:
+        return np.zeros(len(table), dtype=bool)
+    return table["mu"].notna().to_numpy()
+
+
+def _period_spends(x: np.ndarray, lognormal: np.ndarray, p: np.ndarray, nu: np.ndarray,
+                   level: np.ndarray, sigma: np.ndarray, rng: np.random.Generator
+                   ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Every active period's revenue, summarised: mean, mean and sd of the log."""
+    owner = np.repeat(np.arange(len(x)), x)
+    with np.errstate(invalid="ignore"):
+        gamma_draws = rng.gamma(np.where(lognormal, 1.0, p)[owner], 1.0)
+        normal_draws = rng.standard_normal(len(owner))
+    revenue = np.where(lognormal[owner],
+                       np.exp(np.nan_to_num(level)[owner]
+                              + np.nan_to_num(sigma)[owner] * normal_draws),
+                       gamma_draws / np.where(lognormal, 1.0, nu)[owner])
+    counts = x.astype(np.float64)
+    log_revenue = np.log(revenue)
+    mean_log = np.bincount(owner, weights=log_revenue, minlength=len(x)) / counts
+    deviation = log_revenue - mean_log[owner]
+    sd_log = np.sqrt(np.bincount(owner, weights=deviation * deviation, minlength=len(x))
+                     / counts)
+    mean = np.bincount(owner, weights=revenue, minlength=len(x)) / counts
+    return mean, {"mean_log_spend": mean_log, "sd_log_spend": sd_log}
 
 
 def _draw_covariates(specs: Mapping[str, Mapping[str, object]], size: int,
@@ -289,7 +348,8 @@ def simulate_realised_value(
     churn period ``truth.customers["lifetime"]`` is later (lifetimes were drawn before
     censoring, so the future of each customer is already fixed), and spends
     ``Gamma(p, rate = nu_i)`` in each period it stays, with its own true ``nu_i =
-    p / true_mean_spend``. Realised value is
+    p / true_mean_spend`` (lognormal spend: ``exp(log true_mean_spend - sigma^2/2 +
+    sigma eps)``). Realised value is
     ``sum_{j=1}^{H} 1{lifetime > tenure + j} [margin * spend_ij - cost] / (1+d)^j``;
     0 for churned customers. Use it to check the calibration of
     :meth:`bayesclv.CLVModel.distribution_customer_value`.
@@ -322,15 +382,26 @@ def simulate_realised_value(
     """
     rng = np.random.default_rng(random_seed)
     future = truth.customers.loc[customers.index]
-    p = truth.segments["p"].to_numpy(np.float64)[
-        truth.segments.index.get_indexer(customers["segment"])]
+    position = truth.segments.index.get_indexer(customers["segment"])
+    p = truth.segments["p"].to_numpy(np.float64)[position]
+    lognormal = _has_lognormal_spend(truth.segments)[position]
+    sigma = (truth.segments["sigma"].to_numpy(np.float64)[position] if lognormal.any()
+             else np.zeros(len(position)))
     mean_spend = future["true_mean_spend"].to_numpy(np.float64)
     tenure = customers["tenure"].to_numpy(np.int64)
     periods_stayed = np.clip(future["lifetime"].to_numpy(np.int64) - tenure - 1, 0, int(horizon))
     periods_stayed[customers["churned"].to_numpy(bool)] = 0
     value = np.zeros(len(customers))
     for j in range(1, int(horizon) + 1):
-        spend = rng.gamma(p, mean_spend / p)
+        if lognormal.any():
+            with np.errstate(invalid="ignore", divide="ignore"):
+                gamma_draws = rng.gamma(np.where(lognormal, 1.0, p),
+                                        np.where(lognormal, 1.0, mean_spend / p))
+            spend = np.where(lognormal, np.exp(np.log(mean_spend) - 0.5 * sigma ** 2
+                                               + sigma * rng.standard_normal(len(p))),
+                             gamma_draws)
+        else:
+            spend = rng.gamma(p, mean_spend / p)
         stays = j <= periods_stayed
         value += stays * (margin * spend - cost_per_period) / (1.0 + discount_rate) ** j
     return value

@@ -270,7 +270,7 @@ class CLVModel(DecisionMethods, BayesianEstimator):
             sums=sums, pair=pair, segment=profile, active=~data.churned,
             spend_family=self.spend_model_.family_,
             spend_params=self.spend_model_.segment_params(segments, profiles),
-            x=data.n_periods_active.astype(np.float64), z=data.mean_spend,
+            inputs=self.spend_model_.family_.customer_inputs(data),
             margin=float(self.margin), cost_per_period=float(self.cost_per_period),
             seed=self.valuation_seed_, segment_names=profile_names(segments, profiles),
             tenure=data.tenure,

@@ -13,8 +13,9 @@ from sklearn.utils.validation import check_is_fitted
 
 from bayesclv._hierarchy import Profiles, profile_names
 from bayesclv._params import Options
-from bayesclv.clv import CustomerValuation
-from bayesclv.data import CustomerData, TrainingStatistics, is_dask_frame, spend_statistics
+from bayesclv._streams import customer_keys
+from bayesclv.clv import spend_summary
+from bayesclv.data import CustomerData, TrainingStatistics, is_dask_frame
 from bayesclv.estimator._common import (
     SegmentedModel,
     documented,
@@ -23,26 +24,32 @@ from bayesclv.estimator._common import (
     wanted_segments,
 )
 from bayesclv.families import SPEND_FAMILIES
+from bayesclv.models.spend import build_spend_model
 from bayesclv.priors import merge_priors
-from bayesclv.spend import build_spend_model
 
 __all__ = ["SpendModel"]
 
 
 @documented
 class SpendModel(SegmentedModel):
-    """Hierarchical gamma-gamma model of revenue per active period, pooled across segments.
+    """Hierarchical model of revenue per active period, pooled across segments.
 
     Parameters
     ----------
-    family : {"gamma_gamma"}, default="gamma_gamma"
+    family : {"gamma_gamma", "lognormal"}, default="gamma_gamma"
+        ``"gamma_gamma"`` (Fader, Hardie & Lee) reads ``n_periods_active`` and
+        ``mean_spend``; ``"lognormal"`` (log revenue normal, customer effects pooled)
+        also needs ``mean_log_spend`` and, to tell within- from between-customer spread,
+        ``sd_log_spend`` (:func:`bayesclv.data.summarize` with ``log_spend=True`` writes
+        both). See :mod:`bayesclv.models.spend`.
     {common_parameters}
 
     Attributes
     ----------
     idata_ : xarray.DataTree
-        Posterior (``p``, ``q``, ``gamma`` per segment, ``spend_psi``, population
-        ``spend_mu``/``spend_sigma``/``spend_chol``) and sampler statistics.
+        Posterior (the family's natural parameters per segment, e.g. ``p``, ``q``,
+        ``gamma``; ``spend_psi``; population ``spend_mu``/``spend_sigma``/``spend_chol``)
+        and sampler statistics.
     segments_ : list of str
     priors_ : dict
     n_customers_in_ : int
@@ -126,6 +133,13 @@ class SpendModel(SegmentedModel):
         return self
 
     def _model_from_statistics(self, statistics: TrainingStatistics) -> tuple[pm.Model, dict]:
+        if self.family != "gamma_gamma":
+            raise NotImplementedError(
+                f"Fitting the {self.family!r} spend family on a Dask table is not "
+                "supported: its statistics are reduced for 'gamma_gamma' only. Compute "
+                "the table to pandas first (a customer table of 10 million rows fits in a "
+                "few GiB)."
+            )
         return self._model(statistics.spend, np.array([statistics.median_spend]),
                            statistics.segments, None)
 
@@ -134,7 +148,7 @@ class SpendModel(SegmentedModel):
         """The PyMC model of ``data`` and its resolved priors."""
         profile, profiles = profiled
         n_profiles = len(segments) if profiles is None else len(profiles.segment)
-        stats = spend_statistics(profile, data.n_periods_active, data.mean_spend, n_profiles)
+        stats = self.family_.statistics(profile, data, n_profiles)
         return self._model(stats, data.mean_spend, segments, profiles)
 
     def _model(self, stats: dict, mean_spend: np.ndarray, segments: list[str],
@@ -192,8 +206,9 @@ class SpendModel(SegmentedModel):
     def predict(self, X: pd.DataFrame, *, hdi_prob: float = 0.9) -> pd.DataFrame:
         """Each customer's mean per-period spend: posterior mean and HDI.
 
-        The draws are of ``p / nu_i`` with ``nu_i`` from its conditional posterior, so the
-        interval covers what is uncertain about the customer as well as the segment.
+        The draws are of the customer's mean spend from its conditional posterior given
+        each sample (gamma-gamma: ``p / nu_i``), so the interval covers what is uncertain
+        about the customer as well as the segment.
 
         Returns
         -------
@@ -205,27 +220,17 @@ class SpendModel(SegmentedModel):
         data = self._validated(X)
         segments = wanted_segments(data)
         profile, profiles = self._profiles(X, data, segments)
-        valuation = CustomerValuation(
-            sums={"discounted": np.ones((self._n_samples(), 1))},
-            pair=np.zeros(data.n_customers, dtype=np.int64),
-            segment=profile,
-            active=np.ones(data.n_customers, dtype=bool),
-            spend_family=self.family_, spend_params=self.segment_params(segments, profiles),
-            x=data.n_periods_active.astype(np.float64), z=data.mean_spend,
-            margin=1.0, cost_per_period=0.0, seed=self.seed_,
-            segment_names=profile_names(segments, profiles),
-            tenure=np.zeros(data.n_customers, dtype=np.int64),
-            profile_segment=None if profiles is None else profiles.segment,
-        )
-        summary = valuation.summarize(hdi_prob, len(segments))
+        family = self.family_
+        inputs = family.customer_inputs(data)
+        keys = customer_keys(self.seed_, np.asarray(profile_names(segments, profiles),
+                                                    dtype=str)[profile],
+                             np.zeros(data.n_customers, dtype=np.int64), inputs)
+        summary = spend_summary(family, self.segment_params(segments, profiles), profile,
+                                inputs, keys, hdi_prob)
         out = pd.DataFrame(index=data.index)
         out[self.customer_col] = data.customer_ids.to_numpy()
-        out["expected_spend"] = valuation.expected_spend()
+        out["expected_spend"] = summary.mean
         out["expected_spend_hdi_low"] = summary.hdi_low
         out["expected_spend_hdi_high"] = summary.hdi_high
         out.attrs["period"] = self.period_
         return out
-
-    def _n_samples(self) -> int:
-        posterior = self.posterior_
-        return posterior.sizes["chain"] * posterior.sizes["draw"]

@@ -208,7 +208,7 @@ def value_matrix(
     size = valuation.chunk_size()
     for start in range(0, n, size):
         sl = slice(start, min(start + size, n))
-        future[sl] = valuation._expected_values(sl).mean(axis=0)
+        future[sl] = valuation.expected_values(sl).mean(axis=0)
     current_threshold = float(np.median(current)) if current_rule == "median" \
         else float(current_rule)
     future_threshold = float(np.median(future)) if future_rule == "median" \

@@ -1,4 +1,4 @@
-"""Spend: the hierarchical gamma-gamma model of revenue per active period.
+"""The gamma-gamma spend family: revenue per active period, pooled across segments.
 
 Fader, Hardie & Lee (2005): per-period revenue of customer i is ``Gamma(p, nu_i)``
 (shape ``p``, rate ``nu_i``), and ``nu_i ~ Gamma(q, gamma)`` across the customers of a
@@ -20,6 +20,17 @@ form (``nu_i`` integrated out)::
 and the conditional posterior of the rate is ``nu_i | data ~ Gamma(p x + q, gamma + x z)``,
 so ``E[p / nu_i | data] = p (gamma + x z) / (p x + q - 1)``.
 
+When the table also has ``mean_log_spend`` (``ybar``, the mean over active periods of the
+log of the period's revenue), the likelihood is the density of every period's revenue,
+not of their mean alone::
+
+    log f(s_1..s_x) = (p - 1) x ybar - x lgamma(p) + lgamma(p x + q) - lgamma(q)
+                      + q log gamma - (p x + q) log(gamma + x z)
+
+The spread of a customer's revenue around its own mean then informs ``p`` as well; the
+posterior of ``nu_i`` is unchanged. This is the density :func:`bayesclv.compare` needs
+to set gamma-gamma against the lognormal family on the same data.
+
 References
 ----------
 .. [1] Fader, P. S., Hardie, B. G. S. and Lee, K. L. (2005). RFM and CLV: using iso-value
@@ -29,25 +40,44 @@ References
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
+import numba
 import numpy as np
-import pymc as pm
 
-from bayesclv._hierarchy import Profiles, profile_effects, segment_effects
-from bayesclv._laplace import SegmentLaplace
-from bayesclv._math import NP, PT, sum_log1p_ratio
+from bayesclv._math import NP, sum_log1p_ratio
+from bayesclv._streams import fill_gamma
+from bayesclv.data import spend_statistics
+from bayesclv.models.spend.base import SPEND_DRAWS, SPEND_MEANS, SpendFamily
 from bayesclv.priors import Prior, hierarchy_options
 
-__all__ = [
-    "GammaGammaSpend",
-    "SPEND_FAMILIES",
-    "build_spend_model",
-]
+__all__ = ["GammaGammaSpend"]
 
 
-class GammaGammaSpend:
+@numba.njit(SPEND_DRAWS, cache=True)
+def _draw_spend(params, inputs, key, out):  # pragma: no cover - compiled
+    """``p / nu`` with ``nu ~ Gamma(p x + q, rate = gamma + x z)``, one per sample."""
+    x, z = inputs[0], inputs[1]
+    p, q, gamma = params[0], params[1], params[2]
+    for g in range(len(out)):
+        out[g] = p[g] * x + q[g]
+    fill_gamma(out, key, out)
+    rate_data = x * z
+    for g in range(len(out)):
+        out[g] = p[g] * (gamma[g] + rate_data) / out[g]
+
+
+@numba.njit(SPEND_MEANS, cache=True)
+def _mean_spend(params, inputs, out):  # pragma: no cover - compiled
+    """``E[p / nu | x, z] = p (gamma + x z) / (p x + q - 1)``, one per sample."""
+    x, z = inputs[0], inputs[1]
+    p, q, gamma = params[0], params[1], params[2]
+    for g in range(len(out)):
+        out[g] = p[g] * (gamma[g] + x * z) / (p[g] * x + q[g] - 1.0)
+
+
+class GammaGammaSpend(SpendFamily):
     """The gamma-gamma spend family, with ``(log mean spend, log p, log(q - 1))`` pooled."""
 
     name: ClassVar[str] = "gamma_gamma"
@@ -57,6 +87,9 @@ class GammaGammaSpend:
     #: so a coefficient is the log of the factor by which they multiply the mean spend.
     covariate_coord: ClassVar[str] = "log_mean_spend"
     covariate_sign: ClassVar[float] = 1.0
+    inputs: ClassVar[tuple[str, ...]] = ("n_periods_active", "mean_spend")
+    draw_kernel: ClassVar[Any] = staticmethod(_draw_spend)
+    mean_kernel: ClassVar[Any] = staticmethod(_mean_spend)
 
     def natural(self, psi: Any, xp: Any = NP) -> dict[str, Any]:
         """``p``, ``q`` and ``gamma`` from ``psi`` (coordinates on the last axis).
@@ -69,18 +102,42 @@ class GammaGammaSpend:
             "gamma": xp.exp(psi[..., 0] + psi[..., 2] - psi[..., 1]),
         }
 
-    def customer_loglik(self, psi: np.ndarray, x: np.ndarray, z: np.ndarray) -> np.ndarray:
-        """Log density of each customer's mean spend ``z`` given ``x`` active periods."""
+    def statistics(self, segment_code: np.ndarray, data: Any, n_segments: int
+                   ) -> dict[str, Any]:
+        """:func:`bayesclv.data.spend_statistics`; with ``mean_log_spend``, its sums too."""
+        stats = spend_statistics(segment_code, data.n_periods_active, data.mean_spend,
+                                 n_segments)
+        if getattr(data, "mean_log_spend", None) is not None:
+            x = data.n_periods_active.astype(np.float64)
+            stats["sum_x_mean_log"] = np.bincount(
+                segment_code, weights=x * data.mean_log_spend, minlength=n_segments)
+        return stats
+
+    def observed(self, data: Any) -> str:
+        """What :meth:`customer_loglik` is the density of, for this table."""
+        if getattr(data, "mean_log_spend", None) is not None:
+            return "each active period's revenue"
+        return "mean revenue per active period"
+
+    def customer_loglik(self, psi: np.ndarray, data: Mapping[str, np.ndarray] | Any
+                        ) -> np.ndarray:
+        """Log density of each customer's spend data (see :meth:`observed`).
+
+        ``data`` holds ``n_periods_active``, ``mean_spend`` and optionally
+        ``mean_log_spend`` (a mapping or a :class:`bayesclv.data.CustomerData`).
+        """
+        x, z, ybar = _columns(data)
         par = self.natural(psi)
         p, q, gamma = par["p"], par["q"], par["gamma"]
         px = p * x
-        return (
-            NP.gammaln(px + q) - NP.gammaln(px) - NP.gammaln(q) + q * np.log(gamma)
-            + (px - 1.0) * np.log(z) + px * np.log(x) - (px + q) * np.log(gamma + x * z)
-        )
+        shared = (NP.gammaln(px + q) - NP.gammaln(q) + q * np.log(gamma)
+                  - (px + q) * np.log(gamma + x * z))
+        if ybar is None:
+            return shared - NP.gammaln(px) + (px - 1.0) * np.log(z) + px * np.log(x)
+        return shared + (p - 1.0) * x * ybar - x * NP.gammaln(p)
 
     def aggregated_loglik(self, psi: Any, stats: Mapping[str, np.ndarray], xp: Any = NP) -> Any:
-        """Total log-likelihood from :func:`bayesclv.data.spend_statistics`.
+        """Total log-likelihood from :meth:`statistics`.
 
         Terms in ``x`` alone are evaluated once per unique (segment, x); everything else
         per segment: ``(p x + q) log(gamma + x z)`` is split into ``(p x + q) log(x z)``
@@ -94,45 +151,52 @@ class GammaGammaSpend:
         p, q, gamma = par["p"], par["q"], par["gamma"]
         p_pair, q_pair = p[stats["x_seg"]], q[stats["x_seg"]]
         px_pair = p_pair * stats["x_value"]
-        per_x = (
-            xp.gammaln(px_pair + q_pair) - xp.gammaln(px_pair)
-            + px_pair * xp.log(stats["x_value"])
-        )
+        per_periods = "sum_x_mean_log" in stats
+        per_x = xp.gammaln(px_pair + q_pair)
+        if not per_periods:
+            per_x = per_x - xp.gammaln(px_pair) + px_pair * xp.log(stats["x_value"])
         n = stats["n_per_segment"]
         nodes, step = stats["laplace_nodes"], float(stats["laplace_step"])
         log1p_x = sum_log1p_ratio(gamma, stats["laplace_x"], stats["sum_x"], nodes, step, xp)
         log1p_one = sum_log1p_ratio(gamma, stats["laplace_one"], n, nodes, step, xp)
-        per_segment = (
-            -n * xp.gammaln(q) + n * q * xp.log(gamma)
-            + p * stats["sum_x_log_z"] - stats["sum_log_z"]
-            - p * (stats["sum_x_log_w"] + log1p_x) - q * (stats["sum_log_w"] + log1p_one)
-        )
+        per_segment = -n * xp.gammaln(q) + n * q * xp.log(gamma)
+        if per_periods:
+            per_segment = (per_segment + (p - 1.0) * stats["sum_x_mean_log"]
+                           - stats["sum_x"] * xp.gammaln(p))
+        else:
+            per_segment = per_segment + p * stats["sum_x_log_z"] - stats["sum_log_z"]
+        per_segment = (per_segment - p * (stats["sum_x_log_w"] + log1p_x)
+                       - q * (stats["sum_log_w"] + log1p_one))
         return (per_x * stats["x_count"]).sum() + per_segment.sum()
 
-    def expected_customer_spend(
-        self, params: Mapping[str, np.ndarray], x: np.ndarray, z: np.ndarray
-    ) -> np.ndarray:
+    def expected_customer_spend(self, params: Mapping[str, np.ndarray],
+                                inputs: np.ndarray) -> np.ndarray:
         """``E[p / nu_i | x, z]`` under each parameter draw.
 
         ``params`` holds the natural parameters (see :meth:`natural`), broadcastable
-        against ``x`` and ``z``.
+        against the customers of ``inputs`` (columns ``n_periods_active``, ``mean_spend``).
         """
         p, q, gamma = params["p"], params["q"], params["gamma"]
+        x, z = inputs[:, 0], inputs[:, 1]
         return p * (gamma + x * z) / (p * x + q - 1.0)
 
-    def sample_customer_spend(
-        self, params: Mapping[str, np.ndarray], x: np.ndarray, z: np.ndarray,
-        rng: np.random.Generator,
-    ) -> np.ndarray:
-        """Draw each customer's mean per-period spend ``p / nu_i`` from its posterior.
-
-        ``nu_i ~ Gamma(p x + q, rate = gamma + x z)`` given each draw's segment parameters,
-        so intervals carry the uncertainty about the customer, not only the segment.
-        """
+    def sample_customer_latent(self, params: Mapping[str, np.ndarray], inputs: np.ndarray,
+                               rng: np.random.Generator, shape: tuple[int, ...]
+                               ) -> np.ndarray:
+        """The rate ``nu_i ~ Gamma(p x + q, rate = gamma + x z)`` given each draw."""
         p, q, gamma = params["p"], params["q"], params["gamma"]
-        shape = np.broadcast_shapes(np.shape(p), np.shape(x))
-        rate = rng.standard_gamma(np.broadcast_to(p * x + q, shape)) / (gamma + x * z)
-        return p / rate
+        x, z = inputs[:, 0], inputs[:, 1]
+        return rng.standard_gamma(np.broadcast_to(p * x + q, shape)) / (gamma + x * z)
+
+    def mean_given_latent(self, params: Mapping[str, np.ndarray], latent: np.ndarray
+                          ) -> np.ndarray:
+        """``p / nu_i``."""
+        return params["p"] / latent
+
+    def sample_period_spend(self, params: Mapping[str, np.ndarray], latent: np.ndarray,
+                            rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+        """``Gamma(p, rate = nu_i)``."""
+        return rng.standard_gamma(np.broadcast_to(params["p"], shape)) / latent
 
     def segment_mean_spend(self, params: Mapping[str, np.ndarray]) -> np.ndarray:
         """Mean per-period spend of a customer of the segment, ``p gamma / (q - 1)``."""
@@ -172,55 +236,10 @@ class GammaGammaSpend:
         }
 
 
-SPEND_FAMILIES: dict[str, GammaGammaSpend] = {GammaGammaSpend.name: GammaGammaSpend()}
-
-
-def build_spend_model(
-    family: GammaGammaSpend, stats: Mapping[str, np.ndarray], segments: Sequence[str],
-    priors: Mapping[str, Any], profiles: Profiles | None = None,
-    laplace: SegmentLaplace | None = None,
-) -> pm.Model:
-    """Build the hierarchical spend model.
-
-    Parameters
-    ----------
-    family : GammaGammaSpend
-    stats : mapping
-        Output of :func:`bayesclv.data.spend_statistics`, on segment codes, or on profile
-        codes when ``profiles`` is given.
-    segments : sequence of str
-    priors : mapping
-        A resolved prior set.
-    profiles : Profiles, optional
-        Customer covariates; the coefficients ``spend_coef`` shift the log mean spend.
-    laplace : SegmentLaplace, optional
-        Each segment's mode and scale given its own data: the origin and unit of its
-        centred coordinates (see :func:`bayesclv._hierarchy.segment_effects`).
-
-    Returns
-    -------
-    pymc.Model
-        With deterministics ``spend_psi`` (segment, coord), ``p``, ``q``, ``gamma`` per
-        segment and the population ``spend_mu``, ``spend_sigma``, ``spend_chol``.
-    """
-    coords = {
-        "segment": list(segments),
-        "spend_coord": list(family.coords),
-        "spend_coord_": list(family.coords),
-    }
-    if profiles is not None:
-        coords["spend_covariate"] = list(profiles.names)
-    with pm.Model(coords=coords) as model:
-        psi = segment_effects("spend", family.coords, priors, laplace)
-        for name, value in family.natural(psi, PT).items():
-            pm.Deterministic(name, value, dims="segment")
-        if profiles is not None:
-            psi = profile_effects("spend", psi, profiles, priors,
-                                  family.coords.index(family.covariate_coord),
-                                  family.covariate_sign)
-        # Model data, not constants: the compiled model is the same for every table.
-        data = {key: (value if key == "laplace_step"
-                      else pm.Data(f"spend_{key}", np.asarray(value)))
-                for key, value in stats.items()}
-        pm.Potential("spend_loglik", family.aggregated_loglik(psi, data, PT))
-    return model
+def _columns(data: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    def get(name: str) -> Any:
+        return data.get(name) if isinstance(data, Mapping) else getattr(data, name, None)
+    ybar = get("mean_log_spend")
+    return (np.asarray(get("n_periods_active"), dtype=np.float64),
+            np.asarray(get("mean_spend"), dtype=np.float64),
+            None if ybar is None else np.asarray(ybar, dtype=np.float64))
