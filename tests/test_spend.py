@@ -1,4 +1,5 @@
 import numpy as np
+import pandas as pd
 import pytensor
 import pytensor.tensor as pt
 import pytest
@@ -91,3 +92,35 @@ def test_build_spend_model_logp_is_finite(rng):
     model = build_spend_model(FAMILY, stats_, ["s0", "s1"], FAMILY.default_priors(z))
     assert np.isfinite(model.compile_logp()(model.initial_point()))
     assert model.named_vars_to_dims["gamma"] == ("segment",)
+
+
+@pytest.mark.parametrize("periods", [[20.0], [12.0, 30.0, 18.5], [5.0, 9.0, 7.0, 60.0]])
+def test_customer_loglik_with_log_spend_is_the_density_of_every_period(periods):
+    p, q, gamma = 3.0, 4.0, 60.0
+    spends = np.asarray(periods)
+
+    def integrand(nu):
+        return np.prod(stats.gamma(p, scale=1 / nu).pdf(spends)) * stats.gamma(
+            q, scale=1 / gamma).pdf(nu)
+
+    numeric, _ = integrate.quad(integrand, 0, np.inf, limit=200, epsabs=0, epsrel=1e-12)
+    data = _data([len(spends)], [spends.mean()], [np.log(spends).mean()])
+    closed = FAMILY.customer_loglik(psi_of(p, q, gamma), data)[0]
+    np.testing.assert_allclose(closed, np.log(numeric), rtol=1e-8)
+
+
+def test_aggregated_loglik_with_log_spend_equals_sum_of_customer_logliks(rng):
+    from bayesclv.data import CustomerData
+
+    n, n_segments = 400, 3
+    segment = rng.integers(0, n_segments, size=n)
+    x = rng.integers(1, 15, size=n)
+    z = rng.gamma(2.0, 30.0, size=n)
+    mean_log = np.log(z) - rng.uniform(0, 0.3, size=n) * (x > 1)
+    data = CustomerData(pd.Index(np.arange(n)), pd.RangeIndex(n), np.zeros(n, str), None,
+                        None, None, x, z, mean_log, None)
+    psi = np.stack([psi_of(2.0, 3.0, 40.0), psi_of(5.0, 1.5, 10.0), psi_of(0.7, 8.0, 200.0)])
+    stats_ = FAMILY.statistics(segment, data, n_segments)
+    per_customer = FAMILY.customer_loglik(psi[segment], data).sum()
+    np.testing.assert_allclose(FAMILY.aggregated_loglik(psi, stats_), per_customer, rtol=1e-11)
+    assert FAMILY.observed(data) == "each active period's revenue"

@@ -8,6 +8,12 @@ row's LOO value. ArviZ computes it once per row; the row values are then repeate
 their counts, so the ELPD, its standard error, the Pareto k diagnostics and the
 comparison are per customer, exactly as if ArviZ had been given one column per customer
 (at the cost of rows, not customers).
+
+Spend models are compared on the density of each customer's spend data, one column per
+customer. Two spend families are comparable only on the same data: each family says
+what its likelihood is the density of for a table (``family.observed``), and
+:func:`compare` refuses models that differ. With ``mean_log_spend`` and ``sd_log_spend``
+both gamma-gamma and lognormal are densities of every active period's revenue.
 """
 
 from __future__ import annotations
@@ -24,29 +30,42 @@ from arviz_stats.utils import ELPDData
 __all__ = ["compare", "loo"]
 
 
-def _retention_model(model: Any) -> Any:
-    retention = getattr(model, "retention_model_", model)
-    if not hasattr(retention, "pointwise_loglik"):
+_PARTS = ("retention", "spend")
+
+
+def _component(model: Any, part: str | None) -> Any:
+    """The retention or spend model of ``model`` that ``part`` names."""
+    if part is not None and part not in _PARTS:
+        raise ValueError(f"part must be 'retention', 'spend' or None; got {part!r}.")
+    prefix = getattr(model, "_prefix", None)
+    if part is None:
+        part = prefix if prefix in _PARTS else "retention"
+    component = getattr(model, f"{part}_model_", model)
+    if getattr(component, "_prefix", None) != part or not hasattr(component,
+                                                                  "pointwise_loglik"):
         raise TypeError(
-            f"Expected a fitted RetentionModel or CLVModel; got {type(model).__name__}."
+            f"Expected a fitted {part.capitalize()}Model or CLVModel; got "
+            f"{type(model).__name__}."
         )
-    return retention
+    return component
 
 
 def _expand(values: xr.DataArray, counts: np.ndarray) -> xr.DataArray:
     return xr.DataArray(np.repeat(values.to_numpy(), counts), dims="customer")
 
 
-def loo(model: Any, customers: pd.DataFrame) -> ELPDData:
-    """PSIS-LOO estimate of a retention model's out-of-sample fit, per customer.
+def loo(model: Any, customers: pd.DataFrame, *, part: str | None = None) -> ELPDData:
+    """PSIS-LOO estimate of a retention or spend model's out-of-sample fit, per customer.
 
     Parameters
     ----------
-    model : RetentionModel or CLVModel
-        Fitted with ``method="nuts"`` (LOO needs posterior draws). For a
-        :class:`~bayesclv.CLVModel` its retention model is used.
+    model : RetentionModel, SpendModel or CLVModel
+        Fitted with ``method="nuts"`` (LOO needs posterior draws).
     customers : pandas.DataFrame
         The customer table the model was fitted on.
+    part : {"retention", "spend"}, optional
+        Which model of a :class:`~bayesclv.CLVModel` to score; by default its retention
+        model (a RetentionModel or SpendModel is scored as itself).
 
     Returns
     -------
@@ -64,16 +83,17 @@ def loo(model: Any, customers: pd.DataFrame) -> ELPDData:
     Computed on unique rows and repeated by counts (see the module docstring); the
     relative efficiency of the draws is taken from the posterior of ``retention_psi``.
     """
-    retention = _retention_model(model)
-    posterior = retention.posterior_
+    component = _component(model, part)
+    prefix = component._prefix
+    posterior = component.posterior_
     if posterior.attrs.get("method") == "map" or posterior.sizes["draw"] < 2:
         raise ValueError("LOO needs posterior draws: fit with method='nuts'.")
-    loglik, counts = retention.pointwise_loglik(customers)
+    loglik, counts = component.pointwise_loglik(customers)
     tree = xr.DataTree.from_dict({
-        "posterior": posterior[["retention_psi"]],
-        "log_likelihood": xr.Dataset({"retention": loglik}),
+        "posterior": posterior[[f"{prefix}_psi"]],
+        "log_likelihood": xr.Dataset({prefix: loglik}),
     })
-    rows = arviz_stats.loo(tree, pointwise=True, var_name="retention")
+    rows = arviz_stats.loo(tree, pointwise=True, var_name=prefix)
     elpd_rows = rows.elpd_i.to_numpy()
     lppd_rows = _log_mean_exp(loglik.to_numpy().reshape(-1, loglik.shape[-1]))
     n_customers = int(counts.sum())
@@ -99,17 +119,20 @@ def _log_mean_exp(values: np.ndarray) -> np.ndarray:
 
 
 def compare(models: Mapping[str, Any], customers: pd.DataFrame,
-            method: str = "stacking") -> pd.DataFrame:
-    """Rank retention models by expected log predictive density (PSIS-LOO, per customer).
+            method: str = "stacking", *, part: str | None = None) -> pd.DataFrame:
+    """Rank models by expected log predictive density (PSIS-LOO, per customer).
 
     Parameters
     ----------
-    models : mapping of str to RetentionModel or CLVModel
+    models : mapping of str to RetentionModel, SpendModel or CLVModel
         Fitted (``method="nuts"``) on ``customers``; the names label the rows.
     customers : pandas.DataFrame
         The customer table every model was fitted on.
     method : {"stacking", "BB-pseudo-BMA", "pseudo-BMA"}, default="stacking"
         How ArviZ weights the models.
+    part : {"retention", "spend"}, optional
+        Which model of each :class:`~bayesclv.CLVModel` to compare; by default
+        retention (a RetentionModel or SpendModel is compared as itself).
 
     Returns
     -------
@@ -130,7 +153,20 @@ def compare(models: Mapping[str, Any], customers: pd.DataFrame,
     """
     if len(models) < 2:
         raise ValueError("compare needs at least two models.")
+    components = {name: _component(model, part) for name, model in models.items()}
+    if len({component._prefix for component in components.values()}) > 1:
+        raise ValueError("compare needs models of one kind: all retention or all spend.")
+    observed = {name: component.observed(customers)
+                for name, component in components.items()}
+    if len(set(observed.values())) > 1:
+        raise ValueError(
+            "These models are densities of different data, so their ELPDs cannot be "
+            f"compared: {observed}. For spend families, give the table 'mean_log_spend' "
+            "and 'sd_log_spend' (bayesclv.data.summarize(..., log_spend=True)): then every "
+            "family is a density of each active period's revenue."
+        )
     return arviz_stats.compare(
-        {name: loo(model, customers) for name, model in models.items()}, method=method,
+        {name: loo(component, customers) for name, component in components.items()},
+        method=method,
         round_to="none",
     )

@@ -231,8 +231,10 @@ def simulate_customers(
     with np.errstate(invalid="ignore"):
         nu = rng.gamma(np.where(lognormal, 1.0, q),
                        1.0 / np.where(lognormal, 1.0, gamma * np.exp(shift)))
-    level = np.where(lognormal, np.nan_to_num(mu) + shift
-                     + np.nan_to_num(tau) * rng.standard_normal(len(seg)), np.nan)
+    level = np.full(len(seg), np.nan)
+    if lognormal.any():  # no extra draws for gamma-gamma tables: their seeds keep their data
+        level = np.where(lognormal, np.nan_to_num(mu) + shift
+                         + np.nan_to_num(tau) * rng.standard_normal(len(seg)), np.nan)
     true_mean = np.where(lognormal, np.exp(level + 0.5 * np.nan_to_num(sigma) ** 2), p / nu)
     observed_periods = (frame["tenure"] - frame["entry"]).to_numpy()
     x = 1 + rng.binomial(observed_periods - 1, active_probability)

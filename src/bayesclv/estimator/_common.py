@@ -149,6 +149,10 @@ class SegmentedModel(BayesianEstimator):
                                                                       len(segments))
         return profile, Profiles(profile_segment, profile_design, tuple(encoder.feature_names))
 
+    def _draw_coords(self) -> dict[str, Any]:
+        posterior = self.posterior_
+        return {"chain": posterior["chain"], "draw": posterior["draw"]}
+
     def _profile_draws(self, segments: Sequence[str], profiles: Profiles | None
                        ) -> np.ndarray:
         """``psi`` draws (chain, draw, profile, coord), covariate effects included.

@@ -371,10 +371,6 @@ class RetentionModel(SegmentedModel):
         out.attrs["period"] = self.period_
         return out
 
-    def _draw_coords(self) -> dict[str, Any]:
-        posterior = self.posterior_
-        return {"chain": posterior["chain"], "draw": posterior["draw"]}
-
     def _segments(self, segments: str | Sequence[str] | None) -> list[str]:
         if segments is None:
             return list(self.segments_)
@@ -641,6 +637,10 @@ class RetentionModel(SegmentedModel):
         return {"profiles": profiles, "profile": cells["segment"].to_numpy(),
                 "period": cells["period"].to_numpy().astype(np.float64),
                 "at_risk": cells["at_risk"].to_numpy()}, row
+
+    def observed(self, X: pd.DataFrame) -> str:
+        """What :meth:`pointwise_loglik` is the density of (every family: the same)."""
+        return "each customer's periods survived and churn"
 
     def pointwise_loglik(self, X: pd.DataFrame) -> tuple[xr.DataArray, np.ndarray]:
         """Log-likelihood per posterior draw of each unique customer row, with row counts.

@@ -23,6 +23,7 @@ from bayesclv.estimator._common import (
     period_of,
     wanted_segments,
 )
+from bayesclv.exceptions import DataValidationError
 from bayesclv.families import SPEND_FAMILIES
 from bayesclv.models.spend import build_spend_model
 from bayesclv.priors import merge_priors
@@ -234,3 +235,40 @@ class SpendModel(SegmentedModel):
         out["expected_spend_hdi_high"] = summary.hdi_high
         out.attrs["period"] = self.period_
         return out
+
+    def observed(self, X: pd.DataFrame) -> str:
+        """What :meth:`pointwise_loglik` is the density of, for the table ``X``."""
+        return self.family_.observed(self._validated(X))
+
+    def pointwise_loglik(self, X: pd.DataFrame) -> tuple[xr.DataArray, np.ndarray]:
+        """Log-likelihood per posterior draw of each customer's spend data.
+
+        One row per customer (spend data are continuous, so no two rows are merged);
+        memory grows as draws x customers, as ArviZ's LOO needs.
+
+        Returns
+        -------
+        loglik : xarray.DataArray
+            Dims (chain, draw, row).
+        counts : numpy.ndarray of int
+            Ones: customers per row.
+
+        Raises
+        ------
+        DataValidationError
+            If ``X`` has segments the model was not fitted on.
+        """
+        check_is_fitted(self, "idata_")
+        data = self._validated(X)
+        unseen = sorted(set(data.segment) - set(self.segments_))
+        if unseen:
+            raise DataValidationError(
+                f"Column {self.segment_col!r}: segments {unseen[:5]} were not in the training "
+                "data; the pointwise log-likelihood is for data the model was fitted on."
+            )
+        profile, profiles = self._profiles(X, data, self.segments_)
+        psi = self._profile_draws(self.segments_, profiles)
+        values = self.family_.customer_loglik(np.asarray(psi)[:, :, profile, :], data)
+        loglik = xr.DataArray(values, dims=("chain", "draw", "row"),
+                              coords=self._draw_coords(), name="spend")
+        return loglik, np.ones(data.n_customers, dtype=np.int64)
