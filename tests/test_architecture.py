@@ -23,7 +23,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
               "bayesclv.datasets")),
     ("segmentation", ("bayesclv.segmentation",)),
     ("models", ("bayesclv.priors", "bayesclv._laplace", "bayesclv._hierarchy",
-                "bayesclv.retention", "bayesclv.models", "bayesclv.families")),
+                "bayesclv.models", "bayesclv.families")),
     ("inference", ("bayesclv._nutpie", "bayesclv.diagnostics", "bayesclv.comparison",
                    "bayesclv.checks")),
     ("valuation", ("bayesclv._sampling", "bayesclv.clv", "bayesclv.decisions")),

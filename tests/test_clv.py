@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 
 from bayesclv.clv import BLOCK, CustomerValuation, residual_survival_sums
+from bayesclv.models.retention import GeometricRetention, WeibullRetention
 from bayesclv.models.spend import GammaGammaSpend
-from bayesclv.retention import GeometricRetention, WeibullRetention
 
 WEIBULL = WeibullRetention()
 GEOMETRIC = GeometricRetention()

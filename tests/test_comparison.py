@@ -11,7 +11,7 @@ import xarray as xr
 
 import bayesclv
 from bayesclv.datasets import simulate_customers
-from bayesclv.retention import customer_loglik
+from bayesclv.models.retention import customer_loglik
 
 
 @pytest.fixture(scope="module")

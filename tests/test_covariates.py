@@ -13,7 +13,7 @@ from bayesclv.covariates import CovariateEncoder, covariate_profiles
 from bayesclv.datasets import simulate_customers
 from bayesclv.datasets.simulate import true_log_survival
 from bayesclv.exceptions import CovariateRangeWarning, DataValidationError
-from bayesclv.retention import RETENTION_FAMILIES, customer_loglik
+from bayesclv.models.retention import RETENTION_FAMILIES, customer_loglik
 
 SEGMENTS = {
     "a": {"share": 0.4, "eta": 12.0, "k": 0.8, "p": 4.0, "q": 4.0, "gamma": 40.0},

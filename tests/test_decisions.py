@@ -21,7 +21,7 @@ from bayesclv.decisions import (
     prospect_discounted_survival,
     prospect_values,
 )
-from bayesclv.retention import RETENTION_FAMILIES
+from bayesclv.models.retention import RETENTION_FAMILIES
 
 PSI = {
     "geometric": np.array([[[-2.0]], [[-1.0]]]),

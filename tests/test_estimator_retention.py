@@ -57,7 +57,7 @@ def test_map_agrees_with_independent_maximum_likelihood(family, params, truncati
     customers = single_segment(params, truncation=truncation)
     if truncation:
         assert (customers["entry"] > 0).any()
-    coords = bayesclv.retention.RETENTION_FAMILIES[family].coords
+    coords = bayesclv.models.retention.RETENTION_FAMILIES[family].coords
     model = bayesclv.RetentionModel(family, method="map", random_seed=0,
                                     priors=flat_priors(coords)).fit(customers)
     names = model.family_.param_names

@@ -27,8 +27,13 @@ import pytensor.tensor as pt
 import pytest
 
 from bayesclv._math import NP, PT, LaplaceGrid, exponential_sums, sum_log1p_ratio
+from bayesclv.models.retention import (
+    RETENTION_FAMILIES,
+    grouped_loglik,
+    risk_set_loglik,
+    row_loglik,
+)
 from bayesclv.models.spend import SPEND_FAMILIES
-from bayesclv.retention import RETENTION_FAMILIES, grouped_loglik, risk_set_loglik, row_loglik
 
 mp.mp.dps = 50
 RTOL = 1e-8

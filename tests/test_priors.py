@@ -2,8 +2,8 @@ import json
 
 import pytest
 
+from bayesclv.models.retention import WeibullRetention
 from bayesclv.priors import Prior, merge_priors, priors_from_dict, priors_to_dict
-from bayesclv.retention import WeibullRetention
 
 
 def test_prior_round_trips_through_json():

@@ -8,7 +8,7 @@ from scipy import integrate, special, stats
 
 from bayesclv._math import NP, PT
 from bayesclv.data import risk_set_table, survival_groups
-from bayesclv.retention import (
+from bayesclv.models.retention import (
     RETENTION_FAMILIES,
     BetaDiscreteWeibullRetention,
     GeometricRetention,

@@ -65,7 +65,7 @@ def prospect_discounted_survival(
     Examples
     --------
     >>> import numpy as np
-    >>> from bayesclv.retention import RETENTION_FAMILIES
+    >>> from bayesclv.models.retention import RETENTION_FAMILIES
     >>> geometric = RETENTION_FAMILIES["geometric"]
     >>> psi = np.zeros((1, 1, 1))  # logit of a churn probability of 0.5
     >>> prospect_discounted_survival(geometric, psi, 3, 0.0)  # 1 + 0.5 + 0.25

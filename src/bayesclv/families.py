@@ -2,7 +2,8 @@
 
 :data:`RETENTION_FAMILIES` and :data:`SPEND_FAMILIES` map the names the estimators, the
 command line and the docs accept to the family objects (each declares its parameters,
-priors and likelihood in :mod:`bayesclv.retention` or :mod:`bayesclv.models.spend`).
+priors and likelihood in :mod:`bayesclv.models.retention` or
+:mod:`bayesclv.models.spend`).
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from typing import Any
 import pandas as pd
 
 from bayesclv.data import validate_customers
+from bayesclv.models.retention import RETENTION_FAMILIES
 from bayesclv.models.spend import SPEND_FAMILIES
-from bayesclv.retention import RETENTION_FAMILIES
 
 __all__ = ["RETENTION_FAMILIES", "SPEND_FAMILIES", "default_priors"]
 

@@ -34,12 +34,12 @@ from bayesclv.estimator._common import (
 )
 from bayesclv.exceptions import DataValidationError
 from bayesclv.families import RETENTION_FAMILIES
-from bayesclv.priors import merge_priors
-from bayesclv.retention import (
+from bayesclv.models.retention import (
     build_retention_model,
     grouped_loglik,
     statistics_loglik,
 )
+from bayesclv.priors import merge_priors
 
 __all__ = ["RetentionModel"]
 
