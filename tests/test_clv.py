@@ -1,9 +1,10 @@
 import numpy as np
 import pytest
 
-from bayesclv.clv import BLOCK, CustomerValuation, residual_survival_sums
 from bayesclv.models.retention import GeometricRetention, WeibullRetention
 from bayesclv.models.spend import GammaGammaSpend
+from bayesclv.valuation.customers import BLOCK, CustomerValuation
+from bayesclv.valuation.survival import residual_survival_sums
 
 WEIBULL = WeibullRetention()
 GEOMETRIC = GeometricRetention()

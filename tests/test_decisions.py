@@ -11,17 +11,17 @@ import xarray as xr
 from sklearn.exceptions import NotFittedError
 
 import bayesclv
-from bayesclv.clv import BLOCK
 from bayesclv.data import risk_set_table, segment_codes
 from bayesclv.datasets import simulate_customers, simulate_realised_value
-from bayesclv.decisions import (
+from bayesclv.models.retention import RETENTION_FAMILIES
+from bayesclv.valuation.customers import BLOCK
+from bayesclv.valuation.decisions import (
     acquisition_cost_ceiling,
     exceedance_probability,
     pairwise_exceedance,
     prospect_discounted_survival,
     prospect_values,
 )
-from bayesclv.models.retention import RETENTION_FAMILIES
 
 PSI = {
     "geometric": np.array([[[-2.0]], [[-1.0]]]),

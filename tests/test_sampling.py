@@ -8,11 +8,11 @@ import pytest
 from arviz_stats.base import array_stats
 from scipy import stats
 
-from bayesclv._sampling import _hdi
 from bayesclv._streams import customer_keys
 from bayesclv._streams import fill_gamma as _fill_gamma
-from bayesclv.clv import BLOCK, CustomerValuation
 from bayesclv.models.spend import GammaGammaSpend
+from bayesclv.valuation.customers import BLOCK, CustomerValuation
+from bayesclv.valuation.kernels import _hdi
 
 
 @pytest.mark.parametrize("shape", [0.3, 1.0, 2.5, 40.0])

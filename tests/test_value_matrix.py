@@ -14,7 +14,6 @@ from sklearn.pipeline import Pipeline  # noqa: E402
 
 import bayesclv  # noqa: E402
 from bayesclv import CLVModel, DataValidationError, NotFittedError, value_matrix  # noqa: E402
-from bayesclv.clv import BLOCK, CustomerValuation  # noqa: E402
 from bayesclv.data import validate_customers  # noqa: E402
 from bayesclv.models.spend import GammaGammaSpend  # noqa: E402
 from bayesclv.plotting import plot_clv_distribution, plot_value_matrix  # noqa: E402
@@ -25,6 +24,7 @@ from bayesclv.segmentation import (  # noqa: E402
     default_segment_strategy,
     segment_strategies,
 )
+from bayesclv.valuation.customers import BLOCK, CustomerValuation  # noqa: E402
 
 QUADRANT_PROBS = [f"prob_{name}" for name in VALUE_QUADRANTS]
 

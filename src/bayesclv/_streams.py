@@ -7,7 +7,7 @@ simple method for generating gamma variables", ACM TOMS 26(3), with the ``U^(1/a
 for shapes below 1; normals use Marsaglia's polar method.
 
 The functions are ``numba`` kernels for the model families' customer-draw functions
-(:mod:`bayesclv.models.spend`) and the valuation loops (:mod:`bayesclv._sampling`).
+(:mod:`bayesclv.models.spend`) and the valuation loops (:mod:`bayesclv.valuation.kernels`).
 """
 
 from __future__ import annotations

@@ -324,7 +324,7 @@ def true_residual_value(
     """Each customer's true expected residual value under the simulation's parameters.
 
     ``sum_{j=1}^{H} [margin * true_mean_spend - cost] S(tau+j)/S(tau) / (1+d)^j`` with the
-    true ``S`` (computed directly, independently of :mod:`bayesclv.clv`); 0 for
+    true ``S`` (computed directly, independently of :mod:`bayesclv.valuation`); 0 for
     churned customers.
     """
     segment = customers["segment"].to_numpy()

@@ -15,7 +15,6 @@ from sklearn.utils.validation import check_is_fitted
 from bayesclv._base import BayesianEstimator
 from bayesclv._hierarchy import profile_names
 from bayesclv._params import Interval, Options
-from bayesclv.clv import CustomerValuation, residual_survival_sums
 from bayesclv.data import CustomerData, validate_customers
 from bayesclv.data._dask import is_dask_frame, predict_partitions
 from bayesclv.estimator._common import (
@@ -24,11 +23,13 @@ from bayesclv.estimator._common import (
     period_of,
     wanted_segments,
 )
-from bayesclv.estimator._decisions import DecisionMethods
+from bayesclv.estimator._decision_methods import DecisionMethods
 from bayesclv.estimator.retention import RetentionModel
 from bayesclv.estimator.spend import SpendModel
 from bayesclv.families import RETENTION_FAMILIES, SPEND_FAMILIES
 from bayesclv.segmentation.strategy import segment_strategies
+from bayesclv.valuation.customers import CustomerValuation
+from bayesclv.valuation.survival import residual_survival_sums
 
 __all__ = ["CLVModel"]
 

@@ -15,7 +15,6 @@ from sklearn.utils.validation import check_is_fitted
 from bayesclv._hierarchy import Profiles
 from bayesclv._params import Options
 from bayesclv.checks import churn_check, survivor_projection
-from bayesclv.clv import residual_survival_sums
 from bayesclv.data import (
     CustomerData,
     TrainingStatistics,
@@ -40,6 +39,7 @@ from bayesclv.models.retention import (
     statistics_loglik,
 )
 from bayesclv.priors import merge_priors
+from bayesclv.valuation.survival import residual_survival_sums
 
 __all__ = ["RetentionModel"]
 

@@ -14,7 +14,6 @@ from sklearn.utils.validation import check_is_fitted
 from bayesclv._hierarchy import Profiles, profile_names
 from bayesclv._params import Options
 from bayesclv._streams import customer_keys
-from bayesclv.clv import spend_summary
 from bayesclv.data import CustomerData, TrainingStatistics, is_dask_frame
 from bayesclv.estimator._common import (
     SegmentedModel,
@@ -27,6 +26,7 @@ from bayesclv.exceptions import DataValidationError
 from bayesclv.families import SPEND_FAMILIES
 from bayesclv.models.spend import build_spend_model
 from bayesclv.priors import merge_priors
+from bayesclv.valuation.customers import spend_summary
 
 __all__ = ["SpendModel"]
 

@@ -21,8 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from bayesclv._sampling import net_value
-from bayesclv.clv import _MAX_PERIODS, _TARGET_ELEMENTS, BLOCK, residual_survival_sums
+from bayesclv.valuation.customers import BLOCK, TARGET_ELEMENTS
+from bayesclv.valuation.kernels import net_value
+from bayesclv.valuation.survival import MAX_PERIODS, residual_survival_sums
 
 __all__ = [
     "RealisedValuation",
@@ -58,7 +59,7 @@ def prospect_discounted_survival(
 
     Notes
     -----
-    :func:`bayesclv.clv.residual_survival_sums` at tenure 0 gives
+    :func:`bayesclv.valuation.customers.residual_survival_sums` at tenure 0 gives
     ``sum_{j=1}^{K} S(j) / (1+d)^j``; with ``K = H - 1`` and the ``t = 0`` term (1) added
     this is the sum above. ``H = 1`` is the acquisition period alone.
 
@@ -197,10 +198,10 @@ class RealisedValuation:
     one hazard, and for ``sbg``/``bdw`` customers are independent given the segment
     parameters, so the churn time of one customer, integrated over its own unobserved
     churn propensity given survival to ``tau``, has survival ``S_s(tau + j) / S_s(tau)``.
-    Its expectation over paths is the expected value of :class:`bayesclv.clv.
+    Its expectation over paths is the expected value of :class:`bayesclv.valuation.customers.
     CustomerValuation`.
 
-    Random numbers come from one stream per block of :data:`bayesclv.clv.BLOCK`
+    Random numbers come from one stream per block of :data:`bayesclv.valuation.customers.BLOCK`
     customers, each drawn in the same order whatever the chunk, so results do not depend
     on the chunk size.
 
@@ -249,7 +250,7 @@ class RealisedValuation:
 
     def chunk_size(self) -> int:
         """Customers per chunk: a multiple of BLOCK bounded by memory."""
-        blocks = max(1, _TARGET_ELEMENTS // (self.n_samples * self.n_paths * BLOCK))
+        blocks = max(1, TARGET_ELEMENTS // (self.n_samples * self.n_paths * BLOCK))
         return blocks * BLOCK
 
     def iter_values(self, chunk_size: int | None = None
@@ -295,7 +296,7 @@ class RealisedValuation:
         log_u = np.log(u)
         values = np.zeros(shape)
         active = self.active[sl]
-        limit = _MAX_PERIODS if self.horizon is None else int(self.horizon)
+        limit = MAX_PERIODS if self.horizon is None else int(self.horizon)
         log_discount = -np.log1p(self.discount_rate)
         for j in range(1, limit + 1):
             log_surv = log_surv - np.exp(self.family.log_hazard_increment(pair_tau + j, pair_psi))

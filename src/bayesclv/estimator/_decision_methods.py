@@ -1,6 +1,6 @@
 """Decision methods of :class:`bayesclv.CLVModel`: prospects, realised value, comparisons.
 
-Thin wrappers over the pure functions of :mod:`bayesclv.decisions`, kept apart from the
+Thin wrappers over the pure functions of :mod:`bayesclv.valuation.decisions`, kept apart from the
 valuation core of ``estimator/clv.py``; they use only its fitted state (``idata_``,
 ``retention_model_``, ``spend_model_``, ``valuation_seed_``, ``period_``) and
 :meth:`CLVModel.predict_segment_posterior`.
@@ -17,7 +17,8 @@ import xarray as xr
 from sklearn.utils.validation import check_is_fitted
 
 from bayesclv.data import segment_codes, validate_customers
-from bayesclv.decisions import (
+from bayesclv.estimator._common import flatten_samples, wanted_segments
+from bayesclv.valuation.decisions import (
     RealisedValuation,
     acquisition_cost_ceiling,
     exceedance_probability,
@@ -25,7 +26,6 @@ from bayesclv.decisions import (
     prospect_discounted_survival,
     prospect_values,
 )
-from bayesclv.estimator._common import flatten_samples, wanted_segments
 
 __all__ = ["DecisionMethods"]
 
@@ -181,7 +181,7 @@ class DecisionMethods:
         survival to its tenure, and its spend in each period it stays from
         ``Gamma(p, nu_i)`` with ``nu_i`` from its conditional posterior; the value is the
         discounted sum over the simulated lifetime within the horizon of
-        ``margin * spend - cost_per_period`` (see :class:`bayesclv.decisions.
+        ``margin * spend - cost_per_period`` (see :class:`bayesclv.valuation.decisions.
         RealisedValuation`). Churned customers are 0. Its mean over paths is the expected
         value that :meth:`predict_posterior` draws; its spread is far wider.
 

@@ -1,4 +1,4 @@
-"""The posterior CLV engine: pure functions over posterior draws (DESIGN §4.3).
+"""The value of each customer, streamed: draws, summaries and segment totals.
 
 For draw ``g``, an active customer ``i`` of segment ``s`` with tenure ``tau``::
 
@@ -6,29 +6,27 @@ For draw ``g``, an active customer ``i`` of segment ``s`` with tenure ``tau``::
                / (1 + d)^j
              = [margin * spend_i(g) - cost] * A_s(tau; g)
 
-``A_s(tau; g)``, the discounted expected residual lifetime, depends on the customer only
-through ``(segment, tenure)``: it is computed once per unique pair. ``spend_i(g)`` is drawn
-from the customer's conditional posterior. Customers are processed in chunks whose size
-bounds memory at about ``chunk_elements`` floats per array, whatever the number of
-customers. Each customer's spend draws come from its own random stream, keyed by the seed
-and the customer's inputs (:mod:`bayesclv._sampling`), so neither the chunk size nor the
+with ``A_s(tau; g)`` from :func:`bayesclv.valuation.survival.residual_survival_sums` and
+``spend_i(g)`` drawn from the customer's conditional posterior by the spend family
+(:mod:`bayesclv.models.spend`). Customers are processed in chunks whose size bounds
+memory at about ``chunk_elements`` floats per array, whatever the number of customers.
+Each customer's spend draws come from its own random stream, keyed by the seed and the
+customer's inputs (:mod:`bayesclv._streams`), so neither the chunk size nor the
 customer's position in the table changes them; customers with identical inputs are
 summarised once and the result scattered back.
 """
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Any
 
-import numba
 import numpy as np
 
-from bayesclv._sampling import (
-    customer_keys,
+from bayesclv._streams import customer_keys
+from bayesclv.valuation.kernels import (
     draw_values,
     mean_expected_spend,
     net_value,
@@ -38,148 +36,17 @@ from bayesclv._sampling import (
 
 __all__ = [
     "BLOCK",
+    "TARGET_ELEMENTS",
     "CustomerValuation",
     "SpendSummary",
     "ValueSummary",
-    "residual_survival_sums",
     "spend_summary",
 ]
 
+#: Customers per block of the compiled loops; chunks are multiples of it.
 BLOCK = 1024
-_PERIOD_BLOCK = 120
-_MAX_PERIODS = 10_000
-_RELATIVE_TOL = 1e-6
-_TARGET_ELEMENTS = 1 << 21
-
-
-def residual_survival_sums(
-    family: Any, psi: np.ndarray, tenure: np.ndarray, horizon: int | None,
-    discount_rate: float, pair_profile: np.ndarray | None = None,
-) -> dict[str, np.ndarray]:
-    """Per-draw sums over the future of one ``(segment, tenure)`` pair each.
-
-    Parameters
-    ----------
-    family : RetentionFamily
-    psi : numpy.ndarray, shape (samples, pairs, coord) or (samples, profiles, coord)
-        Retention parameters of each pair's segment, per posterior sample; with
-        ``pair_profile``, of each distinct profile (segment) instead.
-    tenure : numpy.ndarray of int, shape (pairs,)
-    horizon : int or None
-        Number of future periods; ``None`` sums until the remaining discounted value is
-        below a relative 1e-6 of the total (at most 10,000 periods).
-    discount_rate : float
-        Per period.
-    pair_profile : numpy.ndarray of int, shape (pairs,), optional
-        Each pair's column of ``psi``. Pairs of one profile share their hazards: each
-        period's hazard increment is evaluated once per profile and sample, not once per
-        pair, so valuing many tenures of a segment costs little more than one.
-
-    Returns
-    -------
-    dict of numpy.ndarray, each (samples, pairs)
-        ``discounted``: ``sum_j S(tau+j)/S(tau) / (1+d)^j``; ``lifetime``: the same sum
-        undiscounted (expected further periods active within the horizon);
-        ``retention_next``: ``S(tau+1)/S(tau)``.
-    """
-    tenure = np.asarray(tenure, dtype=np.int64)
-    if pair_profile is None:
-        pair_profile = np.arange(len(tenure))
-    n_samples, n_pairs = psi.shape[0], len(tenure)
-    out = {key: np.empty((n_samples, n_pairs)) for key in ("discounted", "lifetime",
-                                                            "retention_next")}
-    limit = _MAX_PERIODS if horizon is None else int(horizon)
-    block = min(limit, _PERIOD_BLOCK)
-    log_discount = -np.log1p(discount_rate)
-    truncated = False
-    pair_profile = np.asarray(pair_profile, dtype=np.int64)
-    for profile in np.unique(pair_profile):
-        rows = np.flatnonzero(pair_profile == profile)
-        truncated |= _profile_sums(family, psi[:, profile, :], tenure[rows], limit, block,
-                                   horizon is None, discount_rate, log_discount,
-                                   {key: (value, rows) for key, value in out.items()})
-    if truncated:
-        warnings.warn(
-            f"With horizon=None the future was summed over {_MAX_PERIODS} periods and "
-            "survival had not yet become negligible; set a horizon or a discount rate.",
-            RuntimeWarning, stacklevel=3,
-        )
-    return out
-
-
-def _profile_sums(family: Any, psi: np.ndarray, tau: np.ndarray, limit: int, block: int,
-                  until_negligible: bool, discount_rate: float, log_discount: float,
-                  out: dict[str, tuple[np.ndarray, np.ndarray]]) -> bool:
-    """:func:`residual_survival_sums` of pairs sharing ``psi`` (samples, coord).
-
-    Block by block of future periods, the hazard increments of every absolute period the
-    pairs reach are evaluated once and summed cumulatively; each pair's survival over its
-    own window comes from differences of those sums (:func:`window_sums`). Returns
-    whether ``limit`` periods were summed without survival becoming negligible.
-    """
-    n_samples = psi.shape[0]
-    first = int(tau.min())
-    offsets = np.ascontiguousarray(tau - first, dtype=np.int64)
-    log_surv = np.zeros((n_samples, len(tau)))
-    discounted = np.zeros_like(log_surv)
-    lifetime = np.zeros_like(log_surv)
-    done = 0
-    truncated = until_negligible
-    while done < limit:
-        steps = np.arange(done + 1, min(done + block, limit) + 1, dtype=np.float64)
-        # Absolute periods first + done + 1 .. max tau + last step, one evaluation each.
-        periods = first + done + np.arange(1, len(steps) + int(offsets.max()) + 1,
-                                           dtype=np.float64)
-        increments = np.exp(family.log_hazard_increment(periods, psi[:, None, :]))
-        if done == 0:
-            array, rows = out["retention_next"]
-            array[:, rows] = np.exp(-increments[:, offsets])
-        totals = np.zeros((n_samples, len(periods) + 1))
-        np.cumsum(increments, axis=-1, out=totals[:, 1:])
-        window_sums(totals, offsets, np.exp(steps * log_discount), log_surv, discounted,
-                    lifetime)
-        done = int(steps[-1])
-        if until_negligible:
-            if discount_rate <= 0:
-                remaining_bound = np.exp(log_surv) * (limit - done)
-            else:
-                remaining_bound = np.exp(log_surv + done * log_discount) / discount_rate
-            if np.all(remaining_bound <= _RELATIVE_TOL * np.maximum(discounted, 1e-300)):
-                truncated = False
-                break
-    for key, value in (("discounted", discounted), ("lifetime", lifetime)):
-        array, rows = out[key]
-        array[:, rows] = value
-    return truncated
-
-
-@numba.njit(cache=True, parallel=True)
-def window_sums(totals, offsets, discount, log_surv, discounted, lifetime):  # pragma: no cover
-    """Add one block of future periods to each pair's sums, in place.
-
-    ``totals[g, k]`` is the cumulative hazard over the block's first ``k`` absolute periods
-    under sample ``g``; pair ``p`` starts ``offsets[p]`` periods in, so its log survival
-    after step ``j`` is ``log_surv[g, p] - (totals[g, offsets[p] + j] - totals[g,
-    offsets[p]])``. Adds ``sum_j S_j discount[j - 1]`` to ``discounted`` and ``sum_j S_j``
-    to ``lifetime``, and moves ``log_surv`` to the end of the block. One fused loop per
-    sample: no (samples, pairs, periods) temporaries.
-    """
-    n_steps = len(discount)
-    for g in numba.prange(totals.shape[0]):
-        for p in range(len(offsets)):
-            base = totals[g, offsets[p]]
-            start = log_surv[g, p]
-            value = start
-            disc = 0.0
-            life = 0.0
-            for j in range(1, n_steps + 1):
-                value = start - (totals[g, offsets[p] + j] - base)
-                survival = np.exp(value)
-                disc += survival * discount[j - 1]
-                life += survival
-            discounted[g, p] += disc
-            lifetime[g, p] += life
-            log_surv[g, p] = value
+#: About how many floats one array of a chunk holds.
+TARGET_ELEMENTS = 1 << 21
 
 
 @dataclass
@@ -255,7 +122,7 @@ class CustomerValuation:
 
     def chunk_size(self) -> int:
         """Customers per chunk: a multiple of :data:`BLOCK` bounded by memory."""
-        blocks = max(1, _TARGET_ELEMENTS // (self.n_samples * BLOCK))
+        blocks = max(1, TARGET_ELEMENTS // (self.n_samples * BLOCK))
         return blocks * BLOCK
 
     @cached_property
