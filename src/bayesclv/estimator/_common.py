@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -41,6 +41,33 @@ def period_of(customers: pd.DataFrame, period: str | None) -> str:
 def flatten_samples(array: np.ndarray) -> np.ndarray:
     """(chain, draw, ...) -> (chain * draw, ...)."""
     return array.reshape((-1,) + array.shape[2:])
+
+
+def draw_array(values: Any, like: Any, dims: Sequence[str],
+               coords: Mapping[str, Any] | None = None, *, name: str | None = None,
+               attrs: Mapping[str, Any] | None = None) -> xr.DataArray:
+    """The one builder of ``(chain, draw, *dims)`` arrays of posterior quantities.
+
+    Parameters
+    ----------
+    values : array-like
+        (chain, draw, *dims), or flattened (chain * draw, *dims) as
+        :func:`flatten_samples` gives; a Dask array is kept lazy.
+    like : xarray.Dataset or xarray.DataArray
+        Whose ``chain`` and ``draw`` coordinates the result takes (a posterior, or draws
+        derived from one).
+    dims : sequence of str
+    coords : mapping, optional
+        Coordinates of ``dims`` (and any non-dimension coordinates).
+    name : str, optional
+    attrs : mapping, optional
+    """
+    shape = (like.sizes["chain"], like.sizes["draw"])
+    if values.ndim == len(dims) + 1:
+        values = values.reshape(shape + tuple(values.shape[1:]))
+    return xr.DataArray(values, dims=("chain", "draw", *dims),
+                        coords={"chain": like["chain"], "draw": like["draw"], **(coords or {})},
+                        name=name, attrs=dict(attrs or {}))
 
 
 def wanted_segments(data: CustomerData) -> list[str]:
@@ -149,10 +176,6 @@ class SegmentedModel(BayesianEstimator):
                                                                       len(segments))
         return profile, Profiles(profile_segment, profile_design, tuple(encoder.feature_names))
 
-    def _draw_coords(self) -> dict[str, Any]:
-        posterior = self.posterior_
-        return {"chain": posterior["chain"], "draw": posterior["draw"]}
-
     def _profile_draws(self, segments: Sequence[str], profiles: Profiles | None
                        ) -> np.ndarray:
         """``psi`` draws (chain, draw, profile, coord), covariate effects included.
@@ -233,10 +256,9 @@ class SegmentedModel(BayesianEstimator):
         # Each segment is a draw from the population, as an unseen segment is.
         mu, chol = (prior["prior"][name].transpose("chain", "draw", ...) for name in population)
         values = draw_new_segments(mu.to_numpy(), chol.to_numpy(), segments, seed, "prior")
-        psi = xr.DataArray(values, dims=("chain", "draw", "segment", f"{self._prefix}_coord"),
-                           coords={"chain": mu["chain"], "draw": mu["draw"],
-                                   "segment": segments,
-                                   f"{self._prefix}_coord": list(self.family_.coords)})
+        psi = draw_array(values, mu, ("segment", f"{self._prefix}_coord"),
+                         {"segment": segments,
+                          f"{self._prefix}_coord": list(self.family_.coords)})
         return data, segments, psi
 
     def _check_segment_column(self, customers: pd.DataFrame) -> None:

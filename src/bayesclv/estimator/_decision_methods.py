@@ -17,7 +17,7 @@ import xarray as xr
 from sklearn.utils.validation import check_is_fitted
 
 from bayesclv.data import segment_codes, validate_customers
-from bayesclv.estimator._common import flatten_samples, wanted_segments
+from bayesclv.estimator._common import draw_array, flatten_samples, wanted_segments
 from bayesclv.valuation.decisions import (
     RealisedValuation,
     acquisition_cost_ceiling,
@@ -35,13 +35,8 @@ class DecisionMethods:
 
     def _draw_array(self, values: np.ndarray, dims: tuple[str, ...],
                     coords: dict[str, Any], name: str, quantity: str) -> xr.DataArray:
-        posterior = self.retention_model_.posterior_
-        shape = (posterior.sizes["chain"], posterior.sizes["draw"]) + values.shape[1:]
-        return xr.DataArray(
-            values.reshape(shape), dims=("chain", "draw", *dims),
-            coords={"chain": posterior["chain"], "draw": posterior["draw"], **coords},
-            name=name, attrs={"period": self.period_, "quantity": quantity},
-        )
+        return draw_array(values, self.retention_model_.posterior_, dims, coords, name=name,
+                          attrs={"period": self.period_, "quantity": quantity})
 
     def _per_segment(self, value: float | Mapping[Any, float], segments: list[str],
                      name: str) -> np.ndarray:

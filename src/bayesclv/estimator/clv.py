@@ -20,6 +20,7 @@ from bayesclv.data._dask import is_dask_frame, predict_partitions
 from bayesclv.estimator._common import (
     dask_statistics,
     documented,
+    draw_array,
     period_of,
     wanted_segments,
 )
@@ -367,25 +368,22 @@ class CLVModel(DecisionMethods, BayesianEstimator):
         data, _, valuation = self._valuation(X)
         posterior = self.retention_model_.posterior_
         shape = (posterior.sizes["chain"], posterior.sizes["draw"], data.n_customers)
-        coords = {"chain": posterior["chain"], "draw": posterior["draw"],
-                  "customer": data.customer_ids.to_numpy(),
+        coords = {"customer": data.customer_ids.to_numpy(),
                   "segment": ("customer", data.segment.astype(str))}
         attrs = {"period": self.period_, "quantity": "expected residual value"}
         if chunks is None and to is None:
             values = np.empty((valuation.n_samples, data.n_customers))
             for sl, chunk in valuation.iter_values():
                 values[:, sl] = chunk
-            return xr.DataArray(values.reshape(shape), dims=("chain", "draw", "customer"),
-                                coords=coords, name="clv", attrs=attrs)
+            return draw_array(values, posterior, ("customer",), coords, name="clv", attrs=attrs)
         size = _ZARR_CHUNK if chunks is None else chunks
         if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
             raise ValueError(f"chunks must be an int >= 1; got {chunks!r}.")
         if to is not None and os.path.exists(to):
             raise FileExistsError(f"{os.fspath(to)!r} exists; predict_posterior(to=...) "
                                   "writes a new Zarr store and never overwrites one.")
-        lazy = xr.DataArray(_lazy_draws(valuation, int(size), shape),
-                            dims=("chain", "draw", "customer"), coords=coords, name="clv",
-                            attrs=attrs)
+        lazy = draw_array(_lazy_draws(valuation, int(size), shape), posterior, ("customer",),
+                          coords, name="clv", attrs=attrs)
         if to is None:
             return lazy
         lazy.to_dataset().to_zarr(to, mode="w-", consolidated=False)
@@ -410,15 +408,9 @@ class CLVModel(DecisionMethods, BayesianEstimator):
         """
         _, segments, valuation = self._valuation(X)
         totals = valuation.summarize(float(self.hdi_prob), len(segments)).segment_totals
-        posterior = self.retention_model_.posterior_
-        shape = (posterior.sizes["chain"], posterior.sizes["draw"], len(segments))
-        return xr.DataArray(
-            totals.reshape(shape), dims=("chain", "draw", "segment"),
-            coords={"chain": posterior["chain"], "draw": posterior["draw"],
-                    "segment": segments},
-            name="segment_total",
-            attrs={"period": self.period_, "quantity": "expected residual value"},
-        )
+        return draw_array(totals, self.retention_model_.posterior_, ("segment",),
+                          {"segment": segments}, name="segment_total",
+                          attrs={"period": self.period_, "quantity": "expected residual value"})
 
     def segment_report(
         self, X: pd.DataFrame,

@@ -27,6 +27,7 @@ from bayesclv.data import (
 from bayesclv.estimator._common import (
     SegmentedModel,
     documented,
+    draw_array,
     flatten_samples,
     period_of,
     wanted_segments,
@@ -216,13 +217,9 @@ class RetentionModel(SegmentedModel):
         psi = self._draws_for(segments)
         t = np.arange(int(periods) + 1)
         survival = self.family_.survival(t, psi[:, :, :, None, :])
-        posterior = self.posterior_
-        return xr.DataArray(
-            survival, dims=("chain", "draw", "segment", "period"),
-            coords={"chain": posterior["chain"], "draw": posterior["draw"], "segment": segments,
-                    "period": t},
-            name="survival", attrs={"period": self.period_},
-        )
+        return draw_array(survival, self.posterior_, ("segment", "period"),
+                          {"segment": segments, "period": t}, name="survival",
+                          attrs={"period": self.period_})
 
     def prior_retention_curve(self, X: pd.DataFrame, periods: int = 24, *,
                               draws: int = 500) -> xr.DataArray:
@@ -313,14 +310,15 @@ class RetentionModel(SegmentedModel):
         hazard = -np.expm1(-np.exp(family.log_hazard_increment(
             periods_observed, psi.to_numpy()[:, :, :, None, :])))
         churned = self._rng(3).binomial(at_risk, hazard)
-        coords = {"chain": psi["chain"], "draw": psi["draw"], "segment": segments}
         attrs = {"period": period_of(X, None), "quantity": "prior"}
         return xr.Dataset(
             {
-                "survival": (("chain", "draw", "segment", "period"), survival, attrs),
-                "churned": (("chain", "draw", "segment", "churn_period"), churned, attrs),
+                "survival": draw_array(survival, psi, ("segment", "period"),
+                                       {"segment": segments, "period": t}, attrs=attrs),
+                "churned": draw_array(churned, psi, ("segment", "churn_period"),
+                                      {"segment": segments, "churn_period":
+                                       periods_observed.astype(np.int64)}, attrs=attrs),
             },
-            coords={**coords, "period": t, "churn_period": periods_observed.astype(np.int64)},
             attrs=attrs,
         )
 
@@ -415,11 +413,9 @@ class RetentionModel(SegmentedModel):
         psi = self._draws_for(segments)
         t = np.arange(1, int(periods) + 1, dtype=np.float64)
         rate = self.family_.retention_rate(t, psi[:, :, :, None, :])
-        return xr.DataArray(
-            rate, dims=("chain", "draw", "segment", "period"),
-            coords={**self._draw_coords(), "segment": segments, "period": t.astype(np.int64)},
-            name="retention_rate", attrs={"period": self.period_},
-        )
+        return draw_array(rate, self.posterior_, ("segment", "period"),
+                          {"segment": segments, "period": t.astype(np.int64)},
+                          name="retention_rate", attrs={"period": self.period_})
 
     def expected_residual_lifetime(
         self, X: pd.DataFrame, *, discount_rate: float = 0.0, horizon: int | None = None,
@@ -673,7 +669,6 @@ class RetentionModel(SegmentedModel):
         groups = survival_groups(profile, data.entry, data.tenure, data.churned)
         psi = self._profile_draws(self.segments_, profiles)
         values = grouped_loglik(self.family_, psi, groups)
-        loglik = xr.DataArray(values, dims=("chain", "draw", "row"),
-                              coords=self._draw_coords(), name="retention")
+        loglik = draw_array(values, self.posterior_, ("row",), name="retention")
         return loglik, groups["count"].to_numpy()
 

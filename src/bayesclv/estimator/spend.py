@@ -18,6 +18,7 @@ from bayesclv.data import CustomerData, TrainingStatistics, is_dask_frame
 from bayesclv.estimator._common import (
     SegmentedModel,
     documented,
+    draw_array,
     flatten_samples,
     period_of,
     wanted_segments,
@@ -189,8 +190,7 @@ class SpendModel(SegmentedModel):
         family = self.family_
         mean_spend = family.segment_mean_spend(family.natural(psi.to_numpy()))
         return xr.Dataset(
-            {"mean_spend": (("chain", "draw", "segment"), mean_spend)},
-            coords={"chain": psi["chain"], "draw": psi["draw"], "segment": segments},
+            {"mean_spend": draw_array(mean_spend, psi, ("segment",), {"segment": segments})},
             attrs={"period": period_of(X, None), "quantity": "prior"},
         )
 
@@ -269,6 +269,5 @@ class SpendModel(SegmentedModel):
         profile, profiles = self._profiles(X, data, self.segments_)
         psi = self._profile_draws(self.segments_, profiles)
         values = self.family_.customer_loglik(np.asarray(psi)[:, :, profile, :], data)
-        loglik = xr.DataArray(values, dims=("chain", "draw", "row"),
-                              coords=self._draw_coords(), name="spend")
+        loglik = draw_array(values, self.posterior_, ("row",), name="spend")
         return loglik, np.ones(data.n_customers, dtype=np.int64)
