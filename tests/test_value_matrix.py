@@ -157,7 +157,7 @@ class _StubModel:
     def predict(self, X):  # pragma: no cover - only its presence is checked
         raise NotImplementedError
 
-    def _valuation(self, X):
+    def customer_valuation(self, X):
         return validate_customers(X), ["s0", "s1", "s2"], self.valuation
 
 

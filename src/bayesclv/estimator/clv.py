@@ -9,7 +9,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import xarray as xr
-from arviz_stats.base import array_stats
 from sklearn.utils.validation import check_is_fitted
 
 from bayesclv._base import BayesianEstimator
@@ -21,6 +20,7 @@ from bayesclv.estimator._common import (
     dask_statistics,
     documented,
     draw_array,
+    flatten_samples,
     period_of,
     wanted_segments,
 )
@@ -29,39 +29,14 @@ from bayesclv.estimator.retention import RetentionModel
 from bayesclv.estimator.spend import SpendModel
 from bayesclv.families import RETENTION_FAMILIES, SPEND_FAMILIES
 from bayesclv.segmentation.strategy import segment_strategies
-from bayesclv.valuation.customers import CustomerValuation
-from bayesclv.valuation.survival import residual_survival_sums
+from bayesclv.valuation.customers import CustomerValuation, lazy_draws
+from bayesclv.valuation.segments import segment_summary
+from bayesclv.valuation.survival import customer_survival_sums, residual_survival_sums
 
 __all__ = ["CLVModel"]
 
 #: Customers per chunk of a Zarr store written by ``predict_posterior(to=...)``.
 _ZARR_CHUNK = 10_240
-
-
-def _lazy_draws(valuation: CustomerValuation, size: int, shape: tuple[int, int, int]) -> Any:
-    """A Dask array (chain, draw, customer) computing ``size`` customers per block."""
-    try:
-        import dask
-        import dask.array as da
-    except ImportError as error:
-        raise ImportError("predict_posterior(chunks=..., to=...) needs Dask: "
-                          "pip install 'bayesclv[dask]'.") from error
-
-    def block(start: int, stop: int) -> np.ndarray:
-        part = valuation.subset(slice(start, stop))
-        values = np.empty((part.n_samples, stop - start))
-        for sl, chunk in part.iter_values():
-            values[:, sl] = chunk
-        return values.reshape(shape[0], shape[1], stop - start)
-
-    _ = valuation.occurrence  # computed once here, not in every block
-    blocks = [
-        da.from_delayed(dask.delayed(block)(start, min(start + size, shape[2])),
-                        shape=(shape[0], shape[1], min(start + size, shape[2]) - start),
-                        dtype=np.float64)
-        for start in range(0, shape[2], size)
-    ]
-    return da.concatenate(blocks, axis=2)
 
 
 @documented
@@ -261,13 +236,29 @@ class CLVModel(DecisionMethods, BayesianEstimator):
         return {"retention": self.retention_model_.priors_,
                 "spend": self.spend_model_.priors_}
 
-    def _valuation(self, X: pd.DataFrame) -> tuple[CustomerData, list[str], CustomerValuation]:
+    def customer_valuation(self, X: pd.DataFrame
+                           ) -> tuple[CustomerData, list[str], CustomerValuation]:
+        """The valuation engine behind :meth:`predict` and the decision methods.
+
+        Returns
+        -------
+        data : bayesclv.data.CustomerData
+            ``X`` validated.
+        segments : list of str
+            The segments valued, in order of first appearance (codes index this list).
+        valuation : bayesclv.valuation.customers.CustomerValuation
+            Each customer's value under every posterior sample, streamed in chunks by
+            :meth:`~bayesclv.valuation.customers.CustomerValuation.iter_values` (memory
+            bounded whatever the number of customers) and summarised by
+            :meth:`~bayesclv.valuation.customers.CustomerValuation.summarize`.
+        """
         data = self._validated(X)
         segments = wanted_segments(data)
         retention = self.retention_model_
         profile, profiles = retention._profiles(X, data, segments)
-        sums, pair = retention._pair_sums(X, data, self.horizon, float(self.discount_rate),
-                                          segments, (profile, profiles))
+        sums, pair = customer_survival_sums(
+            retention.family_, flatten_samples(retention._profile_draws(segments, profiles)),
+            profile, data.tenure, self.horizon, float(self.discount_rate))
         valuation = CustomerValuation(
             sums=sums, pair=pair, segment=profile, active=~data.churned,
             spend_family=self.spend_model_.family_,
@@ -307,7 +298,7 @@ class CLVModel(DecisionMethods, BayesianEstimator):
             check_is_fitted(self, "idata_")
             meta = self.predict(X.head(5, npartitions=-1)).iloc[:0]
             return predict_partitions(self, X, meta)
-        data, segments, valuation = self._valuation(X)
+        data, segments, valuation = self.customer_valuation(X)
         summary = valuation.summarize(float(self.hdi_prob), len(segments))
         out = pd.DataFrame(index=data.index)
         out[self.customer_col] = data.customer_ids.to_numpy()
@@ -365,7 +356,7 @@ class CLVModel(DecisionMethods, BayesianEstimator):
         >>> lazy.chunks[-1][:2], lazy.shape == (1, 1, len(customers))
         ((1000, 1000), True)
         """
-        data, _, valuation = self._valuation(X)
+        data, _, valuation = self.customer_valuation(X)
         posterior = self.retention_model_.posterior_
         shape = (posterior.sizes["chain"], posterior.sizes["draw"], data.n_customers)
         coords = {"customer": data.customer_ids.to_numpy(),
@@ -382,7 +373,7 @@ class CLVModel(DecisionMethods, BayesianEstimator):
         if to is not None and os.path.exists(to):
             raise FileExistsError(f"{os.fspath(to)!r} exists; predict_posterior(to=...) "
                                   "writes a new Zarr store and never overwrites one.")
-        lazy = draw_array(_lazy_draws(valuation, int(size), shape), posterior, ("customer",),
+        lazy = draw_array(lazy_draws(valuation, int(size), shape), posterior, ("customer",),
                           coords, name="clv", attrs=attrs)
         if to is None:
             return lazy
@@ -406,7 +397,7 @@ class CLVModel(DecisionMethods, BayesianEstimator):
             Dims (chain, draw, segment), segments in order of first appearance in ``X``;
             the totals :meth:`segment_report` summarises.
         """
-        _, segments, valuation = self._valuation(X)
+        _, segments, valuation = self.customer_valuation(X)
         totals = valuation.summarize(float(self.hdi_prob), len(segments)).segment_totals
         return draw_array(totals, self.retention_model_.posterior_, ("segment",),
                           {"segment": segments}, name="segment_total",
@@ -461,37 +452,11 @@ class CLVModel(DecisionMethods, BayesianEstimator):
         >>> set(report["strategy"]) <= {"retain", "develop", "upgrade", "maintain"}
         True
         """
-        data, segments, valuation = self._valuation(X)
+        _, segments, valuation = self.customer_valuation(X)
         hdi_prob = float(self.hdi_prob)
         totals = valuation.summarize(hdi_prob, len(segments)).segment_totals
-        codes = valuation.customer_segment
-        counts = np.bincount(codes, minlength=len(segments))
-        active = np.bincount(codes, weights=valuation.active, minlength=len(segments))
-        grand = totals.sum(axis=1, keepdims=True)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            share = np.where(grand != 0, totals / grand, np.nan)
-        per_customer = totals / counts
-
-        def _hdi(draws: np.ndarray) -> np.ndarray:
-            return array_stats.hdi(draws.T, hdi_prob, axis=-1)
-
-        per_hdi, total_hdi, share_hdi = _hdi(per_customer), _hdi(totals), _hdi(share)
-        report = pd.DataFrame(
-            {
-                "n_customers": counts,
-                "n_active": active.astype(np.int64),
-                "clv_per_customer_mean": per_customer.mean(axis=0),
-                "clv_per_customer_hdi_low": per_hdi[:, 0],
-                "clv_per_customer_hdi_high": per_hdi[:, 1],
-                "total_mean": totals.mean(axis=0),
-                "total_hdi_low": total_hdi[:, 0],
-                "total_hdi_high": total_hdi[:, 1],
-                "share_mean": share.mean(axis=0),
-                "share_hdi_low": share_hdi[:, 0],
-                "share_hdi_high": share_hdi[:, 1],
-            },
-            index=pd.Index(segments, name="segment"),
-        )
+        report = segment_summary(totals, valuation.customer_segment, valuation.active,
+                                 segments, hdi_prob)
         report["value_rank"] = report["clv_per_customer_mean"].rank(
             ascending=False, method="min").astype(np.int64)
         report["strategy"] = segment_strategies(report, strategy)

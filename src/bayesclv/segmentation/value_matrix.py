@@ -61,7 +61,7 @@ def unpipe(model: Any, customers: pd.DataFrame) -> tuple[Any, pd.DataFrame]:
         if len(model.steps) > 1:
             customers = model[:-1].transform(customers)
         model = model[-1]
-    if not (hasattr(model, "_valuation") and hasattr(model, "predict")):
+    if not (hasattr(model, "customer_valuation") and hasattr(model, "predict")):
         raise TypeError("Expected a fitted bayesclv.CLVModel (or a Pipeline ending in one); "
                         f"got {type(model).__name__}.")
     return model, customers
@@ -188,7 +188,7 @@ def value_matrix(
     if isinstance(map_draws, bool) or not isinstance(map_draws, (int, np.integer)) \
             or map_draws < 1:
         raise ValueError(f"map_draws must be an int >= 1; got {map_draws!r}.")
-    data, _, valuation = model._valuation(customers)
+    data, _, valuation = model.customer_valuation(customers)
     if valuation.n_samples == 1 and map_draws > 1:
         valuation = _with_samples(valuation, int(map_draws))
 

@@ -6,5 +6,6 @@
   (:class:`~bayesclv.valuation.customers.CustomerValuation`), and spend summaries;
 * :mod:`~bayesclv.valuation.kernels`: the compiled loops, which take a spend family's
   arrays and compiled functions;
+* :mod:`~bayesclv.valuation.segments`: value per customer, total and share per segment;
 * :mod:`~bayesclv.valuation.decisions`: prospects, realised value, comparisons.
 """

@@ -38,6 +38,7 @@ __all__ = [
     "BLOCK",
     "TARGET_ELEMENTS",
     "CustomerValuation",
+    "lazy_draws",
     "SpendSummary",
     "ValueSummary",
     "spend_summary",
@@ -297,3 +298,33 @@ def _floats(values: np.ndarray) -> np.ndarray:
 
 def _flags(values: np.ndarray) -> np.ndarray:
     return np.require(values, dtype=np.bool_, requirements=("C", "W"))
+
+
+def lazy_draws(valuation: CustomerValuation, size: int, shape: tuple[int, int, int]) -> Any:
+    """A Dask array (chain, draw, customer) of the draws, ``size`` customers per block.
+
+    Each block values its customers when computed, with their own random streams, so the
+    draws equal those of :meth:`CustomerValuation.iter_values` whatever ``size``.
+    """
+    try:
+        import dask
+        import dask.array as da
+    except ImportError as error:
+        raise ImportError("predict_posterior(chunks=..., to=...) needs Dask: "
+                          "pip install 'bayesclv[dask]'.") from error
+
+    def block(start: int, stop: int) -> np.ndarray:
+        part = valuation.subset(slice(start, stop))
+        values = np.empty((part.n_samples, stop - start))
+        for sl, chunk in part.iter_values():
+            values[:, sl] = chunk
+        return values.reshape(shape[0], shape[1], stop - start)
+
+    _ = valuation.occurrence  # computed once here, not in every block
+    blocks = [
+        da.from_delayed(dask.delayed(block)(start, min(start + size, shape[2])),
+                        shape=(shape[0], shape[1], min(start + size, shape[2]) - start),
+                        dtype=np.float64)
+        for start in range(0, shape[2], size)
+    ]
+    return da.concatenate(blocks, axis=2)

@@ -15,7 +15,7 @@ from typing import Any
 import numba
 import numpy as np
 
-__all__ = ["MAX_PERIODS", "residual_survival_sums", "window_sums"]
+__all__ = ["MAX_PERIODS", "customer_survival_sums", "residual_survival_sums", "window_sums"]
 
 _PERIOD_BLOCK = 120
 #: The most future periods summed when no horizon is set.
@@ -76,6 +76,38 @@ def residual_survival_sums(
             RuntimeWarning, stacklevel=3,
         )
     return out
+
+
+def customer_survival_sums(
+    family: Any, psi: np.ndarray, profile: np.ndarray, tenure: np.ndarray,
+    horizon: int | None, discount_rate: float,
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """:func:`residual_survival_sums` of each distinct (profile, tenure), and each customer's.
+
+    Parameters
+    ----------
+    family : RetentionFamily
+    psi : numpy.ndarray, shape (samples, profiles, coord)
+        Retention parameters per posterior sample and profile (a segment, or a segment
+        and covariate values).
+    profile : numpy.ndarray of int, shape (customers,)
+        Each customer's column of ``psi``.
+    tenure : numpy.ndarray of int, shape (customers,)
+    horizon : int or None
+    discount_rate : float
+
+    Returns
+    -------
+    sums : dict of numpy.ndarray, each (samples, pairs)
+    pair : numpy.ndarray of int, shape (customers,)
+        Each customer's column of the sums.
+    """
+    span = int(np.max(tenure)) + 1
+    keys = np.asarray(profile, dtype=np.int64) * span + np.asarray(tenure, dtype=np.int64)
+    unique_keys, pair = np.unique(keys, return_inverse=True)
+    sums = residual_survival_sums(family, psi, unique_keys % span, horizon, discount_rate,
+                                  pair_profile=unique_keys // span)
+    return sums, pair
 
 
 def _profile_sums(family: Any, psi: np.ndarray, tau: np.ndarray, limit: int, block: int,
