@@ -145,3 +145,13 @@ def test_the_checks_catch_a_circle_and_an_upward_import():
              "bayesclv._math": set()}
     assert _circles(graph) == [["bayesclv.data", "bayesclv.valuation"]]
     assert _layer("bayesclv.data") < _layer("bayesclv.valuation")
+
+
+def test_test_folders_mirror_the_package():
+    """Each folder of tests/ names a package of src/bayesclv/ (tests mirror src/)."""
+    tests = Path(__file__).resolve().parent
+    folders = [p.relative_to(tests) for p in tests.rglob("*") if p.is_dir()
+               and not p.name.startswith((".", "__"))]
+    assert folders, "tests/ has no folders"
+    strays = [str(f) for f in folders if not (SRC / "bayesclv" / f / "__init__.py").exists()]
+    assert not strays, f"test folders with no package of the same path in src/: {strays}"
