@@ -187,6 +187,42 @@ def test_training_statistics_match_what_the_estimators_fit(example_customers):
     assert statistics.max_tenure == int(example_customers["tenure"].max())
 
 
+@pytest.mark.parametrize("npartitions", [1, 3])
+def test_log_spend_statistics_and_fits_match_the_pandas_path(npartitions):
+    from bayesclv.data import log_spend_statistics, spend_statistics, training_statistics
+    from bayesclv.datasets import simulate_customers
+
+    segments = {"a": {"share": 0.5, "eta": 20.0, "k": 0.8, "mu": 3.0, "sigma": 0.5, "tau": 0.4},
+                "b": {"share": 0.5, "eta": 30.0, "k": 1.2, "mu": 4.0, "sigma": 0.3, "tau": 0.6}}
+    customers, _ = simulate_customers(1500, segments, random_seed=3)
+    table = dd.from_pandas(customers.sample(frac=1.0, random_state=1),
+                           npartitions=npartitions, sort=False)
+    statistics = training_statistics(table)
+    codes = segment_codes(customers["segment"].to_numpy(), statistics.segments)
+    x = customers["n_periods_active"].to_numpy()
+    direct = log_spend_statistics(codes, x, customers["mean_log_spend"].to_numpy(),
+                                  customers["sd_log_spend"].to_numpy(), len(segments))
+    order = np.lexsort((statistics.log_spend["x_value"], statistics.log_spend["x_seg"]))
+    for key, value in direct.items():
+        np.testing.assert_allclose(np.asarray(statistics.log_spend[key]), value, rtol=1e-12,
+                                   atol=1e-10, err_msg=key)
+    assert (order == np.arange(len(order))).all()
+    gamma_gamma = spend_statistics(codes, x, customers["mean_spend"].to_numpy(),
+                                   len(segments),
+                                   mean_log_spend=customers["mean_log_spend"].to_numpy())
+    np.testing.assert_allclose(statistics.spend["sum_x_mean_log"],
+                               gamma_gamma["sum_x_mean_log"], rtol=1e-13)
+    for family in ("lognormal", "gamma_gamma"):
+        pandas_fit = bayesclv.SpendModel(family, method="map", random_seed=0).fit(customers)
+        dask_fit = bayesclv.SpendModel(family, method="map", random_seed=0).fit(table)
+        np.testing.assert_allclose(dask_fit.posterior_["spend_psi"],
+                                   pandas_fit.posterior_["spend_psi"], rtol=1e-6)
+    without = dd.from_pandas(customers.drop(columns=["mean_log_spend", "sd_log_spend"]),
+                             npartitions=npartitions)
+    with pytest.raises(DataValidationError, match="needs a 'mean_log_spend' column"):
+        bayesclv.SpendModel("lognormal", method="map").fit(without)
+
+
 @pytest.mark.parametrize("values", [
     [5.0, 1.0, 3.0, 2.0, 4.0, 6.0, 2.5],               # odd count
     [5.0, 1.0, 3.0, 2.0, 4.0, 6.0, 2.5, 7.5],          # even count: mean of the middle two

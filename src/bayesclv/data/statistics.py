@@ -25,8 +25,9 @@ from bayesclv.data.columns import CustomerColumns, CustomerData, validate_custom
 from bayesclv.exceptions import DataValidationError
 
 __all__ = ["TrainingStatistics", "add_risk_sets", "combine_statistics", "frame_statistics",
-           "life_table", "partition_ranges", "partition_statistics", "risk_set_of_part",
-           "risk_set_table", "segment_codes", "spend_statistics", "survival_groups"]
+           "life_table", "log_spend_statistics", "partition_ranges", "partition_statistics",
+           "risk_set_of_part", "risk_set_table", "segment_codes", "spend_statistics",
+           "survival_groups"]
 
 
 def segment_codes(segment: np.ndarray, segments: Sequence[Hashable]) -> np.ndarray:
@@ -177,6 +178,7 @@ def survival_groups(
 def spend_statistics(
     segment_code: np.ndarray, n_periods_active: np.ndarray, mean_spend: np.ndarray,
     n_segments: int, grid: LaplaceGrid | None = None,
+    mean_log_spend: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Aggregates of the gamma-gamma likelihood: nothing is kept per customer.
 
@@ -190,17 +192,22 @@ def spend_statistics(
     (a grid covering several tables makes their statistics additive, see
     :func:`training_statistics`).
 
+    With ``mean_log_spend`` (the mean log revenue of each customer's active periods),
+    also ``sum_x_mean_log``, the sum over a segment of ``x * mean_log_spend``: the sum of
+    the log of every active period's revenue, which the gamma-gamma density of every
+    period's revenue needs.
+
     Returns
     -------
     dict
         ``x_seg``, ``x_value``, ``x_count``: unique (segment, x) pairs and counts;
         ``n_per_segment``, ``sum_x``, ``sum_log_z``, ``sum_x_log_z``, ``sum_log_w``,
-        ``sum_x_log_w`` per segment; ``laplace_nodes`` (node), ``laplace_step`` (scalar)
-        and ``laplace_one``, ``laplace_x`` (segment, node): ``sum exp(-t w)`` and ``sum x
-        exp(-t w)`` over each segment's customers.
+        ``sum_x_log_w`` (and ``sum_x_mean_log``) per segment; ``laplace_nodes`` (node),
+        ``laplace_step`` (scalar) and ``laplace_one``, ``laplace_x`` (segment, node):
+        ``sum exp(-t w)`` and ``sum x exp(-t w)`` over each segment's customers.
     """
     return finish_spend_sums([spend_sums(segment_code, n_periods_active, mean_spend,
-                                         n_segments, grid)])
+                                         n_segments, grid, mean_log_spend)])
 
 
 #: The per-segment sums of :func:`spend_statistics`, in the column order of ``spend_sums``.
@@ -209,8 +216,8 @@ _SPEND_SUM_KEYS = ("n_per_segment", "sum_x", "sum_log_z", "sum_x_log_z", "sum_lo
 
 
 def spend_sums(segment_code: np.ndarray, n_periods_active: np.ndarray,
-               mean_spend: np.ndarray, n_segments: int, grid: LaplaceGrid | None = None
-               ) -> dict[str, Any]:
+               mean_spend: np.ndarray, n_segments: int, grid: LaplaceGrid | None = None,
+               mean_log_spend: np.ndarray | None = None) -> dict[str, Any]:
     """:func:`spend_statistics` of part of a table, its sums kept as compensated pairs."""
     x = n_periods_active.astype(np.int64)
     x_float = x.astype(np.float64)
@@ -221,8 +228,10 @@ def spend_sums(segment_code: np.ndarray, n_periods_active: np.ndarray,
     grid = LaplaceGrid(w) if grid is None else grid
     laplace_one, laplace_x = exponential_sums_compensated(segment_code, x_float, w,
                                                           n_segments, grid)
-    columns = np.column_stack([np.ones_like(x_float), x_float, log_z, x_float * log_z,
-                               log_w, x_float * log_w])
+    columns = [np.ones_like(x_float), x_float, log_z, x_float * log_z, log_w, x_float * log_w]
+    if mean_log_spend is not None:
+        columns.append(x_float * mean_log_spend)
+    columns = np.column_stack(columns)
     return {
         "x_seg": pairs[0], "x_value": pairs[1].astype(np.float64),
         "x_count": counts.astype(np.float64),
@@ -249,13 +258,93 @@ def finish_spend_sums(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
         x_value = pairs.index.get_level_values("x").to_numpy(dtype=np.float64)
         x_count = pairs.to_numpy(dtype=np.float64)
     sums = rounded(add_compensated([p["sums"] for p in parts]))
+    keys = _SPEND_SUM_KEYS + (("sum_x_mean_log",) if sums.shape[1] > len(_SPEND_SUM_KEYS)
+                              else ())
     return {
         "x_seg": x_seg, "x_value": x_value, "x_count": x_count,
-        **{key: np.ascontiguousarray(sums[:, j]) for j, key in enumerate(_SPEND_SUM_KEYS)},
+        **{key: np.ascontiguousarray(sums[:, j]) for j, key in enumerate(keys)},
         "laplace_nodes": parts[0]["laplace_nodes"],
         "laplace_step": parts[0]["laplace_step"],
         "laplace_one": rounded(add_compensated([p["laplace_one"] for p in parts])),
         "laplace_x": rounded(add_compensated([p["laplace_x"] for p in parts])),
+    }
+
+
+def log_spend_statistics(segment_code: np.ndarray, n_periods_active: np.ndarray,
+                         mean_log_spend: np.ndarray, sd_log_spend: np.ndarray | None,
+                         n_segments: int) -> dict[str, Any]:
+    """Aggregates of the lognormal spend likelihood: nothing is kept per customer.
+
+    Per unique ``(segment, x)`` (``x`` active periods): the count, mean and sum of squared
+    deviations from it of ``mean_log_spend``; per segment, with ``sd_log_spend``, the sums
+    of ``x - 1``, of the within-customer sums of squares ``x sd^2`` and of the constant
+    ``-(log x) / 2 - x mean_log_spend`` (zeros without it). See
+    :mod:`bayesclv.models.spend.lognormal` for the likelihood.
+
+    Returns
+    -------
+    dict
+        ``x_seg``, ``x_value``, ``x_count``, ``x_mean``, ``x_within`` per unique pair;
+        ``sum_x_minus_1``, ``sum_squares``, ``constant`` per segment.
+    """
+    return finish_log_spend_sums([log_spend_sums(segment_code, n_periods_active,
+                                                 mean_log_spend, sd_log_spend, n_segments)])
+
+
+def log_spend_sums(segment_code: np.ndarray, n_periods_active: np.ndarray,
+                   mean_log_spend: np.ndarray, sd_log_spend: np.ndarray | None,
+                   n_segments: int) -> dict[str, Any]:
+    """:func:`log_spend_statistics` of part of a table, its sums kept as compensated pairs."""
+    x = np.asarray(n_periods_active, dtype=np.int64)
+    ybar = np.asarray(mean_log_spend, dtype=np.float64)
+    frame = pd.DataFrame({"seg": segment_code, "x": x, "y": ybar})
+    groups = frame.groupby(["seg", "x"], sort=True)["y"]
+    deviation = ybar - groups.transform("mean").to_numpy()
+    within = pd.Series(deviation * deviation).groupby([frame["seg"], frame["x"]],
+                                                      sort=True).sum()
+    x_float = x.astype(np.float64)
+    if sd_log_spend is None:
+        columns = np.zeros((len(x), 3))
+    else:
+        sd = np.asarray(sd_log_spend, dtype=np.float64)
+        columns = np.column_stack([x_float - 1.0, x_float * sd * sd,
+                                   -(0.5 * np.log(x_float) + x_float * ybar)])
+    return {
+        "groups": pd.DataFrame({"count": groups.size().astype(np.float64),
+                                "mean": groups.mean(), "within": within}),
+        "sums": grouped_sums(segment_code, columns, n_segments),
+    }
+
+
+def finish_log_spend_sums(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """:func:`log_spend_statistics` of a table from the :func:`log_spend_sums` of its parts.
+
+    Groups met in several parts are pooled exactly (Chan et al.): the count adds up, the
+    mean is the count-weighted mean, and the sums of squares add up with each part's
+    ``count * (mean - pooled mean)^2``.
+    """
+    if len(parts) == 1:
+        groups = parts[0]["groups"]
+    else:
+        stacked = pd.concat([p["groups"] for p in parts])
+        stacked["weighted"] = stacked["count"] * stacked["mean"]
+        by = stacked.groupby(level=["seg", "x"], sort=True)
+        count = by["count"].sum()
+        mean = by["weighted"].sum() / count
+        spread = stacked["count"] * (stacked["mean"] - mean.reindex(stacked.index)) ** 2
+        groups = pd.DataFrame({"count": count, "mean": mean,
+                               "within": by["within"].sum()
+                               + spread.groupby(level=["seg", "x"], sort=True).sum()})
+    sums = rounded(add_compensated([p["sums"] for p in parts]))
+    return {
+        "x_seg": groups.index.get_level_values("seg").to_numpy(dtype=np.int64),
+        "x_value": groups.index.get_level_values("x").to_numpy(dtype=np.float64),
+        "x_count": groups["count"].to_numpy(dtype=np.float64),
+        "x_mean": groups["mean"].to_numpy(dtype=np.float64),
+        "x_within": groups["within"].to_numpy(dtype=np.float64),
+        "sum_x_minus_1": np.ascontiguousarray(sums[:, 0]),
+        "sum_squares": np.ascontiguousarray(sums[:, 1]),
+        "constant": np.ascontiguousarray(sums[:, 2]),
     }
 
 
@@ -280,7 +369,10 @@ class TrainingStatistics:
     groups : pandas.DataFrame or None
         :func:`survival_groups`.
     spend : dict or None
-        :func:`spend_statistics`.
+        :func:`spend_statistics` (with ``sum_x_mean_log`` when the table has
+        ``mean_log_spend``).
+    log_spend : dict or None
+        :func:`log_spend_statistics`, when the table has ``mean_log_spend``.
     """
 
     segments: list[str]
@@ -290,6 +382,7 @@ class TrainingStatistics:
     risk_set: pd.DataFrame | None
     groups: pd.DataFrame | None
     spend: dict[str, Any] | None
+    log_spend: dict[str, Any] | None = None
 
     @property
     def n_customers(self) -> int:
@@ -333,7 +426,10 @@ def partition_statistics(data: CustomerData, labels: Sequence[str], w_min: float
         out["groups"] = survival_groups(codes, data.entry, data.tenure, data.churned)
     if data.mean_spend is not None:
         out["spend"] = spend_sums(codes, data.n_periods_active, data.mean_spend, len(labels),
-                                  LaplaceGrid.covering(w_min, w_max))
+                                  LaplaceGrid.covering(w_min, w_max), data.mean_log_spend)
+    if data.mean_log_spend is not None:
+        out["log_spend"] = log_spend_sums(codes, data.n_periods_active, data.mean_log_spend,
+                                          data.sd_log_spend, len(labels))
     return out
 
 
@@ -341,7 +437,7 @@ def combine_statistics(ranges: Sequence[dict[str, Any]], parts: Sequence[dict[st
                        labels: list[str], median_spend: float | None) -> TrainingStatistics:
     """Add up the statistics of the parts of a table (in the order given)."""
     tenures = [r["max_tenure"] for r in ranges if r["max_tenure"] is not None]
-    risk_set = groups = spend = None
+    risk_set = groups = spend = log_spend = None
     if "risk_set" in parts[0]:
         risk_set = add_risk_sets([p["risk_set"] for p in parts])
         keys = ["segment", "entry", "tenure", "churned"]
@@ -350,11 +446,13 @@ def combine_statistics(ranges: Sequence[dict[str, Any]], parts: Sequence[dict[st
         groups["count"] = groups["count"].astype(np.int64)
     if "spend" in parts[0]:
         spend = finish_spend_sums([p["spend"] for p in parts])
+    if "log_spend" in parts[0]:
+        log_spend = finish_log_spend_sums([p["log_spend"] for p in parts])
     return TrainingStatistics(
         segments=list(labels),
         segment_sizes=np.sum([p["sizes"] for p in parts], axis=0).astype(np.int64),
         max_tenure=max(tenures) if tenures else None,
         median_spend=median_spend,
-        risk_set=risk_set, groups=groups, spend=spend,
+        risk_set=risk_set, groups=groups, spend=spend, log_spend=log_spend,
     )
 

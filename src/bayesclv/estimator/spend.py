@@ -135,14 +135,8 @@ class SpendModel(SegmentedModel):
         return self
 
     def _model_from_statistics(self, statistics: TrainingStatistics) -> tuple[pm.Model, dict]:
-        if self.family != "gamma_gamma":
-            raise NotImplementedError(
-                f"Fitting the {self.family!r} spend family on a Dask table is not "
-                "supported: its statistics are reduced for 'gamma_gamma' only. Compute "
-                "the table to pandas first (a customer table of 10 million rows fits in a "
-                "few GiB)."
-            )
-        return self._model(statistics.spend, np.array([statistics.median_spend]),
+        return self._model(self.family_.training_statistics(statistics),
+                           np.array([statistics.median_spend]),
                            statistics.segments, None)
 
     def _build_model(self, data: CustomerData, segments: list[str],

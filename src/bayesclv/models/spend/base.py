@@ -73,6 +73,10 @@ class SpendFamily:
         """Sufficient statistics of a validated table, per segment code."""
         raise NotImplementedError
 
+    def training_statistics(self, statistics: Any) -> dict[str, Any]:
+        """:meth:`statistics` from a :class:`bayesclv.data.TrainingStatistics` (Dask)."""
+        raise NotImplementedError
+
     def aggregated_loglik(self, psi: Any, stats: Mapping[str, Any], xp: Any = NP) -> Any:
         """Total log-likelihood from :meth:`statistics`; its cost does not grow with rows."""
         raise NotImplementedError
@@ -113,11 +117,15 @@ class SpendFamily:
         """Raise if the validated table lacks a column this family conditions on."""
         for name in self.inputs:
             if getattr(data, name, None) is None:
-                raise DataValidationError(
-                    f"The {self.name!r} spend family needs a {name!r} column; the customer "
-                    f"table has none. bayesclv.data.summarize(..., log_spend=True) adds "
-                    f"'mean_log_spend' and 'sd_log_spend' from a transaction log."
-                )
+                raise self.missing_column(name)
+
+    def missing_column(self, name: str) -> DataValidationError:
+        """The error for a table without the column ``name`` this family needs."""
+        return DataValidationError(
+            f"The {self.name!r} spend family needs a {name!r} column; the customer table "
+            "has none. bayesclv.data.summarize(..., log_spend=True) adds 'mean_log_spend' "
+            "and 'sd_log_spend' from a transaction log."
+        )
 
     def customer_inputs(self, data: Any) -> np.ndarray:
         """The (customers, inputs) float64 array of :attr:`inputs`, C-contiguous."""

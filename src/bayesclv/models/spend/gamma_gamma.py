@@ -105,13 +105,12 @@ class GammaGammaSpend(SpendFamily):
     def statistics(self, segment_code: np.ndarray, data: Any, n_segments: int
                    ) -> dict[str, Any]:
         """:func:`bayesclv.data.spend_statistics`; with ``mean_log_spend``, its sums too."""
-        stats = spend_statistics(segment_code, data.n_periods_active, data.mean_spend,
-                                 n_segments)
-        if getattr(data, "mean_log_spend", None) is not None:
-            x = data.n_periods_active.astype(np.float64)
-            stats["sum_x_mean_log"] = np.bincount(
-                segment_code, weights=x * data.mean_log_spend, minlength=n_segments)
-        return stats
+        return spend_statistics(segment_code, data.n_periods_active, data.mean_spend,
+                                n_segments, mean_log_spend=getattr(data, "mean_log_spend", None))
+
+    def training_statistics(self, statistics: Any) -> dict[str, Any]:
+        """The statistics of :meth:`statistics` from a Dask table's reduction."""
+        return statistics.spend
 
     def observed(self, data: Any) -> str:
         """What :meth:`customer_loglik` is the density of, for this table."""

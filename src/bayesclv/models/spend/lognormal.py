@@ -40,10 +40,10 @@ from typing import Any, ClassVar
 
 import numba
 import numpy as np
-import pandas as pd
 
 from bayesclv._math import NP
 from bayesclv._streams import fill_normal
+from bayesclv.data import log_spend_statistics
 from bayesclv.models.spend.base import SPEND_DRAWS, SPEND_MEANS, SpendFamily
 from bayesclv.priors import Prior, hierarchy_options
 
@@ -102,35 +102,16 @@ class LognormalSpend(SpendFamily):
 
     def statistics(self, segment_code: np.ndarray, data: Any, n_segments: int
                    ) -> dict[str, Any]:
-        """Counts, means and sums of squares of ``mean_log_spend`` per (segment, x)."""
+        """:func:`bayesclv.data.log_spend_statistics`: per (segment, x) and per segment."""
         self.check_columns(data)
-        x = data.n_periods_active.astype(np.int64)
-        ybar = np.asarray(data.mean_log_spend, dtype=np.float64)
-        frame = pd.DataFrame({"seg": segment_code, "x": x, "y": ybar})
-        groups = frame.groupby(["seg", "x"], sort=True)["y"]
-        mean = groups.transform("mean").to_numpy()
-        within = pd.Series((ybar - mean) ** 2).groupby(
-            [frame["seg"], frame["x"]], sort=True).sum()
-        counts, means = groups.size(), groups.mean()
-        x_float = x.astype(np.float64)
-        sd = getattr(data, "sd_log_spend", None)
-        if sd is None:
-            periods = squares = constant = np.zeros(n_segments)
-        else:
-            sd = np.asarray(sd, dtype=np.float64)
-            periods = np.bincount(segment_code, weights=x_float - 1.0, minlength=n_segments)
-            squares = np.bincount(segment_code, weights=x_float * sd * sd,
-                                  minlength=n_segments)
-            constant = -np.bincount(segment_code, weights=0.5 * np.log(x_float)
-                                    + x_float * ybar, minlength=n_segments)
-        return {
-            "x_seg": counts.index.get_level_values("seg").to_numpy(dtype=np.int64),
-            "x_value": counts.index.get_level_values("x").to_numpy(dtype=np.float64),
-            "x_count": counts.to_numpy(dtype=np.float64),
-            "x_mean": means.to_numpy(dtype=np.float64),
-            "x_within": within.to_numpy(dtype=np.float64),
-            "sum_x_minus_1": periods, "sum_squares": squares, "constant": constant,
-        }
+        return log_spend_statistics(segment_code, data.n_periods_active, data.mean_log_spend,
+                                    getattr(data, "sd_log_spend", None), n_segments)
+
+    def training_statistics(self, statistics: Any) -> dict[str, Any]:
+        """The statistics of :meth:`statistics` from a Dask table's reduction."""
+        if statistics.log_spend is None:
+            raise self.missing_column("mean_log_spend")
+        return statistics.log_spend
 
     def observed(self, data: Any) -> str:
         """What :meth:`customer_loglik` is the density of, for this table."""
