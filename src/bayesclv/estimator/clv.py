@@ -30,6 +30,7 @@ from bayesclv.estimator.spend import SpendModel
 from bayesclv.families import RETENTION_FAMILIES, SPEND_FAMILIES
 from bayesclv.segmentation.strategy import segment_strategies
 from bayesclv.valuation.customers import CustomerValuation, lazy_draws
+from bayesclv.valuation.decisions import prospect_values
 from bayesclv.valuation.segments import segment_summary
 from bayesclv.valuation.survival import customer_survival_sums, residual_survival_sums
 
@@ -547,8 +548,9 @@ class CLVModel(DecisionMethods, BayesianEstimator):
         sums = residual_survival_sums(retention.family_, flat, np.zeros(len(segments), int),
                                       self.horizon, float(self.discount_rate))
         annuity = sums["discounted"].reshape(psi.shape[:3])
-        value = (float(self.margin) * spend["mean_spend"].to_numpy()
-                 - float(self.cost_per_period)) * annuity
+        value = prospect_values(annuity, spend["mean_spend"].to_numpy(),
+                                margin=float(self.margin),
+                                cost_per_period=float(self.cost_per_period))
         out["mean_spend"] = spend["mean_spend"]
         out["new_customer_value"] = (("chain", "draw", "segment"), value)
         return out
