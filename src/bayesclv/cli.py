@@ -68,16 +68,18 @@ def _demo(args: argparse.Namespace) -> int:
     predictions = model.predict(customers)
     report = model.segment_report(customers)
     done = time.perf_counter()
-    print(f"Fitted {args.retention} retention + gamma-gamma spend ({args.method}, "
+    print(f"Fitted {args.retention} retention + {args.spend} spend ({args.method}, "
           f"{args.chains} chains x {args.draws} draws) in {fitted - start:.1f} s; "
           f"valued customers in {done - fitted:.1f} s.")
     horizon = "until negligible" if args.horizon is None else f"{args.horizon} months"
     print(f"Residual CLV at margin {args.margin:g}, discount {args.discount_rate:g}/month, "
           f"horizon {horizon}; intervals are {model.hdi_prob:.0%} HDIs.\n")
     print(_format_report(report))
-    retention = model.retention_model_.posterior_[["eta", "k"]].mean(("chain", "draw"))
-    print("\nWeibull retention per segment (posterior means; k < 1: retention rises with "
-          "tenure):")
+    family = model.retention_model_.family_
+    retention = model.retention_model_.posterior_[list(family.param_names)].mean(
+        ("chain", "draw"))
+    note = "; k < 1: retention rises with tenure" if args.retention == "weibull" else ""
+    print(f"\n{args.retention} retention per segment (posterior means{note}):")
     print(retention.to_dataframe().round(2).to_string())
     if args.out:
         predictions.to_csv(args.out, index=False)
@@ -236,7 +238,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo = commands.add_parser("demo", help="fit and value the bundled example customers")
     demo.add_argument("--out", default=None, help="CSV file for per-customer predictions")
     demo.add_argument("--retention", default="weibull", choices=sorted(RETENTION_FAMILIES))
-    demo.add_argument("--spend", default="gamma_gamma", choices=sorted(SPEND_FAMILIES))
+    # The bundled example has no log-spend columns: only the families it can feed.
+    demo.add_argument("--spend", default="gamma_gamma", choices=sorted(
+        name for name, family in SPEND_FAMILIES.items()
+        if set(family.inputs) <= {"n_periods_active", "mean_spend"}))
     demo.add_argument("--method", default="nuts", choices=["nuts", "map"])
     demo.add_argument("--draws", type=int, default=_SAMPLING["draws"])
     demo.add_argument("--tune", type=int, default=_SAMPLING["tune"])

@@ -81,6 +81,12 @@ def _build(config: Any, tree: xr.DataTree, prefix: str, expected: str | None = N
     sub_models = type(model)._saved_children
     if not sub_models:
         model.covariates_ = _covariates(state.get("covariates_"), name)
+        observed = state.get("observed_")
+        if observed is not None:
+            if not isinstance(observed, str):
+                raise ModelFormatError(f"{name}: 'observed_' must be a string; the file has "
+                                       f"{observed!r}.")
+            model.observed_ = observed
     else:
         children = config.get("children")
         if not isinstance(children, dict) or set(children) != set(sub_models):

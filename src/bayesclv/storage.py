@@ -124,6 +124,8 @@ def _describe(model: Any, prefix: str, groups: dict[str, xr.Dataset]) -> dict[st
     encoder = getattr(model, "covariates_", None)
     if encoder is not None:
         config["state"]["covariates_"] = _plain(encoder.to_dict())
+    if getattr(model, "observed_", None) is not None:
+        config["state"]["observed_"] = str(model.observed_)
     children = model.idata_.children
     for group in _SAMPLE_GROUPS:
         if group in children:

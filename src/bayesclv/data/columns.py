@@ -326,12 +326,18 @@ def _log_spend(customers: pd.DataFrame, columns: CustomerColumns, ids: pd.Index,
     mean_log = sd_log = None
     if columns.mean_log_spend in customers.columns:
         mean_log = _numeric(customers, columns.mean_log_spend, ids)
-        above = mean_log > np.log(mean_spend) + 1e-9 * np.maximum(1.0, np.abs(mean_log))
+        tolerance = 1e-9 * np.maximum(1.0, np.abs(mean_log))
+        above = mean_log > np.log(mean_spend) + tolerance
         if above.any():
             _fail(columns.mean_log_spend, ids, above,
                   f"values above log({columns.mean_spend})",
                   "The mean of the natural log of each active period's revenue cannot "
                   "exceed the log of their mean; check the base of the log and the unit.")
+        single = (n_active == 1) & (np.abs(mean_log - np.log(mean_spend)) > tolerance)
+        if single.any():
+            _fail(columns.mean_log_spend, ids, single,
+                  f"values other than log({columns.mean_spend}) with one active period",
+                  "With one active period the mean of the log is the log of the mean.")
     if columns.sd_log_spend in customers.columns:
         if mean_log is None:
             raise DataValidationError(

@@ -373,6 +373,8 @@ class TrainingStatistics:
         ``mean_log_spend``).
     log_spend : dict or None
         :func:`log_spend_statistics`, when the table has ``mean_log_spend``.
+    log_spend_columns : tuple of str
+        Which of ``mean_log_spend`` and ``sd_log_spend`` the table has.
     """
 
     segments: list[str]
@@ -383,6 +385,7 @@ class TrainingStatistics:
     groups: pd.DataFrame | None
     spend: dict[str, Any] | None
     log_spend: dict[str, Any] | None = None
+    log_spend_columns: tuple[str, ...] = ()
 
     @property
     def n_customers(self) -> int:
@@ -427,6 +430,8 @@ def partition_statistics(data: CustomerData, labels: Sequence[str], w_min: float
     if data.mean_spend is not None:
         out["spend"] = spend_sums(codes, data.n_periods_active, data.mean_spend, len(labels),
                                   LaplaceGrid.covering(w_min, w_max), data.mean_log_spend)
+    out["log_spend_columns"] = tuple(
+        name for name in ("mean_log_spend", "sd_log_spend") if getattr(data, name) is not None)
     if data.mean_log_spend is not None:
         out["log_spend"] = log_spend_sums(codes, data.n_periods_active, data.mean_log_spend,
                                           data.sd_log_spend, len(labels))
@@ -454,5 +459,6 @@ def combine_statistics(ranges: Sequence[dict[str, Any]], parts: Sequence[dict[st
         max_tenure=max(tenures) if tenures else None,
         median_spend=median_spend,
         risk_set=risk_set, groups=groups, spend=spend, log_spend=log_spend,
+        log_spend_columns=parts[0]["log_spend_columns"],
     )
 

@@ -224,6 +224,9 @@ def simulate_customers(
     lognormal = _has_lognormal_spend(table)[seg]
     if log_spend is None:
         log_spend = bool(lognormal.any())
+    if not log_spend and _has_lognormal_spend(table).any():
+        raise ValueError("Lognormal spend is drawn period by period: log_spend=False cannot "
+                         "be combined with segments given mu, sigma, tau.")
     shift = frame["spend_shift"].to_numpy()
     p, q, gamma, mu, sigma, tau = (
         table[c].to_numpy()[seg] if c in table else np.full(len(seg), np.nan)
@@ -385,7 +388,8 @@ def simulate_realised_value(
     rng = np.random.default_rng(random_seed)
     future = truth.customers.loc[customers.index]
     position = truth.segments.index.get_indexer(customers["segment"])
-    p = truth.segments["p"].to_numpy(np.float64)[position]
+    p = (truth.segments["p"].to_numpy(np.float64)[position] if "p" in truth.segments
+         else np.full(len(position), np.nan))
     lognormal = _has_lognormal_spend(truth.segments)[position]
     sigma = (truth.segments["sigma"].to_numpy(np.float64)[position] if lognormal.any()
              else np.zeros(len(position)))

@@ -107,7 +107,8 @@ class SegmentedModel(BayesianEstimator):
             columns = self._columns()
             reserved = [c for c in (columns.customer, columns.segment, columns.tenure,
                                     columns.churned, columns.entry, columns.n_periods_active,
-                                    columns.mean_spend) if c is not None]
+                                    columns.mean_spend, columns.mean_log_spend,
+                                    columns.sd_log_spend) if c is not None]
             self.covariates_ = CovariateEncoder.fit(X, self.covariates, data.customer_ids,
                                                     reserved)
         return data, segment_codes(data.segment, self.segments_)

@@ -129,12 +129,15 @@ class SpendModel(SegmentedModel):
         if is_dask_frame(X):
             return self._fit_statistics(X, self._dask_statistics(X), period)
         data, _ = self._start_fit(X, period)
+        self.observed_ = self.family_.observed(data)
         model, self.priors_ = self._build_model(data, self.segments_,
                                                 self._profiles(X, data, self.segments_))
         self.idata_ = self._fit_model(model, self._monitored_vars(), "spend")
         return self
 
     def _model_from_statistics(self, statistics: TrainingStatistics) -> tuple[pm.Model, dict]:
+        self.observed_ = self.family_.observed(
+            {name: True for name in statistics.log_spend_columns})
         return self._model(self.family_.training_statistics(statistics),
                            np.array([statistics.median_spend]),
                            statistics.segments, None)
@@ -230,9 +233,15 @@ class SpendModel(SegmentedModel):
         out.attrs["period"] = self.period_
         return out
 
-    def observed(self, X: pd.DataFrame) -> str:
-        """What :meth:`pointwise_loglik` is the density of, for the table ``X``."""
-        return self.family_.observed(self._validated(X))
+    def observed(self, X: pd.DataFrame | None = None) -> str:
+        """What the fitted likelihood (and :meth:`pointwise_loglik`) is the density of.
+
+        Set by the columns of the table the model was fitted on (see
+        ``family.observed``); ``X`` is ignored.
+        """
+        check_is_fitted(self, "idata_")
+        # Files saved before the log-spend columns existed were fitted on mean spend.
+        return getattr(self, "observed_", None) or "mean revenue per active period"
 
     def pointwise_loglik(self, X: pd.DataFrame) -> tuple[xr.DataArray, np.ndarray]:
         """Log-likelihood per posterior draw of each customer's spend data.
@@ -259,6 +268,13 @@ class SpendModel(SegmentedModel):
             raise DataValidationError(
                 f"Column {self.segment_col!r}: segments {unseen[:5]} were not in the training "
                 "data; the pointwise log-likelihood is for data the model was fitted on."
+            )
+        table, fitted = self.family_.observed(data), self.observed()
+        if table != fitted:
+            raise DataValidationError(
+                f"This model was fitted on the density of {fitted}, but this table's "
+                f"columns give the density of {table}: the posterior was not conditioned on "
+                "it. Pass the table the model was fitted on."
             )
         profile, profiles = self._profiles(X, data, self.segments_)
         psi = self._profile_draws(self.segments_, profiles)

@@ -237,3 +237,47 @@ def test_compare_chooses_the_family_that_generated_the_data(truth_family, segmen
     assert table.index[0] == truth_family
     worse = table.iloc[1]
     assert worse["elpd_diff"] < -4 * worse["dse"], table
+
+
+def test_spend_models_remember_which_density_they_were_fitted_on(tmp_path):
+    customers, _ = simulate_customers(
+        600, {"a": {"share": 1.0, "eta": 20.0, "k": 0.9, "p": 4.0, "q": 3.0, "gamma": 30.0}},
+        log_spend=True, random_seed=4)
+    mean_only = customers.drop(columns=["mean_log_spend", "sd_log_spend"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fitted_on_means = bayesclv.SpendModel(draws=50, tune=50, chains=2,
+                                              random_seed=0).fit(mean_only)
+    assert fitted_on_means.observed() == "mean revenue per active period"
+    # Scored on a table whose columns give another density: refused, not mis-scored.
+    with pytest.raises(DataValidationError, match="fitted on the density of mean revenue"):
+        fitted_on_means.pointwise_loglik(customers)
+    loaded = bayesclv.load(fitted_on_means.save(tmp_path / "spend.nc"))
+    assert loaded.observed() == "mean revenue per active period"
+    per_period = bayesclv.SpendModel(method="map", random_seed=0).fit(customers)
+    assert per_period.observed() == "each active period's revenue"
+    assert bayesclv.load(per_period.save(tmp_path / "p.nc")).observed() == per_period.observed()
+
+
+def test_simulator_refuses_lognormal_without_periods_and_values_lognormal_truth():
+    from bayesclv.datasets import simulate_realised_value
+
+    segments = {"a": {"share": 1.0, "eta": 20.0, "k": 0.9, "mu": 3.0, "sigma": 0.4,
+                      "tau": 0.3}}
+    with pytest.raises(ValueError, match="log_spend=False"):
+        simulate_customers(100, segments, log_spend=False, random_seed=0)
+    customers, truth = simulate_customers(2000, segments, random_seed=0)
+    value = simulate_realised_value(customers, truth, discount_rate=0.0, horizon=1,
+                                    random_seed=1)
+    stays = (truth.customers["lifetime"] > customers["tenure"] + 1) & ~customers["churned"]
+    # One period: the realised spend of those who stay averages their true mean spend.
+    ratio = value[stays.to_numpy()] / truth.customers["true_mean_spend"][stays].to_numpy()
+    assert abs(ratio.mean() - 1.0) < 0.05
+
+
+def test_one_active_period_needs_mean_log_equal_to_log_mean():
+    table = pd.DataFrame({"customer_id": ["a", "b"], "tenure": [3, 3], "churned": [False] * 2,
+                          "n_periods_active": [1, 2], "mean_spend": [10.0, 10.0],
+                          "mean_log_spend": [np.log(10.0) - 0.2, 2.0]})
+    with pytest.raises(DataValidationError, match=r"'mean_log_spend'.*one active period.*'a'"):
+        validate_customers(table)

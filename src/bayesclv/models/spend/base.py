@@ -207,3 +207,8 @@ def build_spend_model(
                 for key, value in stats.items()}
         pm.Potential("spend_loglik", family.aggregated_loglik(psi, data, PT))
     return model
+
+
+def _get(data: Any, name: str) -> Any:
+    """Column ``name`` of a mapping or of a :class:`bayesclv.data.CustomerData`, or None."""
+    return data.get(name) if isinstance(data, Mapping) else getattr(data, name, None)

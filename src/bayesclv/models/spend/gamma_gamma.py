@@ -49,7 +49,7 @@ import numpy as np
 from bayesclv._math import NP, sum_log1p_ratio
 from bayesclv._streams import fill_gamma
 from bayesclv.data import spend_statistics
-from bayesclv.models.spend.base import SPEND_DRAWS, SPEND_MEANS, SpendFamily
+from bayesclv.models.spend.base import SPEND_DRAWS, SPEND_MEANS, SpendFamily, _get
 from bayesclv.priors import Prior, hierarchy_options
 
 __all__ = ["GammaGammaSpend"]
@@ -114,7 +114,7 @@ class GammaGammaSpend(SpendFamily):
 
     def observed(self, data: Any) -> str:
         """What :meth:`customer_loglik` is the density of, for this table."""
-        if getattr(data, "mean_log_spend", None) is not None:
+        if _get(data, "mean_log_spend") is not None:
             return "each active period's revenue"
         return "mean revenue per active period"
 
@@ -236,9 +236,7 @@ class GammaGammaSpend(SpendFamily):
 
 
 def _columns(data: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    def get(name: str) -> Any:
-        return data.get(name) if isinstance(data, Mapping) else getattr(data, name, None)
-    ybar = get("mean_log_spend")
-    return (np.asarray(get("n_periods_active"), dtype=np.float64),
-            np.asarray(get("mean_spend"), dtype=np.float64),
+    ybar = _get(data, "mean_log_spend")
+    return (np.asarray(_get(data, "n_periods_active"), dtype=np.float64),
+            np.asarray(_get(data, "mean_spend"), dtype=np.float64),
             None if ybar is None else np.asarray(ybar, dtype=np.float64))

@@ -44,7 +44,7 @@ import numpy as np
 from bayesclv._math import NP
 from bayesclv._streams import fill_normal
 from bayesclv.data import log_spend_statistics
-from bayesclv.models.spend.base import SPEND_DRAWS, SPEND_MEANS, SpendFamily
+from bayesclv.models.spend.base import SPEND_DRAWS, SPEND_MEANS, SpendFamily, _get
 from bayesclv.priors import Prior, hierarchy_options
 
 __all__ = ["LognormalSpend"]
@@ -115,22 +115,20 @@ class LognormalSpend(SpendFamily):
 
     def observed(self, data: Any) -> str:
         """What :meth:`customer_loglik` is the density of, for this table."""
-        if getattr(data, "sd_log_spend", None) is not None:
+        if _get(data, "sd_log_spend") is not None:
             return "each active period's revenue"
         return "mean log revenue per active period"
 
     def customer_loglik(self, psi: np.ndarray, data: Mapping[str, np.ndarray] | Any
                         ) -> np.ndarray:
         """Log density of each customer's spend data (see :meth:`observed`)."""
-        def get(name: str) -> Any:
-            return data.get(name) if isinstance(data, Mapping) else getattr(data, name, None)
-        x = np.asarray(get("n_periods_active"), dtype=np.float64)
-        ybar = np.asarray(get("mean_log_spend"), dtype=np.float64)
+        x = np.asarray(_get(data, "n_periods_active"), dtype=np.float64)
+        ybar = np.asarray(_get(data, "mean_log_spend"), dtype=np.float64)
         par = self.natural(psi)
         mu, sigma, tau = par["mu"], par["sigma"], par["tau"]
         variance = tau ** 2 + sigma ** 2 / x
         out = -0.5 * (_LOG_2PI + np.log(variance)) - 0.5 * (ybar - mu) ** 2 / variance
-        sd = get("sd_log_spend")
+        sd = _get(data, "sd_log_spend")
         if sd is not None:
             squares = x * np.asarray(sd, dtype=np.float64) ** 2
             out = (out - 0.5 * (x - 1.0) * (_LOG_2PI + 2.0 * np.log(sigma))
