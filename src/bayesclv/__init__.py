@@ -17,6 +17,7 @@ from bayesclv.exceptions import (
     DataValidationError,
     ModelFormatError,
     NotFittedError,
+    UnseenSegmentWarning,
 )
 from bayesclv.io import load
 from bayesclv.priors import Prior
@@ -32,6 +33,7 @@ __all__ = [
     "Prior",
     "RetentionModel",
     "SpendModel",
+    "UnseenSegmentWarning",
     "__version__",
     "compare",
     "data",

@@ -15,6 +15,7 @@ __all__ = [
     "DataValidationError",
     "ModelFormatError",
     "NotFittedError",
+    "UnseenSegmentWarning",
 ]
 
 
@@ -36,3 +37,12 @@ class ConvergenceWarning(UserWarning):
 
 class CovariateRangeWarning(UserWarning):
     """Customers to predict for have covariate values outside the training range."""
+
+
+class UnseenSegmentWarning(UserWarning):
+    """Customers to predict for belong to segments the model was not fitted on.
+
+    They are valued from the population distribution of segments (wider intervals), as
+    documented; the warning names the labels, so that a label that drifted (a typo, a
+    renamed segment) is not valued as a new segment without anyone noticing.
+    """

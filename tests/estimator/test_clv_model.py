@@ -170,7 +170,9 @@ def test_unseen_segment_is_valued_with_wider_intervals(nuts_model, small_custome
     subset = customers[customers["segment"] == "a"].iloc[:200].copy()
     known = nuts_model.predict(subset)
     subset["segment"] = "brand_new"
-    unseen = nuts_model.predict(subset)
+    with pytest.warns(bayesclv.UnseenSegmentWarning,
+                      match=r"200 customer\(s\).*'brand_new' \(200\)"):
+        unseen = nuts_model.predict(subset)
     assert np.isfinite(unseen["clv_mean"]).all()
     active = ~subset["churned"].to_numpy()
     known_width = (known["clv_hdi_high"] - known["clv_hdi_low"])[active]
@@ -272,3 +274,27 @@ def test_fitted_models_say_which_sampler_ran(map_model, nuts_model):
         for part in (model.retention_model_, model.spend_model_):
             assert part.sampler_ == sampler
             assert part.sampling_seconds_ > 0
+
+
+def test_segment_labels_are_the_same_whatever_their_number_type(map_model, small_customers):
+    customers, _ = small_customers
+    numbered = customers.assign(segment=customers["segment"].map({"a": 1, "b": 2, "c": 3}))
+    model = bayesclv.CLVModel(method="map", random_seed=0).fit(numbered)
+    assert model.segments_ == ["1", "2", "3"]
+    as_floats = numbered.assign(segment=numbered["segment"].astype(float))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", bayesclv.UnseenSegmentWarning)
+        pd.testing.assert_frame_equal(model.predict(as_floats).drop(columns="segment"),
+                                      model.predict(numbered).drop(columns="segment"))
+
+
+def test_a_segment_column_the_model_was_fitted_without_is_ignored(small_customers):
+    customers, _ = small_customers
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = bayesclv.CLVModel(method="map", random_seed=0).fit(
+            customers.drop(columns="segment"))
+    with pytest.warns(UserWarning, match="'segment' is ignored"):
+        with_column = model.predict(customers)
+    without = model.predict(customers.drop(columns="segment"))
+    pd.testing.assert_frame_equal(with_column, without)

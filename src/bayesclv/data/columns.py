@@ -15,7 +15,8 @@ import pandas as pd
 
 from bayesclv.exceptions import DataValidationError
 
-__all__ = ["SINGLE_SEGMENT", "CustomerColumns", "CustomerData", "validate_customers"]
+__all__ = ["SINGLE_SEGMENT", "CustomerColumns", "CustomerData", "segment_labels",
+           "validate_customers"]
 
 _MAX_LISTED = 5
 
@@ -80,6 +81,32 @@ class CustomerData:
 
 
 SINGLE_SEGMENT = "all"
+
+
+def segment_labels(values: pd.Series) -> np.ndarray:
+    """Segment labels as strings, a number written the same whatever its type.
+
+    ``1``, ``1.0`` and ``numpy.int8(1)`` all give ``"1"`` (so labels read as integers at
+    fit and as floats at predict name the same segment); other values give ``str(v)``.
+
+    Returns
+    -------
+    numpy.ndarray of object (str)
+    """
+    codes, uniques = pd.factorize(values, use_na_sentinel=False)
+    labels = np.array([_label(v) for v in uniques], dtype=object)
+    return labels[codes] if len(labels) else np.array([], dtype=object)
+
+
+def _label(value: object) -> str:
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value))
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)) and np.isfinite(value) \
+            and float(value).is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def _describe_rows(ids: pd.Index, mask: np.ndarray, label: str) -> str:
@@ -260,7 +287,7 @@ def validate_customers(
             _fail(columns.segment, ids, seg_series.isna().to_numpy(), "missing segment labels",
                   "Give these customers a segment (or an explicit 'unknown' label).")
         _reject_mixed_types(seg_series, columns.segment, ids)
-        segment = seg_series.astype(str).to_numpy(dtype=object)
+        segment = segment_labels(seg_series)
     else:
         segment = np.full(n, SINGLE_SEGMENT, dtype=object)
 

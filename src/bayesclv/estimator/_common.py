@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -18,6 +19,8 @@ from bayesclv._hierarchy import Profiles, draw_new_segments, profile_psi, segmen
 from bayesclv._laplace import SegmentLaplace, segment_laplace
 from bayesclv.covariates import CovariateEncoder, covariate_profiles
 from bayesclv.data import (
+    SINGLE_SEGMENT,
+    CustomerColumns,
     CustomerData,
     TrainingStatistics,
     is_dask_frame,
@@ -26,7 +29,7 @@ from bayesclv.data import (
     validate_customers,
 )
 from bayesclv.diagnostics import diagnostics_table
-from bayesclv.exceptions import DataValidationError
+from bayesclv.exceptions import DataValidationError, UnseenSegmentWarning
 from bayesclv.priors import resolve_parametrisation
 
 _DEFAULT_PERIOD = "period"
@@ -70,6 +73,43 @@ def draw_array(values: Any, like: Any, dims: Sequence[str],
                         name=name, attrs=dict(attrs or {}))
 
 
+def validate_for_prediction(X: pd.DataFrame, columns: CustomerColumns,
+                            requirements: Mapping[str, bool], segments: Sequence[str],
+                            has_segment_column: bool) -> CustomerData:
+    """Validate a table to predict for, against what the model was fitted on.
+
+    * A model fitted with segments needs the segment column (an error otherwise).
+    * A model fitted without segments ignores a segment column, with a warning: its
+      labels would all be unseen, and every customer valued as a new segment.
+    * Customers of segments the model was not fitted on are valued from the population
+      distribution; a :class:`~bayesclv.UnseenSegmentWarning` names the labels and counts.
+    """
+    if has_segment_column and columns.segment not in X.columns:
+        raise DataValidationError(
+            f"Column {columns.segment!r} missing: the model was fitted with segments, so "
+            "customers to predict must say which segment they belong to."
+        )
+    if not has_segment_column and columns.segment is not None \
+            and columns.segment in X.columns:
+        warnings.warn(
+            f"Column {columns.segment!r} is ignored: the model was fitted without segments, "
+            f"so every customer is valued in its one segment ({SINGLE_SEGMENT!r}). Fit on "
+            "a table with the column to value segments.", UserWarning, stacklevel=4)
+        columns = dataclasses.replace(columns, segment=None)
+    data = validate_customers(X, columns, **requirements)
+    unseen = ~np.isin(data.segment, np.asarray(segments, dtype=object))
+    if unseen.any():
+        counts = pd.Series(data.segment[unseen]).value_counts()
+        listed = ", ".join(f"{label!r} ({n})" for label, n in counts.head(5).items())
+        more = f" and {len(counts) - 5} more" if len(counts) > 5 else ""
+        warnings.warn(UnseenSegmentWarning(
+            f"{int(unseen.sum())} customer(s) in {len(counts)} segment(s) the model was not "
+            f"fitted on: {listed}{more}. They are valued from the population distribution "
+            f"of segments (wider intervals); the fitted segments are {list(segments)[:10]}."
+        ), stacklevel=4)
+    return data
+
+
 def wanted_segments(data: CustomerData) -> list[str]:
     return list(pd.unique(data.segment))
 
@@ -93,9 +133,9 @@ class SegmentedModel(BayesianEstimator):
     _requirements: dict[str, bool]
 
     def _validated(self, X: pd.DataFrame) -> CustomerData:
-        """Validate a table to predict for, after checking it has the segment column."""
-        self._check_segment_column(X)
-        return validate_customers(X, self._columns(), **self._requirements)
+        """Validate a table to predict for (see :func:`validate_for_prediction`)."""
+        return validate_for_prediction(X, self._columns(), self._requirements,
+                                       self.segments_, self.has_segment_column_)
 
     def _start_fit(self, X: pd.DataFrame, period: str | None) -> tuple[CustomerData, np.ndarray]:
         """The steps every ``fit`` begins with; returns the data and segment codes."""
@@ -261,13 +301,6 @@ class SegmentedModel(BayesianEstimator):
                          {"segment": segments,
                           f"{self._prefix}_coord": list(self.family_.coords)})
         return data, segments, psi
-
-    def _check_segment_column(self, customers: pd.DataFrame) -> None:
-        if self.has_segment_column_ and self.segment_col not in customers.columns:
-            raise DataValidationError(
-                f"Column {self.segment_col!r} missing: the model was fitted with segments, "
-                "so customers to predict must say which segment they belong to."
-            )
 
     def _note_single_segment(self, stacklevel: int = 3) -> None:
         if len(self.segments_) == 1:

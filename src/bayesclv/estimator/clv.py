@@ -22,6 +22,7 @@ from bayesclv.estimator._common import (
     draw_array,
     flatten_samples,
     period_of,
+    validate_for_prediction,
     wanted_segments,
 )
 from bayesclv.estimator._decision_methods import DecisionMethods
@@ -227,8 +228,8 @@ class CLVModel(DecisionMethods, BayesianEstimator):
     def _validated(self, X: pd.DataFrame) -> CustomerData:
         """Validate a table to value (every column), after checking the segment column."""
         check_is_fitted(self, "idata_")
-        self.retention_model_._check_segment_column(X)
-        return validate_customers(X, self._columns())
+        return validate_for_prediction(X, self._columns(), {}, self.segments_,
+                                       self.retention_model_.has_segment_column_)
 
     @property
     def priors_(self) -> dict[str, Any]:
