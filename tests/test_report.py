@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 from _simulated import N_SEGMENTS, customer_table, transaction_log
 
+import bayesclv
 from bayesclv.cli import main
 from bayesclv.segmentation import KMeansSegmenter
 
@@ -142,3 +143,20 @@ def test_report_renders_in_headless_chromium(report_dir, tmp_path):
     # The embedded figures are drawn: many distinct colours (plain text has few).
     colours = np.unique((pixels[::4, ::4] * 255).astype(np.uint8).reshape(-1, 3), axis=0)
     assert len(colours) > 200
+
+
+def test_a_repeated_index_gives_one_row_per_customer_in_order(tmp_path):
+    from bayesclv.report import write_report
+
+    customers = bayesclv.datasets.load_example().head(300)
+    customers.index = np.repeat(np.arange(100), 3)  # every label three times
+    model = bayesclv.CLVModel(method="map", random_seed=0, horizon=12).fit(customers)
+    predictions = model.predict(customers)
+    assert len(predictions) == len(customers)
+    assert (predictions.index == customers.index).all()
+    assert (predictions["customer_id"].to_numpy() == customers["customer_id"].to_numpy()).all()
+    paths = write_report(model, customers, tmp_path)
+    table = pd.read_csv(paths["predictions"])
+    assert len(table) == len(customers)
+    assert (table["customer_id"].to_numpy() == customers["customer_id"].to_numpy()).all()
+    np.testing.assert_allclose(table["clv_mean"], predictions["clv_mean"], rtol=1e-12)

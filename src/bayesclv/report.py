@@ -190,7 +190,10 @@ def write_report(
     report = model.segment_report(customers, strategy=strategy)
     matrix = value_matrix(model, customers)
     extra = [c for c in matrix.columns if c not in predictions.columns]
-    table = predictions.join(matrix[extra])
+    # By position: both are one row per input row, in input order, whatever the index
+    # (a join on a repeated index would multiply rows).
+    table = pd.concat([predictions.reset_index(drop=True),
+                       matrix[extra].reset_index(drop=True)], axis=1)
 
     paths = {"html": out / "report.html", "predictions": out / "predictions.csv",
              "segment_report": out / "segment_report.csv"}

@@ -58,6 +58,15 @@ def test_predict_on_a_cluster_equals_the_pandas_path(client, fitted, example_cus
                                   rtol=1e-12, atol=1e-9)
 
 
+def test_predict_refuses_ids_repeated_across_partitions(fitted, example_customers):
+    head = example_customers.head(300)
+    repeated = pd.concat([head, head.iloc[:3]], ignore_index=True)
+    table = dd.from_pandas(repeated, npartitions=2, sort=False)
+    assert table.npartitions == 2
+    with pytest.raises(DataValidationError, match="duplicate customer ids across the table"):
+        fitted.predict(table)
+
+
 def test_predict_sends_the_model_once(fitted, example_customers):
     lazy = fitted.predict(dd.from_pandas(example_customers, npartitions=8))
     graph = dict(lazy.__dask_graph__())

@@ -75,14 +75,18 @@ def _summarize_partition(part: pd.DataFrame, summarize: Callable[..., pd.DataFra
     return meta if part.empty else summarize(part, **kwargs)
 
 
-def predict_partitions(model: Any, customers: Any, meta: pd.DataFrame) -> Any:
+def predict_partitions(model: Any, customers: Any, meta: pd.DataFrame,
+                       columns: Any = None) -> Any:
     """``model.predict`` on every partition of ``customers``; the model is sent once.
 
     Each customer's summary depends only on its own inputs and the posterior (draws are
     keyed by the seed and the customer's inputs, not its position), so the partition-wise
     result equals the pandas one row for row, up to floating-point rounding in sums that
-    are vectorised over the partition.
+    are vectorised over the partition. Ids repeated across partitions are refused, as the
+    pandas path refuses them (one pass over the id column, before any valuation).
     """
+    if columns is not None:
+        _check_unique_ids(customers, columns)
     return customers.map_partitions(_predict_partition, _broadcast(model), meta, meta=meta)
 
 

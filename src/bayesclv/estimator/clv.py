@@ -299,7 +299,7 @@ class CLVModel(DecisionMethods, BayesianEstimator):
         if is_dask_frame(X):
             check_is_fitted(self, "idata_")
             meta = self.predict(X.head(5, npartitions=-1)).iloc[:0]
-            return predict_partitions(self, X, meta)
+            return predict_partitions(self, X, meta, self._columns())
         data, segments, valuation = self.customer_valuation(X)
         summary = valuation.summarize(float(self.hdi_prob), len(segments))
         out = pd.DataFrame(index=data.index)
