@@ -8,9 +8,11 @@ HTML report with the per-customer and per-segment tables as CSV files.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -90,10 +92,40 @@ def _demo(args: argparse.Namespace) -> int:
 _RFM_COLUMNS = ("recency", "frequency", "monetary")
 
 
+#: The strings pandas reads as missing by default; kept for the numeric columns only.
+_MISSING = ["", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND",
+            "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"]
+
+
+def _read_csv(path: str, text_columns: Sequence[str | None]) -> pd.DataFrame:
+    """A CSV with its id and segment columns read as text, exactly as written.
+
+    An id ``007`` stays ``"007"`` and a segment named ``NA`` stays ``"NA"``; the other
+    columns are read as usual (numbers inferred, the usual markers of missing values).
+    """
+    header = pd.read_csv(path, nrows=0).columns
+    text = [c for c in text_columns if c is not None and c in header]
+    return pd.read_csv(path, dtype={c: str for c in text}, keep_default_na=False,
+                       na_values={c: _MISSING for c in header if c not in text})
+
+
+def _check_out_dir(out: str) -> None:
+    """Fail before fitting if the report folder cannot be written (nothing is created)."""
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise FileExistsError(f"--out {out!r} exists and is not a folder.")
+    existing = path if path.exists() else next(p for p in path.parents if p.exists())
+    if not existing.is_dir():
+        raise NotADirectoryError(f"--out {out!r}: {str(existing)!r} is not a folder.")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise PermissionError(f"--out {out!r}: {str(existing)!r} is not writable.")
+
+
 def _load_customers(args: argparse.Namespace) -> tuple[pd.DataFrame, str, str, str]:
     """The customer table, its segment column, how segments were made, and the source."""
-    raw = pd.read_csv(args.data)
     transactions = args.inactivity is not None or args.end_col is not None
+    raw = _read_csv(args.data, [args.customer_col,
+                                args.segment_col or ("segment" if not transactions else None)])
     if transactions:
         table = summarize(
             raw, customer_col=args.customer_col, date_col=args.date_col,
@@ -158,6 +190,7 @@ def _report(args: argparse.Namespace) -> int:
     from bayesclv.report import write_report
 
     try:
+        _check_out_dir(args.out)
         customers, segment_col, how, source = _load_customers(args)
         model = CLVModel(
             retention=args.retention, spend=args.spend, discount_rate=args.discount_rate,
@@ -170,8 +203,9 @@ def _report(args: argparse.Namespace) -> int:
         fitted = time.perf_counter()
         paths = write_report(model, customers, args.out, title=args.title,
                              source=source, segmenter=how)
-    except (DataValidationError, ValueError, FileNotFoundError) as error:
-        print(f"bayesclv report: error: {error}", file=sys.stderr)
+    except (ValueError, OSError, ImportError, pd.errors.ParserError) as error:
+        # One line, no traceback: bad input, unreadable files, a missing optional package.
+        print(f"bayesclv report: error: {' '.join(str(error).split())}", file=sys.stderr)
         return 2
     done = time.perf_counter()
     report = pd.read_csv(paths["segment_report"], index_col="segment")

@@ -11,6 +11,7 @@ import base64
 import datetime as _dt
 import html
 import io
+import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -197,8 +198,6 @@ def write_report(
 
     paths = {"html": out / "report.html", "predictions": out / "predictions.csv",
              "segment_report": out / "segment_report.csv"}
-    table.to_csv(paths["predictions"], index=False)
-    report.to_csv(paths["segment_report"])
 
     period = model.period_
     n_draws = int(model.idata_["posterior"].sizes["chain"]
@@ -268,5 +267,24 @@ segment_report.csv (one row per segment).</p>
     document = (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
                 f"<title>{html.escape(title)}</title>\n<style>{_STYLE}</style>\n</head>\n"
                 f"<body>{body}</body>\n</html>\n")
-    paths["html"].write_text(document, encoding="utf-8")
+    _write_together(paths, {"predictions": table.to_csv(index=False),
+                             "segment_report": report.to_csv(), "html": document})
     return paths
+
+
+def _write_together(paths: dict[str, Path], contents: dict[str, str]) -> None:
+    """Write every file or none: each to a temporary sibling, then all renamed into place.
+
+    Everything is computed before the first byte is written, so a failure leaves no
+    partial report (and an earlier report in the folder untouched).
+    """
+    staged = {}
+    try:
+        for name, path in paths.items():
+            staged[name] = path.with_name(f".{path.name}.partial")
+            staged[name].write_text(contents[name], encoding="utf-8")
+        for name, path in paths.items():
+            os.replace(staged[name], path)
+    finally:
+        for temporary in staged.values():
+            temporary.unlink(missing_ok=True)

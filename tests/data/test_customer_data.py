@@ -1077,3 +1077,45 @@ def test_summarize_docstring_example_runs():
         runner.run(test)
     assert runner.failures == 0
     assert runner.tries > 0
+
+
+# --------------------------------------------------------------------------------------
+# Inputs that once got through: dtypes, labels, sizes
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("column,values,message", [
+    ("tenure", pd.to_timedelta([3, 5, 2, 4], unit="D"), "durations"),
+    ("mean_spend", pd.to_datetime(["2024-01-01"] * 4), "dates"),
+    ("mean_spend", np.array([10 + 1j, 20, 5.5, 7.25]), "complex"),
+    ("n_periods_active", pd.Series([pd.Timedelta(days=2), 5, 1, 3], dtype=object),
+     "dates, durations or complex"),
+])
+def test_dates_durations_and_complex_numbers_are_refused(column, values, message):
+    with pytest.raises(DataValidationError, match=rf"Column '{column}'.*{message}"):
+        validate_customers(make_customers(**{column: values}))
+
+
+def test_duplicate_column_labels_are_refused():
+    table = make_customers()
+    doubled = pd.concat([table, table[["mean_spend"]]], axis=1)
+    with pytest.raises(DataValidationError, match=r"duplicate column labels \['mean_spend'\]"):
+        validate_customers(doubled)
+
+
+def test_sizes_that_would_exhaust_memory_or_overflow_are_refused():
+    with pytest.raises(DataValidationError, match=r"'tenure': more than 10,000 periods.*'c2'"):
+        validate_customers(make_customers(tenure=[3, 10**9, 2, 4]))
+    with pytest.raises(DataValidationError, match=r"'mean_spend': values above 1e\+200.*'c1'"):
+        validate_customers(make_customers(mean_spend=[1e308, 20.0, 5.5, 7.25]))
+    assert validate_customers(make_customers(tenure=[3, 10_000, 2, 4])).tenure.max() == 10_000
+
+
+def test_segment_labels_are_written_the_same_whatever_the_number_type():
+    from bayesclv.data.columns import segment_labels
+
+    labels = segment_labels(pd.Series([1, 2.0, np.int8(3), 2.5, "x"], dtype=object))
+    assert labels.tolist() == ["1", "2", "3", "2.5", "x"]
+    floats = validate_customers(make_customers(segment=[1.0, 2.0, 1.0, 2.0]))
+    ints = validate_customers(make_customers(segment=[1, 2, 1, 2]))
+    assert floats.segment.tolist() == ints.segment.tolist() == ["1", "2", "1", "2"]

@@ -24,6 +24,8 @@ from bayesclv.data._dask import (
     summarize_partitions,
 )
 from bayesclv.data.columns import (
+    MAX_SPEND,
+    MAX_TENURE,
     SINGLE_SEGMENT,
     CustomerColumns,
     CustomerData,
@@ -47,6 +49,8 @@ from bayesclv.data.statistics import (
 from bayesclv.data.transactions import PERIOD_UNITS, parse_dates, summarize_frame
 
 __all__ = [
+    "MAX_SPEND",
+    "MAX_TENURE",
     "PERIOD_UNITS",
     "SINGLE_SEGMENT",
     "CustomerColumns",

@@ -15,8 +15,15 @@ import pandas as pd
 
 from bayesclv.exceptions import DataValidationError
 
-__all__ = ["SINGLE_SEGMENT", "CustomerColumns", "CustomerData", "segment_labels",
-           "validate_customers"]
+__all__ = ["MAX_SPEND", "MAX_TENURE", "SINGLE_SEGMENT", "CustomerColumns", "CustomerData",
+           "segment_labels", "validate_customers"]
+
+#: The most periods a tenure may count: memory and time of the risk sets and of the
+#: survival sums grow with it (10,000 months are 833 years; use coarser periods beyond).
+MAX_TENURE = 10_000
+#: The largest mean spend accepted: values, not their products with periods and margins,
+#: must stay far from the float64 limit (1.8e308).
+MAX_SPEND = 1e200
 
 _MAX_LISTED = 5
 
@@ -163,6 +170,22 @@ def _reject_mixed_types(series: pd.Series, column: str, ids: pd.Index,
 
 def _numeric(df: pd.DataFrame, column: str, ids: pd.Index) -> np.ndarray:
     series = df[column]
+    if series.dtype.kind in "mMc" or isinstance(series.dtype, pd.DatetimeTZDtype):
+        kind = {"m": "durations (timedelta)", "M": "dates", "c": "complex numbers"}.get(
+            series.dtype.kind, "dates")
+        raise DataValidationError(
+            f"Column {column!r}: {kind} (dtype {series.dtype}) where real numbers are "
+            f"expected, in {_describe_rows(ids, np.ones(len(series), bool), 'customer ids')}. "
+            "Convert it first: periods as whole numbers in the declared unit, amounts as "
+            "real numbers."
+        )
+    if series.dtype == object:
+        odd = series.map(lambda v: isinstance(v, (pd.Timestamp, pd.Timedelta, np.datetime64,
+                                                  np.timedelta64, complex, np.complexfloating))
+                         ).to_numpy(dtype=bool)
+        if odd.any():
+            _fail(column, ids, odd, "dates, durations or complex numbers",
+                  "Convert the column to real numbers (periods in the declared unit).")
     if pd.api.types.is_bool_dtype(series):
         raise DataValidationError(
             f"Column {column!r}: boolean values where numbers are expected in "
@@ -260,6 +283,12 @@ def validate_customers(
     if len(customers) == 0:
         raise DataValidationError("The customer table is empty: there is nothing to model.")
 
+    repeated = customers.columns[customers.columns.duplicated()]
+    if len(repeated):
+        raise DataValidationError(
+            f"The customer table has duplicate column labels {sorted(set(map(str, repeated)))}"
+            "; every column must be named once (rename or drop the copies)."
+        )
     if columns.customer in customers.columns:
         id_series = customers[columns.customer]
     elif customers.index.name == columns.customer:
@@ -298,6 +327,11 @@ def validate_customers(
         if (tenure < 1).any():
             _fail(columns.tenure, ids, tenure < 1, "tenure below 1",
                   "Tenure counts completed periods and must be at least 1.")
+        if (tenure > MAX_TENURE).any():
+            _fail(columns.tenure, ids, tenure > MAX_TENURE,
+                  f"more than {MAX_TENURE:,} periods",
+                  "Summarise in a coarser period (weeks or months instead of days): the "
+                  f"models and the valuation handle at most {MAX_TENURE:,} periods.")
         churned = _boolean(customers, columns.churned, ids)
         if columns.entry is not None and columns.entry in customers.columns:
             entry = _integer(customers, columns.entry, ids)
@@ -325,6 +359,10 @@ def validate_customers(
         if (mean_spend <= 0).any():
             _fail(columns.mean_spend, ids, mean_spend <= 0, "non-positive spend",
                   "Mean spend per active period must be > 0 (refunds netted out beforehand).")
+        if (mean_spend > MAX_SPEND).any():
+            _fail(columns.mean_spend, ids, mean_spend > MAX_SPEND,
+                  f"values above {MAX_SPEND:.0e}",
+                  "Totals and values computed from them would overflow; check the unit.")
         mean_log_spend, sd_log_spend = _log_spend(customers, columns, ids, n_active,
                                                   mean_spend)
 
