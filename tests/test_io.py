@@ -239,7 +239,7 @@ def test_unknown_format_version_is_refused(map_model, tmp_path):
     for version in (1, io.FORMAT_VERSION + 1):
         _set_attrs(path, format_version=version)
         with pytest.raises(ModelFormatError,
-                           match=f"format_version {version}.*reads format version 2"):
+                           match=rf"format_version {version}.*reads format versions \[2, 3\]"):
             bayesclv.load(path)
     _set_attrs(path, format_version="2")
     with pytest.raises(ModelFormatError, match="format_version"):
@@ -322,3 +322,103 @@ def test_include_data_true_stores_the_training_table_while_it_is_held(tmp_path):
     del table
     with pytest.raises(ValueError, match="no longer in memory"):
         model.save(tmp_path / "gone.nc", include_data=True)
+
+
+# --- crafted and damaged files ----------------------------------------------------------
+
+
+def _with_posterior(model, change):
+    """A copy of a fitted single model whose posterior is ``change(posterior)``."""
+    import copy
+
+    crafted = copy.deepcopy(model)
+    posterior = change(crafted.idata_["posterior"].to_dataset())
+    crafted.idata_ = xr.DataTree.from_dict({"posterior": posterior})
+    return crafted
+
+
+def test_sub_models_with_different_draws_are_refused(map_model, tmp_path):
+    import copy
+
+    crafted = copy.deepcopy(map_model)
+    spend = crafted.spend_model_
+    posterior = spend.idata_["posterior"].to_dataset()
+    doubled = xr.concat([posterior, posterior.assign_coords(draw=[1])], dim="draw")
+    spend.idata_ = xr.DataTree.from_dict({"posterior": doubled})
+    path = crafted.save(tmp_path / "mismatched.nc")
+    with pytest.raises(ModelFormatError, match=r"different \(chain, draw\) sizes"):
+        bayesclv.load(path)
+
+
+def test_zero_draws_and_permuted_labels_are_refused(customers, tmp_path):
+    model = bayesclv.RetentionModel(method="map", random_seed=0).fit(customers)
+    empty = _with_posterior(model, lambda p: p.isel(draw=slice(0, 0)))
+    with pytest.raises(ModelFormatError, match="no draws"):
+        bayesclv.load(empty.save(tmp_path / "empty.nc"))
+    permuted = _with_posterior(model, lambda p: p)
+    permuted.segments_ = list(reversed(model.segments_))
+    with pytest.raises(ModelFormatError, match="segment labels"):
+        bayesclv.load(permuted.save(tmp_path / "permuted.nc"))
+
+
+def test_a_huge_declared_array_is_refused_before_it_is_read(map_model, tmp_path):
+    import zarr
+
+    path = map_model.save(tmp_path / "model.zarr")
+    group = zarr.open_group(str(path / "retention_model" / "posterior"), mode="r+")
+    group.create_array("huge", shape=(10**6, 10**7), dtype="f8", chunks=(1000, 1000),
+                       dimension_names=["big_a", "big_b"])
+    with pytest.raises(ModelFormatError, match=r"huge declares the shape \(1000000, 10000000\)"):
+        bayesclv.load(path)
+
+
+def test_modified_arrays_fail_their_checksum(map_model, tmp_path):
+    import zarr
+
+    path = map_model.save(tmp_path / "model.zarr")
+    array = zarr.open_array(str(path / "spend_model" / "posterior" / "spend_psi"), mode="r+")
+    values = array[...]
+    values.flat[0] += 1e-9
+    array[...] = values
+    with pytest.raises(ModelFormatError, match="spend_psi: its values do not match the SHA-256"):
+        bayesclv.load(path)
+    extra = map_model.save(tmp_path / "extra.zarr")
+    group = zarr.open_group(str(extra / "spend_model" / "posterior"), mode="r+")
+    group.create_array("smuggled", shape=(2,), dtype="f8", dimension_names=["extra"])
+    with pytest.raises(ModelFormatError, match="smuggled is not one of the arrays"):
+        bayesclv.load(extra)
+
+
+def test_version_2_files_are_still_read(map_model, customers, tmp_path):
+    path = map_model.save(tmp_path / "model.nc")
+
+    def as_version_2(config):
+        del config["checksums"]
+
+    _rewrite_config(path, as_version_2)
+    _set_attrs(path, format_version=2)
+    loaded = bayesclv.load(path)
+    pd.testing.assert_frame_equal(loaded.predict(customers), map_model.predict(customers))
+    _set_attrs(path, format_version=3)  # version 3 without checksums: refused
+    with pytest.raises(ModelFormatError, match="checksums"):
+        bayesclv.load(path)
+
+
+@pytest.mark.parametrize("name", FORMATS)
+def test_an_interrupted_save_leaves_the_old_model(map_model, customers, tmp_path, name,
+                                                  monkeypatch):
+    path = map_model.save(tmp_path / name)
+    before = map_model.predict(customers)
+    method = "to_zarr" if name.endswith(".zarr") else "to_netcdf"
+    original = getattr(xr.DataTree, method)
+
+    def interrupted(self, target, *args, **kwargs):
+        original(self, target, *args, **kwargs)  # the new model is written, then:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(xr.DataTree, method, interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        map_model.save(path)
+    monkeypatch.undo()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]
+    pd.testing.assert_frame_equal(bayesclv.load(path).predict(customers), before)

@@ -29,6 +29,7 @@ from bayesclv.storage import (
     _group,
     _open,
     _read_config,
+    checksums_of,
     load_data,
     save,
 )
@@ -43,7 +44,8 @@ _ESTIMATORS: dict[str, type] = {
     "SpendModel": SpendModel,
 }
 _SUB_MODELS = {"retention_model_": "RetentionModel", "spend_model_": "SpendModel"}
-def _build(config: Any, tree: xr.DataTree, prefix: str, expected: str | None = None) -> Any:
+def _build(config: Any, tree: xr.DataTree, prefix: str, expected: str | None = None,
+           checksums: Any = None) -> Any:
     """An estimator from its config and its arrays under ``prefix`` in ``tree``."""
     if not isinstance(config, dict):
         raise ModelFormatError(f"config{prefix or ' '}: expected a JSON object.")
@@ -92,14 +94,21 @@ def _build(config: Any, tree: xr.DataTree, prefix: str, expected: str | None = N
         if not isinstance(children, dict) or set(children) != set(sub_models):
             raise ModelFormatError(f"{name}: 'children' must name {sorted(sub_models)}.")
         for attr, sub_name in sub_models.items():
-            sub = _build(children[attr], tree, f"{prefix}{attr[:-1]}/", sub_name)
+            sub = _build(children[attr], tree, f"{prefix}{attr[:-1]}/", sub_name, checksums)
             if sub.segments_ != model.segments_:
                 raise ModelFormatError(f"CLVModel: {attr} has segments {sub.segments_}, "
                                        f"the model {model.segments_}.")
             setattr(model, attr, sub)
+        samples = {attr: (getattr(model, attr).posterior_.sizes["chain"],
+                          getattr(model, attr).posterior_.sizes["draw"]) for attr in sub_models}
+        if len(set(samples.values())) > 1:
+            raise ModelFormatError(
+                f"CLVModel: its sub-models' posteriors have different (chain, draw) sizes "
+                f"{samples}; they must be sampled alike (the valuation pairs their draws)."
+            )
         _combine_idata(model)
         return model
-    _restore_arrays(model, tree, prefix)
+    _restore_arrays(model, tree, prefix, checksums)
     return model
 
 
@@ -122,8 +131,8 @@ def _priors(value: dict, name: str) -> dict:
         raise ModelFormatError(f"{name}: invalid priors in the file: {error}") from error
 
 
-def _restore_arrays(model: Any, tree: xr.DataTree, prefix: str) -> None:
-    posterior = _group(tree, prefix + "posterior")
+def _restore_arrays(model: Any, tree: xr.DataTree, prefix: str, checksums: Any) -> None:
+    posterior = _group(tree, prefix + "posterior", checksums=checksums)
     family, segments = model.family_, model.segments_
     coord_dim = f"{model._prefix}_coord"
     required = {
@@ -137,23 +146,35 @@ def _restore_arrays(model: Any, tree: xr.DataTree, prefix: str) -> None:
         if var not in posterior or set(posterior[var].dims) != set(dims):
             raise ModelFormatError(f"{prefix}posterior: variable {var!r} with dims {dims} is "
                                    "missing or malformed.")
+        if posterior[var].dtype != np.float64:
+            raise ModelFormatError(f"{prefix}posterior: {var!r} must be float64; the file "
+                                   f"has {posterior[var].dtype}.")
         if not np.isfinite(posterior[var].to_numpy()).all():
             raise ModelFormatError(f"{prefix}posterior: {var!r} has non-finite values.")
+    if posterior.sizes["chain"] < 1 or posterior.sizes["draw"] < 1:
+        raise ModelFormatError(f"{prefix}posterior: no draws (chain={posterior.sizes['chain']}"
+                               f", draw={posterior.sizes['draw']}).")
     if (posterior.sizes["segment"] != len(segments)
             or list(posterior[coord_dim].to_numpy()) != list(family.coords)):
         raise ModelFormatError(
             f"{prefix}posterior: expected {len(segments)} segments and coordinates "
             f"{list(family.coords)} for the {family.name!r} family."
         )
+    if "segment" in posterior.coords and [str(s) for s in posterior["segment"].to_numpy()
+                                          ] != list(segments):
+        raise ModelFormatError(
+            f"{prefix}posterior: its segment labels {list(posterior['segment'].to_numpy())[:5]}"
+            f" are not the config's {list(segments)[:5]} (in that order)."
+        )
     children = {"posterior": posterior}
-    stats = _group(tree, prefix + "sample_stats", required=False)
+    stats = _group(tree, prefix + "sample_stats", required=False, checksums=checksums)
     if stats is not None:
         children["sample_stats"] = stats
     model.idata_ = xr.DataTree.from_dict(children)
     for attr, (group, columns) in _TABLES.items():
         if not isinstance(model, RetentionModel):
             continue
-        dataset = _group(tree, prefix + group)
+        dataset = _group(tree, prefix + group, checksums=checksums)
         if set(dataset.data_vars) != set(columns) or set(dataset.dims) - {"row"}:
             raise ModelFormatError(f"{prefix}{group}: expected columns {sorted(columns)}.")
         table = pd.DataFrame({c: dataset[c].to_numpy().astype(columns[c]) for c in columns})
@@ -214,6 +235,6 @@ def load(path: str | os.PathLike) -> Any:
     path, tree = _open(path)
     with tree:
         config = _read_config(path, tree.attrs)
-        return _build(config, tree, "")
+        return _build(config, tree, "", checksums=checksums_of(config))
 
 

@@ -32,6 +32,7 @@ import hashlib
 import json
 import math
 import os
+import shutil
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -46,14 +47,22 @@ from bayesclv.data import validate_customers
 from bayesclv.exceptions import ModelFormatError
 from bayesclv.priors import priors_to_dict
 
-__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "load_data", "save"]
+__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "MAX_ELEMENTS", "READABLE_VERSIONS", "load_data",
+           "save"]
 
 FORMAT_NAME = "bayesclv-model"
-#: Version of the layout written by :func:`save`; :func:`load` reads this version only.
-#: Version 2: the spend posterior's pooled coordinates are ``(log mean spend, log p,
-#: log(q - 1))`` and ``priors_["centered"]`` is a mask per segment and coordinate;
+#: Version of the layout written by :func:`save`.
+#: Version 3: the config holds a SHA-256 of every saved array (``checksums``), checked on
+#: load. Version 2: the spend posterior's pooled coordinates are ``(log mean spend,
+#: log p, log(q - 1))`` and ``priors_["centered"]`` is a mask per segment and coordinate;
 #: version 1 files pooled ``(log p, log(q - 1), log gamma)`` and cannot be read as 2.
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
+#: The versions :func:`load` reads: 3, and 2 (the same layout without checksums).
+READABLE_VERSIONS = (2, 3)
+#: The most elements one saved array may declare (4 GB of float64). Shapes are checked
+#: against it before anything is read, so a small file cannot make ``load`` allocate a
+#: huge array.
+MAX_ELEMENTS = 500_000_000
 
 _TABLES = {
     "risk_set_": ("risk_set", {"segment": "int64", "period": "int64", "at_risk": "int64",
@@ -266,6 +275,9 @@ def save(model: Any, path: str | os.PathLike, *,
     config = _describe(model, "", groups)
     if isinstance(include_data, pd.DataFrame):
         groups["data"] = _data_group(model, include_data)
+    config["checksums"] = {f"{group}/{name}": array_digest(dataset[name].to_numpy())
+                           for group, dataset in groups.items()
+                           for name in dataset.variables}
     text = json.dumps(config, sort_keys=True, separators=(",", ":"), allow_nan=False)
     tree = xr.DataTree.from_dict(groups)
     tree.attrs = {
@@ -281,14 +293,66 @@ def save(model: Any, path: str | os.PathLike, *,
                 f"{path} is a non-empty directory that does not hold a saved bayesclv "
                 "model; choose a new path (nothing was written)."
             )
-        tree.to_zarr(path, mode="w", consolidated=False)
+        _replace_atomically(path, lambda staged: tree.to_zarr(staged, mode="w-",
+                                                               consolidated=False))
     else:
         # The statistics tables (integers, sorted by segment) shrink several-fold
         # compressed; Zarr compresses by default.
         encoding = {f"/{name}": {column: {"compression": "gzip"} for column in dataset}
                     for name, dataset in groups.items() if name.endswith(_TABLE_GROUPS)}
-        tree.to_netcdf(path, mode="w", engine="h5netcdf", encoding=encoding)
+        _replace_atomically(path, lambda staged: tree.to_netcdf(
+            staged, mode="w", engine="h5netcdf", encoding=encoding))
     return path
+
+
+def _replace_atomically(path: Path, write: Callable[[Path], Any]) -> None:
+    """Write to a temporary sibling of ``path``, then move it into place.
+
+    An interrupted save leaves the old model (if any) as it was: the new one replaces it
+    only once it is complete. A file is replaced in one ``os.replace``; a Zarr directory
+    is first renamed aside, then the new one renamed into place, then the old one removed.
+    """
+    staged = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    aside = path.with_name(f".{path.name}.{os.getpid()}.old")
+    try:
+        write(staged)
+        if staged.is_dir() and path.exists():
+            os.replace(path, aside)
+        os.replace(staged, path)
+    finally:
+        for leftover in (staged, aside):
+            if leftover.is_dir():
+                shutil.rmtree(leftover, ignore_errors=True)
+            elif leftover.exists():
+                leftover.unlink()
+
+
+def array_digest(values: np.ndarray) -> str:
+    """SHA-256 of an array's values, shape and kind, the same after a save and a load.
+
+    Values are put in one canonical form first (little-endian int64, float64 or uint8,
+    UTF-8 text), because a reader may give back another width or string type than was
+    written.
+    """
+    values = np.asarray(values)
+    kind = values.dtype.kind
+    if kind in "OUST":
+        data = "\x1f".join(str(v) for v in values.ravel()).encode("utf-8")
+        kind = "text"
+    elif kind == "b":
+        data = np.ascontiguousarray(values, dtype=np.uint8).tobytes()
+    elif kind in "iu":
+        data = np.ascontiguousarray(values, dtype="<i8").tobytes()
+        kind = "int"
+    elif kind == "f":
+        data = np.ascontiguousarray(values, dtype="<f8").tobytes()
+    elif kind in "mM":
+        data = np.ascontiguousarray(values.astype(f"{values.dtype.str[1:2]}8[ns]")
+                                    .view("<i8")).tobytes()
+    else:
+        raise ValueError(f"cannot save an array of dtype {values.dtype}.")
+    header = f"{kind}:{values.shape}:".encode()
+    return hashlib.sha256(header + data).hexdigest()
 
 
 def _holds_model(path: Path) -> bool:
@@ -329,11 +393,12 @@ def _read_config(path: Path, attrs: Mapping[str, Any]) -> dict[str, Any]:
     version = attrs.get("format_version")
     if isinstance(version, np.integer):
         version = int(version)
-    if not _is_count(version, 0) or version != FORMAT_VERSION:
+    if not _is_count(version, 0) or version not in READABLE_VERSIONS:
         raise ModelFormatError(
             f"{path} has format_version {version!r}, but bayesclv {__version__} reads "
-            f"format version {FORMAT_VERSION} only (the file was written by bayesclv "
-            f"{attrs.get('library_version')!r}); install a bayesclv version that reads it."
+            f"format versions {list(READABLE_VERSIONS)} only (the file was written by "
+            f"bayesclv {attrs.get('library_version')!r}); install a bayesclv version that "
+            "reads it."
         )
     text, digest = attrs.get("config"), attrs.get("config_sha256")
     if not isinstance(text, str) or not isinstance(digest, str):
@@ -350,10 +415,21 @@ def _read_config(path: Path, attrs: Mapping[str, Any]) -> dict[str, Any]:
         raise ModelFormatError(f"{path}: the config is not valid JSON ({error}).") from error
     if not isinstance(config, dict):
         raise ModelFormatError(f"{path}: the config must be a JSON object.")
+    checksums = config.get("checksums")
+    if version >= 3 and not (isinstance(checksums, dict) and all(
+            isinstance(k, str) and isinstance(v, str) for k, v in checksums.items())):
+        raise ModelFormatError(f"{path}: format version {version} needs the arrays' "
+                               "'checksums' in its config.")
     return config
 
 
-def _group(tree: xr.DataTree, path: str, required: bool = True) -> xr.Dataset | None:
+def _group(tree: xr.DataTree, path: str, required: bool = True,
+           checksums: Mapping[str, str] | None = None) -> xr.Dataset | None:
+    """A group read into memory, once its declared shapes and its checksums are checked.
+
+    ``checksums`` (format version 3): every variable of the group must have one, and its
+    values must match it.
+    """
     try:
         node = tree[path]
     except KeyError:
@@ -362,12 +438,36 @@ def _group(tree: xr.DataTree, path: str, required: bool = True) -> xr.Dataset | 
         return None
     if not isinstance(node, xr.DataTree):
         raise ModelFormatError(f"{path!r} must be a group.")
-    dataset = node.to_dataset().load().drop_encoding()
+    lazy = node.to_dataset()
+    for name, variable in lazy.variables.items():
+        size = math.prod(int(n) for n in variable.shape)
+        if size > MAX_ELEMENTS:
+            raise ModelFormatError(
+                f"{path}/{name} declares the shape {tuple(variable.shape)} ({size:.3g} "
+                f"elements), more than the {MAX_ELEMENTS:,} a saved model's array may "
+                "hold; refusing to read it."
+            )
+        if checksums is not None and f"{path}/{name}" not in checksums:
+            raise ModelFormatError(f"{path}/{name} is not one of the arrays the file's "
+                                   "config lists; refusing to read it.")
+    dataset = lazy.load().drop_encoding()
     # Zarr reads strings back as numpy's StringDType: use fixed-width unicode as saved.
     for name in list(dataset.variables):
         if dataset[name].dtype.kind in "OT":
             dataset[name] = dataset[name].astype(str)
+    if checksums is not None:
+        for name in dataset.variables:
+            if array_digest(dataset[name].to_numpy()) != checksums[f"{path}/{name}"]:
+                raise ModelFormatError(
+                    f"{path}/{name}: its values do not match the SHA-256 saved with the "
+                    "model; the file was modified or damaged. Refusing to load."
+                )
     return dataset
+
+
+def checksums_of(config: Mapping[str, Any]) -> Mapping[str, str] | None:
+    """The arrays' checksums of a config read by :func:`_read_config` (None: version 2)."""
+    return config.get("checksums")
 
 
 def load_data(path: str | os.PathLike) -> pd.DataFrame | None:
@@ -402,8 +502,8 @@ def load_data(path: str | os.PathLike) -> pd.DataFrame | None:
     """
     path, tree = _open(path)
     with tree:
-        _read_config(path, tree.attrs)
-        data = _group(tree, "data", required=False)
+        config = _read_config(path, tree.attrs)
+        data = _group(tree, "data", required=False, checksums=checksums_of(config))
     if data is None:
         return None
     try:
