@@ -215,6 +215,20 @@ def _segment_order(segments: Sequence[str], values: np.ndarray) -> list[str]:
     return [segments[i] for i in order]
 
 
+def compact_number(value: float) -> str:
+    """A short tick label: ``1.23M``, ``250k``, ``900``, ``-3.5k`` (three significant digits).
+
+    Examples
+    --------
+    >>> [compact_number(v) for v in (0, 950, 250_000, 1_234_567, -3_500)]
+    ['0', '950', '250k', '1.23M', '-3.5k']
+    """
+    for threshold, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= threshold:
+            return f"{value / threshold:.3g}{suffix}"
+    return f"{value:.3g}"
+
+
 def plot_clv_distribution(
     model: Any, customers: pd.DataFrame, *, hdi_prob: float | None = None,
     max_points: int = 400, random_seed: int = 0, axes: Any = None,
@@ -308,6 +322,11 @@ def plot_clv_distribution(
         right.plot([low, high], [y, y], color="k", lw=2)
         right.scatter([values.mean()], [y], color="k", zorder=3, s=20)
     right.set_xlabel(f"segment total residual CLV (mean and {hdi_prob:.0%} HDI)")
+    # Totals run to six figures and more: few ticks, written short (250k, 1.23M).
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+    right.xaxis.set_major_locator(MaxNLocator(nbins=4))
+    right.xaxis.set_major_formatter(FuncFormatter(lambda value, _: compact_number(value)))
     right.set_title("Segment total (posterior)")
     if draws.shape[1] == 1:
         right.text(0.99, 0.01, "MAP fit: one draw, no parameter uncertainty",

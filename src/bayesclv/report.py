@@ -223,9 +223,10 @@ def write_report(
     notes = []
     if n_draws == 1:
         notes.append(
-            "This is a MAP fit: one posterior point, so the intervals of the segment "
-            "table have no width. The value-matrix probabilities come from "
-            f"{matrix.attrs['n_draws']} draws of each customer's spend under the MAP "
+            "This is a MAP fit: one posterior point. Its intervals (per customer and per "
+            "segment) and the value-matrix probabilities come from "
+            f"{matrix.attrs['n_draws']} draws of each customer's spend at that point: "
+            "they describe what is uncertain about the customers, not about the model's "
             "parameters. Fit with NUTS for honest parameter uncertainty.")
     strategies = "".join(f"<li><b>{html.escape(k)}</b>: {html.escape(v)}</li>"
                          for k, v in SEGMENT_STRATEGIES.items())

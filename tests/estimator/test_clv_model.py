@@ -298,3 +298,19 @@ def test_a_segment_column_the_model_was_fitted_without_is_ignored(small_customer
         with_column = model.predict(customers)
     without = model.predict(customers.drop(columns="segment"))
     pd.testing.assert_frame_equal(with_column, without)
+
+
+def test_a_map_fit_gives_intervals_of_the_customers_spend(map_model, small_customers):
+    customers, _ = small_customers
+    predictions = map_model.predict(customers)
+    active = ~customers["churned"].to_numpy()
+    low, mean, high = (predictions[c].to_numpy()[active]
+                       for c in ("clv_hdi_low", "clv_mean", "clv_hdi_high"))
+    # 200 draws of each customer's spend at the MAP point: real intervals around the
+    # (exact) mean, not one draw repeated as both bounds.
+    assert (high > low).all() and (predictions["clv_sd"].to_numpy()[active] > 0).all()
+    assert np.mean((low <= mean) & (mean <= high)) > 0.95
+    report = map_model.segment_report(customers)
+    assert (report["total_hdi_high"] > report["total_hdi_low"]).all()
+    spend = map_model.spend_model_.predict(customers)
+    assert (spend["expected_spend_hdi_high"] > spend["expected_spend_hdi_low"]).all()

@@ -30,7 +30,7 @@ from bayesclv.estimator.retention import RetentionModel
 from bayesclv.estimator.spend import SpendModel
 from bayesclv.families import RETENTION_FAMILIES, SPEND_FAMILIES
 from bayesclv.segmentation.strategy import segment_strategies
-from bayesclv.valuation.customers import CustomerValuation, lazy_draws
+from bayesclv.valuation.customers import POINT_SPEND_DRAWS, CustomerValuation, lazy_draws
 from bayesclv.valuation.decisions import prospect_values
 from bayesclv.valuation.segments import segment_summary
 from bayesclv.valuation.survival import customer_survival_sums, residual_survival_sums
@@ -273,6 +273,18 @@ class CLVModel(DecisionMethods, BayesianEstimator):
         )
         return data, segments, valuation
 
+    def _summarised_valuation(self, X: pd.DataFrame
+                              ) -> tuple[CustomerData, list[str], CustomerValuation]:
+        """:meth:`customer_valuation`, a point estimate's sample repeated for its summaries.
+
+        One draw of each customer's spend would make an interval of one value; repeated,
+        the draws describe what is uncertain about the customer at the point.
+        """
+        data, segments, valuation = self.customer_valuation(X)
+        if valuation.n_samples == 1:
+            valuation = valuation.repeated(POINT_SPEND_DRAWS)
+        return data, segments, valuation
+
     def predict(self, X: pd.DataFrame) -> pd.DataFrame:
         """Posterior summary of each customer's residual lifetime value.
 
@@ -294,13 +306,16 @@ class CLVModel(DecisionMethods, BayesianEstimator):
             ``expected_spend`` (posterior mean spend per active period),
             ``retention_next`` (probability of staying through the next period) and
             ``expected_residual_lifetime`` (further periods active within the horizon).
-            ``attrs["period"]`` names the period unit.
+            ``attrs["period"]`` names the period unit. With ``method="map"`` (one
+            posterior point) ``clv_sd`` and the HDI come from 200 draws of each
+            customer's spend at that point: what is uncertain about the customer, with
+            no parameter uncertainty.
         """
         if is_dask_frame(X):
             check_is_fitted(self, "idata_")
             meta = self.predict(X.head(5, npartitions=-1)).iloc[:0]
             return predict_partitions(self, X, meta, self._columns())
-        data, segments, valuation = self.customer_valuation(X)
+        data, segments, valuation = self._summarised_valuation(X)
         summary = valuation.summarize(float(self.hdi_prob), len(segments))
         out = pd.DataFrame(index=data.index)
         out[self.customer_col] = data.customer_ids.to_numpy()
@@ -454,7 +469,7 @@ class CLVModel(DecisionMethods, BayesianEstimator):
         >>> set(report["strategy"]) <= {"retain", "develop", "upgrade", "maintain"}
         True
         """
-        _, segments, valuation = self.customer_valuation(X)
+        _, segments, valuation = self._summarised_valuation(X)
         hdi_prob = float(self.hdi_prob)
         totals = valuation.summarize(hdi_prob, len(segments)).segment_totals
         report = segment_summary(totals, valuation.customer_segment, valuation.active,

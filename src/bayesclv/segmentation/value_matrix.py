@@ -9,7 +9,6 @@ from the CLV draws chunk by chunk (never a draws x customers matrix in memory).
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from numbers import Real
 from typing import Any
@@ -84,16 +83,6 @@ def _thresholds(threshold: Any) -> tuple[Any, Any]:
             f"'median'; got {threshold!r}."
         )
     return pair
-
-
-def _with_samples(valuation: Any, n_samples: int) -> Any:
-    """A valuation whose single posterior sample is repeated ``n_samples`` times."""
-    return dataclasses.replace(
-        valuation,
-        sums={k: np.repeat(v, n_samples, axis=0) for k, v in valuation.sums.items()},
-        spend_params={k: np.repeat(v, n_samples, axis=0)
-                      for k, v in valuation.spend_params.items()},
-    )
 
 
 def value_matrix(
@@ -190,7 +179,7 @@ def value_matrix(
         raise ValueError(f"map_draws must be an int >= 1; got {map_draws!r}.")
     data, _, valuation = model.customer_valuation(customers)
     if valuation.n_samples == 1 and map_draws > 1:
-        valuation = _with_samples(valuation, int(map_draws))
+        valuation = valuation.repeated(int(map_draws))
 
     if current_col is None:
         current = (float(model.margin) * data.mean_spend * data.n_periods_active

@@ -37,6 +37,7 @@ from bayesclv.valuation.kernels import (
 __all__ = [
     "BLOCK",
     "TARGET_ELEMENTS",
+    "POINT_SPEND_DRAWS",
     "CustomerValuation",
     "lazy_draws",
     "SpendSummary",
@@ -48,6 +49,9 @@ __all__ = [
 BLOCK = 1024
 #: About how many floats one array of a chunk holds.
 TARGET_ELEMENTS = 1 << 21
+#: Draws of each customer's spend under a single posterior point (a MAP fit): enough for
+#: an interval of what is uncertain about the customer, without parameter uncertainty.
+POINT_SPEND_DRAWS = 200
 
 
 @dataclass
@@ -144,6 +148,20 @@ class CustomerValuation:
         out = np.empty(len(order), dtype=np.int64)
         out[order] = np.arange(len(order)) - first
         return out
+
+    def repeated(self, n_samples: int) -> CustomerValuation:
+        """The valuation with its single posterior sample repeated ``n_samples`` times.
+
+        For a point estimate (MAP): each repetition draws the customers' spend afresh, so
+        summaries describe what is uncertain about the customer given the point.
+        """
+        if self.n_samples != 1:
+            raise ValueError(f"repeated() needs one posterior sample; there are "
+                             f"{self.n_samples}.")
+        return replace(
+            self, sums={k: np.repeat(v, n_samples, axis=0) for k, v in self.sums.items()},
+            spend_params={k: np.repeat(v, n_samples, axis=0)
+                          for k, v in self.spend_params.items()})
 
     def subset(self, customers: slice) -> CustomerValuation:
         """The valuation of some of the customers, each with its random stream unchanged."""
@@ -281,6 +299,8 @@ def spend_summary(family: Any, params: Mapping[str, np.ndarray], segment: np.nda
     """
     n = len(segment)
     out = [np.empty(n) for _ in range(4)]
+    if len(next(iter(params.values()))) == 1:  # a point estimate: draws of the customer
+        params = {k: np.repeat(v, POINT_SPEND_DRAWS, axis=0) for k, v in params.items()}
     summarize_spend(_ints(segment), _floats(inputs), np.ascontiguousarray(keys,
                     dtype=np.uint64), family.parameter_array(params), family.draw_kernel,
                     family.mean_kernel, float(hdi_prob), *out)
