@@ -39,16 +39,29 @@ def customer_tables(draw, segments=("a", "b", "c", "unseen")):
         "n_periods_active": active,
         "mean_spend": spend,
     })
-    index = draw(st.sampled_from(["range", "shuffled", "strings"]))
+    index = draw(st.sampled_from(["range", "shuffled", "strings", "repeated"]))
     if index == "shuffled":
         table.index = pd.Index(draw(st.permutations(range(100, 100 + n))))
+    elif index == "repeated":  # outputs combine by position: a repeated label is fine
+        table.index = pd.Index([7] * n)
     elif index == "strings":
         table.index = pd.Index([f"r{i}" for i in range(n)], name="row")
     return table
 
 
 def _corrupt(table: pd.DataFrame, kind: str, row: int) -> tuple[pd.DataFrame, str]:
-    """One documented violation; returns the table and the column the error must name."""
+    """One documented violation; returns the table and the column the error must name.
+
+    The row is changed by position (the table's index may repeat labels), then the
+    table gets its index back.
+    """
+    bad, column = _corrupt_row(table.reset_index(drop=True), kind, row)
+    if len(bad) == len(table):
+        bad.index = table.index
+    return bad, column
+
+
+def _corrupt_row(table: pd.DataFrame, kind: str, row: int) -> tuple[pd.DataFrame, str]:
     bad = table.copy()
     label = bad.index[row]
     if kind in ("inf", "-inf", "nan"):
@@ -96,13 +109,33 @@ def _corrupt(table: pd.DataFrame, kind: str, row: int) -> tuple[pd.DataFrame, st
         bad["n_periods_active"] = bad["n_periods_active"].astype(np.float64)
         bad.loc[label, "n_periods_active"] = 0.5
         return bad, "n_periods_active"
+    if kind == "timedelta_tenure":  # read as nanoseconds, it once became a huge tenure
+        bad["tenure"] = pd.to_timedelta(bad["tenure"], unit="D")
+        return bad, "tenure"
+    if kind == "datetime_spend":
+        bad["mean_spend"] = pd.Timestamp("2024-01-01")
+        return bad, "mean_spend"
+    if kind == "complex_spend":
+        bad["mean_spend"] = bad["mean_spend"].astype(complex)
+        return bad, "mean_spend"
+    if kind == "huge_tenure":
+        bad["tenure"] = bad["tenure"].astype(np.int64)
+        bad.loc[label, "tenure"] = 10**9
+        return bad, "tenure"
+    if kind == "huge_spend":
+        bad.loc[label, "mean_spend"] = 1e300
+        return bad, "mean_spend"
+    if kind == "duplicate_column":
+        return pd.concat([bad, bad[["mean_spend"]]], axis=1), "mean_spend"
     raise AssertionError(kind)
 
 
 CORRUPTIONS = ["inf", "-inf", "nan", "mixed", "mixed_segment", "drop_tenure", "drop_churned",
                "drop_mean_spend", "drop_n_periods_active", "drop_segment", "drop_customer_id",
                "tenure_zero", "entry_too_late", "active_too_many", "spend_zero",
-               "duplicate_id", "churn_flag", "fractional"]
+               "duplicate_id", "churn_flag", "fractional", "timedelta_tenure",
+               "datetime_spend", "complex_spend", "huge_tenure", "huge_spend",
+               "duplicate_column"]
 
 
 def _assert_aligned_and_finite(out: pd.DataFrame, table: pd.DataFrame) -> None:
