@@ -59,6 +59,10 @@ def test_report_html_is_self_contained(report_dir):
         assert source.startswith("data:image/png;base64,")
         assert base64.b64decode(source.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
     assert not re.search(r"https?://|<script|<link|@import|url\(", page)
+    # K-Means names describe past RFM levels; the page says the rank comes from the model.
+    assert "Segment names describe past behaviour" in page
+    # A MAP fit's intervals are draws of the customers' spend at the point, and say so.
+    assert "This is a MAP fit: one posterior point" in page
 
 
 def test_report_from_a_customer_table_csv(tmp_path, capsys):

@@ -228,6 +228,12 @@ def write_report(
             f"{matrix.attrs['n_draws']} draws of each customer's spend at that point: "
             "they describe what is uncertain about the customers, not about the model's "
             "parameters. Fit with NUTS for honest parameter uncertainty.")
+    if segmenter and "RFM" in segmenter:
+        notes.append(
+            "Segment names describe past behaviour (recency, frequency and monetary value "
+            "at the end of observation); the value rank and the strategy come from each "
+            "segment's predicted residual value. A segment named for high past value can "
+            "rank low, e.g. big spenders who have become inactive.")
     strategies = "".join(f"<li><b>{html.escape(k)}</b>: {html.escape(v)}</li>"
                          for k, v in SEGMENT_STRATEGIES.items())
     figures = {
