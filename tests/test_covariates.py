@@ -185,8 +185,8 @@ def test_map_fit_finds_the_covariate_effects(covariate_map_model: bayesclv.CLVMo
         effects = model.covariate_effects()
         assert list(effects.index) == ["age", "channel[web]"]
         for feature, truth in TRUTH[part].items():
-            tolerance = 0.01 if feature == "age" else 0.15
-            assert effects.loc[feature, "mean"] == pytest.approx(truth, abs=tolerance), part
+            # Within 20% of each effect: a dropped covariate (0) or a sign error fails.
+            assert effects.loc[feature, "mean"] == pytest.approx(truth, rel=0.2), part
 
 
 def test_predict_with_covariates_keeps_rows_and_order(
