@@ -43,15 +43,20 @@ def weibull_model(simulated):
     return fit(customers)
 
 
-@pytest.mark.parametrize("name", ["eta", "k", "p", "q", "gamma"])
-def test_segment_parameters_are_recovered(weibull_model, simulated, name):
+def test_segment_parameters_are_recovered(weibull_model, simulated):
+    """Twenty segment parameters: each within 3 posterior sds of the truth, and most
+    (at least 15, where a calibrated posterior puts 19 on average) within 2."""
     _, truth = simulated
-    draws = weibull_model.idata_["posterior"][name]
-    mean, sd = draws.mean(("chain", "draw")), draws.std(("chain", "draw"))
-    for segment in draws["segment"].values:
-        true = truth.segments.loc[segment, name]
-        z = abs(float(mean.sel(segment=segment)) - true) / float(sd.sel(segment=segment))
-        assert z < 4, f"{name}[{segment}]: truth {true}, mean {float(mean.sel(segment=segment))}"
+    z = {}
+    for name in ("eta", "k", "p", "q", "gamma"):
+        draws = weibull_model.idata_["posterior"][name]
+        mean, sd = draws.mean(("chain", "draw")), draws.std(("chain", "draw"))
+        for segment in draws["segment"].values:
+            true = truth.segments.loc[segment, name]
+            z[f"{name}[{segment}]"] = (float(mean.sel(segment=segment)) - true) / float(
+                sd.sel(segment=segment))
+    assert max(abs(v) for v in z.values()) < 3, z
+    assert sum(abs(v) < 2 for v in z.values()) >= 15, z
 
 
 def test_ninety_percent_intervals_cover_the_true_value(weibull_model, simulated):
