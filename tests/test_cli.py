@@ -66,3 +66,9 @@ def test_report_writes_all_files_or_none(tmp_path, monkeypatch):
     assert main(["report", str(data), "--out", str(out), "--method", "map"]) == 2
     assert sorted(p.name for p in out.iterdir()) == ["predictions.csv"]
     assert (out / "predictions.csv").read_text() == "an earlier report"
+
+
+def test_demo_checks_its_output_before_fitting(tmp_path, capsys):
+    assert main(["demo", "--method", "map", "--out", str(tmp_path)]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "is a folder" in error and "Traceback" not in error

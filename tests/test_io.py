@@ -422,3 +422,11 @@ def test_an_interrupted_save_leaves_the_old_model(map_model, customers, tmp_path
     monkeypatch.undo()
     assert sorted(p.name for p in tmp_path.iterdir()) == [name]
     pd.testing.assert_frame_equal(bayesclv.load(path).predict(customers), before)
+
+
+def test_a_posterior_of_another_dtype_is_refused_before_it_is_read(customers, tmp_path):
+    model = bayesclv.RetentionModel(method="map", random_seed=0).fit(customers)
+    crafted = _with_posterior(model, lambda p: p.assign(
+        retention_psi=p["retention_psi"].astype(np.float32)))
+    with pytest.raises(ModelFormatError, match="retention_psi must be float64"):
+        bayesclv.load(crafted.save(tmp_path / "float32.nc"))

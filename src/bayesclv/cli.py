@@ -56,6 +56,8 @@ def _format_report(report: pd.DataFrame) -> str:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    if args.out:
+        _check_out_file(args.out)
     customers = load_example()
     print(f"Example data: {len(customers):,} customers, {customers['segment'].nunique()} "
           f"segments, periods of one {customers.attrs['period']}.")
@@ -119,6 +121,14 @@ def _check_out_dir(out: str) -> None:
         raise NotADirectoryError(f"--out {out!r}: {str(existing)!r} is not a folder.")
     if not os.access(existing, os.W_OK | os.X_OK):
         raise PermissionError(f"--out {out!r}: {str(existing)!r} is not writable.")
+
+
+def _check_out_file(out: str) -> None:
+    """Fail before fitting if the predictions file cannot be written."""
+    path = Path(out)
+    if path.is_dir():
+        raise IsADirectoryError(f"--out {out!r} is a folder; give a file name.")
+    _check_out_dir(str(path.parent))
 
 
 def _load_customers(args: argparse.Namespace) -> tuple[pd.DataFrame, str, str, str]:
@@ -286,10 +296,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo.add_argument("--seed", type=int, default=0)
     _add_report_parser(commands)
     args = parser.parse_args(argv)
-    if args.command == "demo":
-        return _demo(args)
-    if args.command == "report":
-        return _report(args)
+    try:
+        if args.command == "demo":
+            return _demo(args)
+        if args.command == "report":
+            return _report(args)
+    except (ValueError, OSError, ImportError) as error:
+        # One line, no traceback: bad input, unwritable files, a missing optional package.
+        print(f"bayesclv {args.command}: error: {' '.join(str(error).split())}",
+              file=sys.stderr)
+        return 2
     return 2  # pragma: no cover
 
 

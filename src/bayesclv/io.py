@@ -132,7 +132,7 @@ def _priors(value: dict, name: str) -> dict:
 
 
 def _restore_arrays(model: Any, tree: xr.DataTree, prefix: str, checksums: Any) -> None:
-    posterior = _group(tree, prefix + "posterior", checksums=checksums)
+    posterior = _group(tree, prefix + "posterior", checksums=checksums, float_data=True)
     family, segments = model.family_, model.segments_
     coord_dim = f"{model._prefix}_coord"
     required = {

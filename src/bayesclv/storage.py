@@ -424,11 +424,13 @@ def _read_config(path: Path, attrs: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _group(tree: xr.DataTree, path: str, required: bool = True,
-           checksums: Mapping[str, str] | None = None) -> xr.Dataset | None:
+           checksums: Mapping[str, str] | None = None,
+           float_data: bool = False) -> xr.Dataset | None:
     """A group read into memory, once its declared shapes and its checksums are checked.
 
     ``checksums`` (format version 3): every variable of the group must have one, and its
-    values must match it.
+    values must match it. ``float_data``: every data variable must be declared float64
+    (checked before reading).
     """
     try:
         node = tree[path]
@@ -447,6 +449,9 @@ def _group(tree: xr.DataTree, path: str, required: bool = True,
                 f"elements), more than the {MAX_ELEMENTS:,} a saved model's array may "
                 "hold; refusing to read it."
             )
+        if float_data and name in lazy.data_vars and variable.dtype != np.float64:
+            raise ModelFormatError(f"{path}/{name} must be float64; the file declares "
+                                   f"{variable.dtype}.")
         if checksums is not None and f"{path}/{name}" not in checksums:
             raise ModelFormatError(f"{path}/{name} is not one of the arrays the file's "
                                    "config lists; refusing to read it.")
