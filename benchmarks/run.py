@@ -136,9 +136,8 @@ def bayesclv_job(folder: Path, draws: int, chains: int, seed: int, variant: str,
 
     segments = list(truth["segments"])
     t = np.arange(1, truth["horizon"] + 1)
-    retention = model.retention_model_
-    psi = retention._draws_for(segments)
-    survival = retention.family_.survival(t, psi[:, :, :, None, :]).mean(axis=(0, 1))
+    survival = model.retention_curve(int(truth["horizon"]), segments).sel(period=t).mean(
+        ("chain", "draw")).to_numpy()
     true_survival = np.array([np.exp(-(t / s["eta"]) ** s["k"])
                               for s in truth["segments"].values()])
     params = model.spend_model_.segment_params(segments)

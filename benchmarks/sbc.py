@@ -48,9 +48,9 @@ def _reference(n: int) -> pd.DataFrame:
 def _prior_draws(kind: str, reference: pd.DataFrame, priors: dict, n: int) -> dict:
     estimator = (bayesclv.RetentionModel(priors=priors, random_seed=1) if kind == "retention"
                  else bayesclv.SpendModel(priors=priors, random_seed=1))
-    _, segments, psi = estimator._prior_psi(reference, 1, n)
-    values = estimator.family_.natural(psi.to_numpy()[0])  # (replication, segment)
-    return {name: pd.DataFrame(v, columns=segments) for name, v in values.items()}
+    prior = estimator.sample_prior_parameters(reference, draws=n)
+    return {name: prior[name].isel(chain=0).to_pandas().reset_index(drop=True)
+            for name in prior.data_vars}  # (replication, segment)
 
 
 def _simulate(kind: str, truth: dict, i: int, n: int, seed: int) -> pd.DataFrame:

@@ -275,6 +275,41 @@ class SegmentedModel(BayesianEstimator):
         out.attrs.update(scale=f"{self.family_.covariate_coord}", hdi_prob=float(hdi_prob))
         return out
 
+    def sample_prior_parameters(self, X: pd.DataFrame, *, draws: int = 500) -> xr.Dataset:
+        """Draws of each segment's natural parameters from the priors, before fitting.
+
+        The population's parameters are drawn from their priors, then each segment's
+        from the population, as the model's generative process does (the likelihood is
+        ignored). For simulation-based calibration and prior checks of the parameters
+        themselves.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame
+            Customer table (sets the segments and the default priors' scale).
+        draws : int, default=500
+
+        Returns
+        -------
+        xarray.Dataset
+            One variable per natural parameter of the family (e.g. ``eta``, ``k``), dims
+            (chain, draw, segment); ``attrs["quantity"] == "prior"``.
+
+        Examples
+        --------
+        >>> import bayesclv
+        >>> customers = bayesclv.datasets.load_example()
+        >>> prior = bayesclv.RetentionModel(random_seed=0).sample_prior_parameters(
+        ...     customers, draws=20)
+        >>> sorted(prior.data_vars), prior["k"].dims
+        (['eta', 'k'], ('chain', 'draw', 'segment'))
+        """
+        _, segments, psi = self._prior_psi(X, 1, draws)
+        natural = self.family_.natural(psi.to_numpy())
+        return xr.Dataset({name: draw_array(values, psi, ("segment",), {"segment": segments})
+                           for name, values in natural.items()},
+                          attrs={"quantity": "prior"})
+
     def _prior_psi(self, X: pd.DataFrame, periods: int, draws: int
                    ) -> tuple[CustomerData, list[str], xr.DataArray]:
         """Prior draws of ``psi`` (chain, draw, segment, coord) for the segments of ``X``."""
