@@ -275,6 +275,21 @@ class SegmentedModel(BayesianEstimator):
         out.attrs.update(scale=f"{self.family_.covariate_coord}", hdi_prob=float(hdi_prob))
         return out
 
+    def _training_like(self, X: pd.DataFrame) -> CustomerData:
+        """``X`` validated, refused if it has segments the model was not fitted on.
+
+        For the pointwise log-likelihood, which is only defined on the fitted data.
+        """
+        check_is_fitted(self, "idata_")
+        data = self._validated(X)
+        unseen = sorted(set(data.segment) - set(self.segments_))
+        if unseen:
+            raise DataValidationError(
+                f"Column {self.segment_col!r}: segments {unseen[:5]} were not in the training "
+                "data; the pointwise log-likelihood is for data the model was fitted on."
+            )
+        return data
+
     def sample_prior_parameters(self, X: pd.DataFrame, *, draws: int = 500) -> xr.Dataset:
         """Draws of each segment's natural parameters from the priors, before fitting.
 

@@ -20,7 +20,6 @@ from sklearn.utils.validation import check_is_fitted
 from bayesclv.checks import churn_check, survivor_projection
 from bayesclv.data import life_table, risk_set_table, segment_codes, survival_groups
 from bayesclv.estimator._common import draw_array, flatten_samples, wanted_segments
-from bayesclv.exceptions import DataValidationError
 from bayesclv.models.retention import grouped_loglik
 
 __all__ = ["RetentionChecks"]
@@ -216,14 +215,7 @@ class RetentionChecks:
         DataValidationError
             If ``X`` has segments the model was not fitted on.
         """
-        check_is_fitted(self, "idata_")
-        data = self._validated(X)
-        unseen = sorted(set(data.segment) - set(self.segments_))
-        if unseen:
-            raise DataValidationError(
-                f"Column {self.segment_col!r}: segments {unseen[:5]} were not in the training "
-                "data; the pointwise log-likelihood is for data the model was fitted on."
-            )
+        data = self._training_like(X)
         profile, profiles = self._profiles(X, data, self.segments_)
         groups = survival_groups(profile, data.entry, data.tenure, data.churned)
         psi = self._profile_draws(self.segments_, profiles)

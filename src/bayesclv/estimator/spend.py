@@ -183,11 +183,10 @@ class SpendModel(SegmentedModel):
         >>> prior["mean_spend"].dims
         ('chain', 'draw', 'segment')
         """
-        _, segments, psi = self._prior_psi(X, 1, draws)
-        family = self.family_
-        mean_spend = family.segment_mean_spend(family.natural(psi.to_numpy()))
+        params = self.sample_prior_parameters(X, draws=draws)
+        mean_spend = self.family_.segment_mean_spend(params)
         return xr.Dataset(
-            {"mean_spend": draw_array(mean_spend, psi, ("segment",), {"segment": segments})},
+            {"mean_spend": mean_spend},
             attrs={"period": period_of(X, None), "quantity": "prior"},
         )
 
@@ -261,14 +260,7 @@ class SpendModel(SegmentedModel):
         DataValidationError
             If ``X`` has segments the model was not fitted on.
         """
-        check_is_fitted(self, "idata_")
-        data = self._validated(X)
-        unseen = sorted(set(data.segment) - set(self.segments_))
-        if unseen:
-            raise DataValidationError(
-                f"Column {self.segment_col!r}: segments {unseen[:5]} were not in the training "
-                "data; the pointwise log-likelihood is for data the model was fitted on."
-            )
+        data = self._training_like(X)
         table, fitted = self.family_.observed(data), self.observed()
         if table != fitted:
             raise DataValidationError(
