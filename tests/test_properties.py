@@ -24,20 +24,24 @@ NUMERIC = ("tenure", "entry", "n_periods_active", "mean_spend")
 
 
 @st.composite
-def customer_tables(draw, segments=("a", "b", "c", "unseen")):
+def customer_tables(draw, segments=("a", "b", "c", "unseen"), new_customers=False):
+    """Valid tables; with ``new_customers``, also customers of tenure 0 and without spend."""
     n = draw(st.integers(1, 25))
-    tenure = np.array(draw(st.lists(st.integers(1, 10_000), min_size=n, max_size=n)))
-    entry = np.array([draw(st.integers(0, t - 1)) for t in tenure])
-    active = np.array([draw(st.integers(1, t)) for t in tenure])
-    spend = draw(st.lists(st.floats(1e-6, 1e9, allow_nan=False), min_size=n, max_size=n))
+    low = 0 if new_customers else 1
+    tenure = np.array(draw(st.lists(st.integers(low, 10_000), min_size=n, max_size=n)))
+    entry = np.array([draw(st.integers(0, max(t - 1, 0))) for t in tenure])
+    active = np.array([draw(st.integers(low, max(t, 1))) for t in tenure])
+    spend = np.array(draw(st.lists(st.floats(1e-6, 1e9, allow_nan=False), min_size=n,
+                                   max_size=n)))
+    churned = np.array(draw(st.lists(st.booleans(), min_size=n, max_size=n))) & (tenure > 0)
     table = pd.DataFrame({
         "customer_id": [f"id{i}" for i in draw(st.permutations(range(n)))],
         "segment": draw(st.lists(st.sampled_from(segments), min_size=n, max_size=n)),
         "tenure": tenure,
-        "churned": draw(st.lists(st.booleans(), min_size=n, max_size=n)),
+        "churned": churned,
         "entry": entry,
         "n_periods_active": active,
-        "mean_spend": spend,
+        "mean_spend": np.where(active == 0, np.nan, spend),
     })
     index = draw(st.sampled_from(["range", "shuffled", "strings", "repeated"]))
     if index == "shuffled":
@@ -84,8 +88,8 @@ def _corrupt_row(table: pd.DataFrame, kind: str, row: int) -> tuple[pd.DataFrame
     if kind.startswith("drop_"):
         column = kind[5:]
         return bad.drop(columns=column), column
-    if kind == "tenure_zero":
-        bad.loc[label, "tenure"] = 0
+    if kind == "tenure_negative":
+        bad.loc[label, "tenure"] = -1
         return bad, "tenure"
     if kind == "entry_too_late":
         bad.loc[label, "entry"] = bad.loc[label, "tenure"]
@@ -132,7 +136,7 @@ def _corrupt_row(table: pd.DataFrame, kind: str, row: int) -> tuple[pd.DataFrame
 
 CORRUPTIONS = ["inf", "-inf", "nan", "mixed", "mixed_segment", "drop_tenure", "drop_churned",
                "drop_mean_spend", "drop_n_periods_active", "drop_segment", "drop_customer_id",
-               "tenure_zero", "entry_too_late", "active_too_many", "spend_zero",
+               "tenure_negative", "entry_too_late", "active_too_many", "spend_zero",
                "duplicate_id", "churn_flag", "fractional", "timedelta_tenure",
                "datetime_spend", "complex_spend", "huge_tenure", "huge_spend",
                "duplicate_column"]
@@ -152,7 +156,7 @@ def _assert_aligned_and_finite(out: pd.DataFrame, table: pd.DataFrame) -> None:
 
 
 @SETTINGS
-@given(table=customer_tables())
+@given(table=customer_tables(new_customers=True))
 def test_predict_accepts_valid_tables_with_finite_aligned_output(map_model, table):
     out = map_model.predict(table)
     _assert_aligned_and_finite(out, table)

@@ -59,5 +59,6 @@ def default_priors(customers: pd.DataFrame, *, retention: str = "weibull",
     data = validate_customers(customers, columns, require_spend=spend is not None)
     out = {"retention": RETENTION_FAMILIES[retention].default_priors(data.tenure)}
     if spend is not None:
-        out["spend"] = SPEND_FAMILIES[spend].default_priors(data.mean_spend)
+        out["spend"] = SPEND_FAMILIES[spend].default_priors(
+            data.mean_spend[data.spend_observed])
     return out

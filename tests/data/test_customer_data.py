@@ -386,10 +386,73 @@ def test_validate_rejects_fractional_periods(column, values):
         validate_customers(make_customers(**{column: values}))
 
 
-def test_validate_rejects_tenure_below_one():
-    customers = make_customers(tenure=[3, 0, 2, -1], entry=None, n_periods_active=[1, 1, 1, 1])
+def test_validate_rejects_negative_tenure():
+    customers = make_customers(tenure=[3, -2, 2, -1], entry=None, n_periods_active=[1, 1, 1, 1])
 
-    with raises_validation("Column 'tenure'", "tenure below 1", "2 row(s)", "'c2', 'c4'"):
+    with raises_validation("Column 'tenure'", "negative tenure", "2 row(s)", "'c2', 'c4'"):
+        validate_customers(customers)
+
+
+def test_validate_accepts_customers_acquired_this_period_with_no_spend_yet():
+    customers = make_customers(tenure=[3, 0, 2, 0], churned=[True, False, True, False],
+                               entry=[0, 0, 0, 0], n_periods_active=[2, 0, 1, 1],
+                               mean_spend=[10.0, np.nan, 5.5, 8.0])
+
+    data = validate_customers(customers)
+
+    np.testing.assert_array_equal(data.tenure, [3, 0, 2, 0])
+    np.testing.assert_array_equal(data.spend_observed, [True, False, True, True])
+    # No active period: every spend statistic (x z) is 0.
+    np.testing.assert_array_equal(data.mean_spend, [10.0, 0.0, 5.5, 8.0])
+
+
+def test_validate_rejects_churn_at_tenure_zero():
+    customers = make_customers(tenure=[3, 0, 2, 4], entry=[0, 0, 0, 2],
+                               n_periods_active=[2, 0, 1, 3],
+                               mean_spend=[10.0, np.nan, 5.5, 7.25],
+                               churned=[True, True, True, False])
+
+    with raises_validation("Column 'churned'", "churned with tenure 0", "1 row(s)", "'c2'"):
+        validate_customers(customers)
+
+
+def test_validate_rejects_entry_at_tenure_zero():
+    customers = make_customers(tenure=[3, 0, 2, 4], entry=[0, 1, 0, 2],
+                               n_periods_active=[2, 0, 1, 3],
+                               mean_spend=[10.0, np.nan, 5.5, 7.25])
+
+    with raises_validation("Column 'entry'", "entry >= tenure", "1 row(s)", "'c2'"):
+        validate_customers(customers)
+
+
+def test_validate_rejects_mean_spend_given_without_active_period():
+    customers = make_customers(n_periods_active=[2, 0, 0, 3],
+                               mean_spend=[10.0, 20.0, np.nan, 7.25])
+
+    with raises_validation("Column 'mean_spend'", "a value with n_periods_active = 0",
+                           "1 row(s)", "'c2'"):
+        validate_customers(customers)
+
+
+def test_validate_rejects_missing_mean_spend_with_active_periods():
+    customers = make_customers(n_periods_active=[2, 0, 1, 3],
+                               mean_spend=[10.0, np.nan, np.nan, 7.25])
+
+    with raises_validation("Column 'mean_spend'", "missing (NaN) values", "1 row(s)", "'c3'"):
+        validate_customers(customers)
+
+
+def test_validate_log_spend_columns_are_missing_exactly_without_active_period():
+    customers = make_customers(n_periods_active=[2, 0, 1, 3],
+                               mean_spend=[10.0, np.nan, 5.5, 7.25],
+                               mean_log_spend=[2.0, np.nan, np.log(5.5), 1.9],
+                               sd_log_spend=[0.1, np.nan, 0.0, 0.2])
+    data = validate_customers(customers)
+    np.testing.assert_array_equal(data.mean_log_spend[1], 0.0)
+
+    customers["sd_log_spend"] = [0.1, 0.3, 0.0, 0.2]
+    with raises_validation("Column 'sd_log_spend'", "a value with n_periods_active = 0",
+                           "'c2'"):
         validate_customers(customers)
 
 
@@ -426,10 +489,10 @@ def test_validate_counts_every_invalid_churn_flag():
         validate_customers(make_customers(churned=[True, "yes", False, 2]))
 
 
-def test_validate_rejects_n_periods_active_below_one():
-    with raises_validation("Column 'n_periods_active'", "values below 1", "2 row(s)",
+def test_validate_rejects_negative_n_periods_active():
+    with raises_validation("Column 'n_periods_active'", "negative values", "2 row(s)",
                            "'c2', 'c3'"):
-        validate_customers(make_customers(n_periods_active=[2, 0, -3, 3]))
+        validate_customers(make_customers(n_periods_active=[2, -1, -3, 3]))
 
 
 def test_validate_rejects_n_periods_active_above_tenure():
@@ -458,7 +521,7 @@ def test_validate_message_lists_five_ids_then_ellipsis_and_full_count():
     customers = pd.DataFrame(
         {
             "customer_id": [f"id{i}" for i in range(n)],
-            "tenure": [0] * 7 + [3, 4],
+            "tenure": [-1] * 7 + [3, 4],
             "churned": [False] * n,
             "n_periods_active": [1] * n,
             "mean_spend": [1.0] * n,
@@ -1119,3 +1182,70 @@ def test_segment_labels_are_written_the_same_whatever_the_number_type():
     floats = validate_customers(make_customers(segment=[1.0, 2.0, 1.0, 2.0]))
     ints = validate_customers(make_customers(segment=[1, 2, 1, 2]))
     assert floats.segment.tolist() == ints.segment.tolist() == ["1", "2", "1", "2"]
+
+
+# --------------------------------------------------------------------------------------
+# Customers acquired in the current period, and customers with no spend yet
+# --------------------------------------------------------------------------------------
+
+
+def with_new_customers(customers: pd.DataFrame, spend: list[float]) -> pd.DataFrame:
+    """``customers`` and, interleaved, customers of tenure 0 (``NaN``: no spend yet)."""
+    n = len(spend)
+    new = pd.DataFrame({
+        "customer_id": [f"new{i}" for i in range(n)],
+        "segment": customers["segment"].to_numpy()[:n],
+        "tenure": 0, "churned": False, "entry": 0,
+        "n_periods_active": [0 if np.isnan(v) else 1 for v in spend],
+        "mean_spend": spend,
+    })
+    for column in ("mean_log_spend", "sd_log_spend"):
+        if column in customers:
+            new[column] = [np.nan if np.isnan(v) else (np.log(v) if column == "mean_log_spend"
+                                                       else 0.0) for v in spend]
+    both = pd.concat([customers.iloc[: len(customers) // 2], new,
+                      customers.iloc[len(customers) // 2:]], ignore_index=True)
+    both.attrs = dict(customers.attrs)
+    return both
+
+
+def test_new_customers_without_spend_leave_every_statistic_unchanged():
+    from bayesclv.data import training_statistics
+    from bayesclv.datasets import simulate_customers
+
+    customers, _ = simulate_customers(400, log_spend=True, random_seed=3)
+    before = training_statistics(customers)
+    after = training_statistics(with_new_customers(customers, [np.nan] * 7))
+
+    pd.testing.assert_frame_equal(after.risk_set, before.risk_set)
+    pd.testing.assert_frame_equal(after.groups, before.groups)
+    assert after.median_spend == before.median_spend
+    for key, value in before.spend.items():
+        np.testing.assert_array_equal(after.spend[key], value, err_msg=key)
+    for key, value in before.log_spend.items():
+        np.testing.assert_array_equal(after.log_spend[key], value, err_msg=key)
+    assert after.n_customers == before.n_customers + 7
+
+
+def test_a_new_customer_with_spend_counts_in_the_spend_statistics_only():
+    from bayesclv.data import training_statistics
+    from bayesclv.datasets import simulate_customers
+
+    customers, _ = simulate_customers(400, random_seed=3)
+    before = training_statistics(customers)
+    after = training_statistics(with_new_customers(customers, [np.nan, 40.0]))
+
+    pd.testing.assert_frame_equal(after.risk_set, before.risk_set)
+    pd.testing.assert_frame_equal(after.groups, before.groups)
+    assert after.spend["x_count"].sum() == before.spend["x_count"].sum() + 1
+
+
+def test_spend_statistics_of_a_table_without_spenders_are_refused():
+    from bayesclv.data import training_statistics
+
+    customers = make_customers(tenure=[3, 0, 2, 4], churned=[True, False, True, False],
+                               entry=[0, 0, 0, 2], n_periods_active=[0, 0, 0, 0],
+                               mean_spend=[np.nan] * 4)
+    with pytest.raises(DataValidationError, match="No customer has an active period"):
+        training_statistics(customers)
+    assert training_statistics(customers, require_spend=False).risk_set is not None

@@ -7,6 +7,7 @@ fit on a Dask table the very same posterior draws.
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
 
 import numpy as np
@@ -176,6 +177,24 @@ def test_training_statistics_of_a_dask_table_equal_the_pandas_ones(client, examp
                                                 sort=False))
     _assert_same_statistics(expected, actual)
     assert actual.n_customers == len(example_customers)
+
+
+def test_a_partition_of_new_customers_without_spend_adds_nothing(client, example_customers):
+    from bayesclv.data import training_statistics
+
+    new = pd.DataFrame({"customer_id": [f"new{i}" for i in range(50)],
+                        "segment": example_customers["segment"].to_numpy()[:50],
+                        "tenure": 0, "churned": False, "entry": 0,
+                        "n_periods_active": 0, "mean_spend": np.nan})
+    # The last partition holds new customers only.
+    actual = training_statistics(dd.concat([dd.from_pandas(example_customers, npartitions=2),
+                                            dd.from_pandas(new, npartitions=1)]))
+    expected = training_statistics(example_customers)
+    np.testing.assert_array_equal(
+        actual.segment_sizes - expected.segment_sizes,
+        new["segment"].value_counts().reindex(expected.segments, fill_value=0).to_numpy())
+    _assert_same_statistics(dataclasses.replace(expected, segment_sizes=actual.segment_sizes),
+                            actual)
 
 
 def test_training_statistics_match_what_the_estimators_fit(example_customers):

@@ -92,7 +92,7 @@ def test_predict_rejects_bad_input_clearly(map_model, small_customers):
     with pytest.raises(DataValidationError, match="'segment' missing"):
         map_model.predict(customers.drop(columns="segment"))
     bad = customers.copy()
-    bad.loc[[3, 8], "tenure"] = 0
+    bad.loc[[3, 8], "tenure"] = -1
     with pytest.raises(DataValidationError, match=r"'tenure'.*2 row\(s\)"):
         map_model.predict(bad)
 

@@ -14,7 +14,12 @@ import numpy as np
 import pandas as pd
 
 from bayesclv.data.columns import validate_customers
-from bayesclv.data.statistics import combine_statistics, partition_ranges, partition_statistics
+from bayesclv.data.statistics import (
+    combine_statistics,
+    median_spend,
+    partition_ranges,
+    partition_statistics,
+)
 from bayesclv.data.transactions import parse_dates
 from bayesclv.exceptions import DataValidationError
 
@@ -128,7 +133,10 @@ def reduce_partitions(customers: Any, columns: Any, need: dict[str, bool]) -> An
     labels = sorted(set().union(*(r["segments"] for r in ranges)))
     spend_range = None
     if need["require_spend"]:
-        spend_range = {key: pick(r[key] for r in ranges) for key, pick in (
+        spending = [r for r in ranges if r["w_min"] is not None]
+        if not spending:
+            median_spend(np.empty(0))  # raises: no customer has spend
+        spend_range = {key: pick(r[key] for r in spending) for key, pick in (
             ("w_min", min), ("w_max", max), ("z_min", min), ("z_max", max))}
     statistics = dask.compute(*[dask.delayed(_partition_statistics)(
         part, columns, need, labels, spend_range) for part in parts])
@@ -175,14 +183,17 @@ def _partition_statistics(part: pd.DataFrame, columns: Any, need: dict[str, bool
     if spend_range is None:
         return partition_statistics(data, labels, None, None)
     out = partition_statistics(data, labels, spend_range["w_min"], spend_range["w_max"])
-    out["spend_histogram"] = np.bincount(_spend_bins(data.mean_spend, spend_range),
+    spent = data.mean_spend[data.spend_observed]
+    out["spend_histogram"] = np.bincount(_spend_bins(spent, spend_range),
                                          minlength=_MEDIAN_BINS)
     return out
 
 
 def _spend_in_bins(part: pd.DataFrame, columns: Any, spend_range: dict[str, float],
                    first: int, last: int) -> Any:
-    values = part[columns.mean_spend].to_numpy(dtype=np.float64)
+    values = part[columns.mean_spend].to_numpy(dtype=np.float64, na_value=np.nan)
+    # Missing exactly for the customers with no active period (validated): no spend.
+    values = values[~np.isnan(values)]
     bins = _spend_bins(values, spend_range)
     # Distinct values and counts: a price many customers share travels once.
     return np.unique(values[(bins >= first) & (bins <= last)], return_counts=True)

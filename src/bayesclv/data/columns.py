@@ -64,10 +64,12 @@ class CustomerData:
     churned : numpy.ndarray of bool
     n_periods_active : numpy.ndarray of int64 or None
     mean_spend : numpy.ndarray of float64 or None
+        ``0.0`` for a customer with no active period (missing in the input).
     mean_log_spend, sd_log_spend : numpy.ndarray of float64 or None
         Mean and standard deviation (``ddof=0``) over active periods of the log of the
         period's revenue, when the table has them (the lognormal spend family needs the
-        first; both let spend families be compared on every period's revenue).
+        first; both let spend families be compared on every period's revenue); ``0.0``
+        with no active period.
     """
 
     customer_ids: pd.Index
@@ -85,6 +87,11 @@ class CustomerData:
     def n_customers(self) -> int:
         """Number of customers (rows)."""
         return len(self.customer_ids)
+
+    @property
+    def spend_observed(self) -> np.ndarray:
+        """Which customers have an active period, and so a spend the models learn from."""
+        return self.n_periods_active > 0
 
 
 SINGLE_SEGMENT = "all"
@@ -168,7 +175,9 @@ def _reject_mixed_types(series: pd.Series, column: str, ids: pd.Index,
               "equal-looking values such as 1 and '1' cannot be confused.", label=label)
 
 
-def _numeric(df: pd.DataFrame, column: str, ids: pd.Index) -> np.ndarray:
+def _numeric(df: pd.DataFrame, column: str, ids: pd.Index,
+             missing_ok: np.ndarray | None = None) -> np.ndarray:
+    """The column as float64, refusing NaN except in the rows ``missing_ok`` marks."""
     series = df[column]
     if series.dtype.kind in "mMc" or isinstance(series.dtype, pd.DatetimeTZDtype):
         kind = {"m": "durations (timedelta)", "M": "dates", "c": "complex numbers"}.get(
@@ -201,11 +210,14 @@ def _numeric(df: pd.DataFrame, column: str, ids: pd.Index) -> np.ndarray:
         _reject_mixed_types(series, column, ids)
         series = converted
     values = series.to_numpy(dtype=np.float64, na_value=np.nan)
-    if np.isnan(values).any():
-        _fail(column, ids, np.isnan(values), "missing (NaN) values",
+    missing = np.isnan(values)
+    if missing_ok is not None:
+        missing &= ~missing_ok
+    if missing.any():
+        _fail(column, ids, missing, "missing (NaN) values",
               "Fill or remove these customers explicitly; nothing is dropped silently.")
-    if not np.isfinite(values).all():
-        _fail(column, ids, ~np.isfinite(values), "infinite values",
+    if np.isinf(values).any():
+        _fail(column, ids, np.isinf(values), "infinite values",
               "Replace them with finite numbers.")
     return values
 
@@ -270,10 +282,21 @@ def validate_customers(
     ------
     DataValidationError
         For a missing column, NaN or infinite values, non-numeric or fractional periods,
-        ``tenure < 1``, ``entry < 0`` or ``entry >= tenure``, non-boolean churn flags,
-        ``n_periods_active < 1`` or greater than ``tenure``, non-positive spend, or
+        ``tenure < 0``, ``entry < 0`` or ``entry >= tenure``, non-boolean churn flags,
+        ``n_periods_active < 0`` or greater than ``tenure``, non-positive spend, or
         duplicate customer ids. The message names the column, the first offending
         customer ids and the number of rows.
+
+    Notes
+    -----
+    A customer acquired in the current period has ``tenure == 0`` (with ``entry == 0``,
+    not churned): it has made no renewal decision yet, adds nothing to the retention
+    likelihood, and is valued like any other customer at tau = 0. A customer with no
+    spend yet (or whose spend is unknown) has ``n_periods_active == 0`` and
+    ``mean_spend`` missing (NaN, as are ``mean_log_spend`` and ``sd_log_spend``): it
+    adds nothing to the spend likelihood and is valued with its segment's spend
+    distribution. In the returned arrays its spend columns are ``0.0``: with no active
+    period every sufficient statistic (``x z``, ``x ybar``) is zero.
     """
     if not isinstance(customers, pd.DataFrame):
         raise DataValidationError(
@@ -324,23 +347,31 @@ def validate_customers(
     if require_retention:
         _require_columns(customers, [columns.tenure, columns.churned], "retention model")
         tenure = _integer(customers, columns.tenure, ids)
-        if (tenure < 1).any():
-            _fail(columns.tenure, ids, tenure < 1, "tenure below 1",
-                  "Tenure counts completed periods and must be at least 1.")
+        if (tenure < 0).any():
+            _fail(columns.tenure, ids, tenure < 0, "negative tenure",
+                  "Tenure counts completed periods (0 for a customer acquired in the "
+                  "current period).")
         if (tenure > MAX_TENURE).any():
             _fail(columns.tenure, ids, tenure > MAX_TENURE,
                   f"more than {MAX_TENURE:,} periods",
                   "Summarise in a coarser period (weeks or months instead of days): the "
                   f"models and the valuation handle at most {MAX_TENURE:,} periods.")
         churned = _boolean(customers, columns.churned, ids)
+        new = tenure == 0
+        if (churned & new).any():
+            _fail(columns.churned, ids, churned & new, "churned with tenure 0",
+                  "A customer churns at the end of a period it was a customer in, so a "
+                  "churned customer has tenure >= 1.")
         if columns.entry is not None and columns.entry in customers.columns:
             entry = _integer(customers, columns.entry, ids)
             if (entry < 0).any():
                 _fail(columns.entry, ids, entry < 0, "negative entry",
                       "Entry is the number of periods completed before observation began.")
-            if (entry >= tenure).any():
-                _fail(columns.entry, ids, entry >= tenure, "entry >= tenure",
-                      "A customer must be observed for at least one period after entry.")
+            late = (entry >= tenure) & ~(new & (entry == 0))
+            if late.any():
+                _fail(columns.entry, ids, late, "entry >= tenure",
+                      "A customer must be observed for at least one period after entry "
+                      "(a customer acquired in the current period has entry = tenure = 0).")
         else:
             entry = np.zeros(n, dtype=np.int64)
 
@@ -349,15 +380,24 @@ def validate_customers(
         _require_columns(customers, [columns.n_periods_active, columns.mean_spend],
                          "spend model")
         n_active = _integer(customers, columns.n_periods_active, ids)
-        if (n_active < 1).any():
-            _fail(columns.n_periods_active, ids, n_active < 1, "values below 1",
-                  "Only customers with at least one period of spend can inform the spend model.")
-        if tenure is not None and (n_active > tenure).any():
-            _fail(columns.n_periods_active, ids, n_active > tenure,
+        if (n_active < 0).any():
+            _fail(columns.n_periods_active, ids, n_active < 0, "negative values",
+                  "It counts the periods with spend (0 for a customer with none yet).")
+        # A customer acquired this period may already have paid: its one active period
+        # is the current one, which its tenure of 0 does not count yet.
+        if tenure is not None and (n_active > np.maximum(tenure, 1)).any():
+            _fail(columns.n_periods_active, ids, n_active > np.maximum(tenure, 1),
                   "more active periods than tenure", "Check the summarising step.")
-        mean_spend = _numeric(customers, columns.mean_spend, ids)
-        if (mean_spend <= 0).any():
-            _fail(columns.mean_spend, ids, mean_spend <= 0, "non-positive spend",
+        no_spend = n_active == 0
+        mean_spend = _numeric(customers, columns.mean_spend, ids, missing_ok=no_spend)
+        given = no_spend & ~np.isnan(mean_spend)
+        if given.any():
+            _fail(columns.mean_spend, ids, given, "a value with n_periods_active = 0",
+                  "A customer with no active period has no mean spend: leave it missing "
+                  "(NaN), and it is valued with its segment's spend distribution.")
+        mean_spend = np.where(no_spend, 0.0, mean_spend)
+        if (~no_spend & (mean_spend <= 0)).any():
+            _fail(columns.mean_spend, ids, ~no_spend & (mean_spend <= 0), "non-positive spend",
                   "Mean spend per active period must be > 0 (refunds netted out beforehand).")
         if (mean_spend > MAX_SPEND).any():
             _fail(columns.mean_spend, ids, mean_spend > MAX_SPEND,
@@ -389,16 +429,18 @@ def _log_spend(customers: pd.DataFrame, columns: CustomerColumns, ids: pd.Index,
     arithmetic mean; a column in another base or unit breaks that and is refused.
     """
     mean_log = sd_log = None
+    no_spend = n_active == 0
     if columns.mean_log_spend in customers.columns:
-        mean_log = _numeric(customers, columns.mean_log_spend, ids)
+        mean_log = _spend_free(customers, columns.mean_log_spend, ids, no_spend)
         tolerance = 1e-9 * np.maximum(1.0, np.abs(mean_log))
-        above = mean_log > np.log(mean_spend) + tolerance
+        log_mean = np.log(np.where(no_spend, 1.0, mean_spend))
+        above = ~no_spend & (mean_log > log_mean + tolerance)
         if above.any():
             _fail(columns.mean_log_spend, ids, above,
                   f"values above log({columns.mean_spend})",
                   "The mean of the natural log of each active period's revenue cannot "
                   "exceed the log of their mean; check the base of the log and the unit.")
-        single = (n_active == 1) & (np.abs(mean_log - np.log(mean_spend)) > tolerance)
+        single = (n_active == 1) & (np.abs(mean_log - log_mean) > tolerance)
         if single.any():
             _fail(columns.mean_log_spend, ids, single,
                   f"values other than log({columns.mean_spend}) with one active period",
@@ -410,7 +452,7 @@ def _log_spend(customers: pd.DataFrame, columns: CustomerColumns, ids: pd.Index,
                 f"{columns.mean_log_spend!r}; give both (bayesclv.data.summarize(..., "
                 "log_spend=True) writes them) or neither."
             )
-        sd_log = _numeric(customers, columns.sd_log_spend, ids)
+        sd_log = _spend_free(customers, columns.sd_log_spend, ids, no_spend)
         if (sd_log < 0).any():
             _fail(columns.sd_log_spend, ids, sd_log < 0, "negative standard deviations",
                   "It is the standard deviation of log revenue over active periods.")
@@ -420,3 +462,14 @@ def _log_spend(customers: pd.DataFrame, columns: CustomerColumns, ids: pd.Index,
                   "a positive spread with one active period",
                   "It is computed with ddof=0, so one active period gives 0.")
     return mean_log, sd_log
+
+
+def _spend_free(customers: pd.DataFrame, column: str, ids: pd.Index,
+                no_spend: np.ndarray) -> np.ndarray:
+    """A per-active-period column: missing exactly where there is no active period, then 0."""
+    values = _numeric(customers, column, ids, missing_ok=no_spend)
+    given = no_spend & ~np.isnan(values)
+    if given.any():
+        _fail(column, ids, given, "a value with n_periods_active = 0",
+              "A customer with no active period has none: leave it missing (NaN).")
+    return np.where(no_spend, 0.0, values)

@@ -157,11 +157,16 @@ def survival_groups(
     -------
     pandas.DataFrame
         Columns ``segment`` (code), ``entry``, ``tenure``, ``churned`` (bool) and
-        ``count``, sorted by those columns.
+        ``count``, sorted by those columns. Customers acquired in the current period
+        (``tenure == 0``) have survived no renewal decision: their likelihood term is 1,
+        and they have no row.
     """
+    observed = np.asarray(tenure) > 0
     keys = np.stack([
-        np.asarray(segment_code, dtype=np.int64), np.asarray(entry, dtype=np.int64),
-        np.asarray(tenure, dtype=np.int64), np.asarray(churned, dtype=np.int64),
+        np.asarray(segment_code, dtype=np.int64)[observed],
+        np.asarray(entry, dtype=np.int64)[observed],
+        np.asarray(tenure, dtype=np.int64)[observed],
+        np.asarray(churned, dtype=np.int64)[observed],
     ])
     rows, counts = np.unique(keys, axis=1, return_counts=True)
     return pd.DataFrame(
@@ -218,7 +223,17 @@ _SPEND_SUM_KEYS = ("n_per_segment", "sum_x", "sum_log_z", "sum_x_log_z", "sum_lo
 def spend_sums(segment_code: np.ndarray, n_periods_active: np.ndarray,
                mean_spend: np.ndarray, n_segments: int, grid: LaplaceGrid | None = None,
                mean_log_spend: np.ndarray | None = None) -> dict[str, Any]:
-    """:func:`spend_statistics` of part of a table, its sums kept as compensated pairs."""
+    """:func:`spend_statistics` of part of a table, its sums kept as compensated pairs.
+
+    Customers with no active period (``n_periods_active == 0``) have no spend to model
+    and are left out.
+    """
+    spent = np.asarray(n_periods_active) > 0
+    segment_code, n_periods_active, mean_spend = (
+        np.asarray(segment_code)[spent], np.asarray(n_periods_active)[spent],
+        np.asarray(mean_spend)[spent])
+    if mean_log_spend is not None:
+        mean_log_spend = np.asarray(mean_log_spend)[spent]
     x = n_periods_active.astype(np.int64)
     x_float = x.astype(np.float64)
     log_z = np.log(mean_spend)
@@ -294,7 +309,16 @@ def log_spend_statistics(segment_code: np.ndarray, n_periods_active: np.ndarray,
 def log_spend_sums(segment_code: np.ndarray, n_periods_active: np.ndarray,
                    mean_log_spend: np.ndarray, sd_log_spend: np.ndarray | None,
                    n_segments: int) -> dict[str, Any]:
-    """:func:`log_spend_statistics` of part of a table, its sums kept as compensated pairs."""
+    """:func:`log_spend_statistics` of part of a table, its sums kept as compensated pairs.
+
+    Customers with no active period are left out, as in :func:`spend_sums`.
+    """
+    spent = np.asarray(n_periods_active) > 0
+    segment_code = np.asarray(segment_code)[spent]
+    n_periods_active = np.asarray(n_periods_active)[spent]
+    mean_log_spend = np.asarray(mean_log_spend)[spent]
+    if sd_log_spend is not None:
+        sd_log_spend = np.asarray(sd_log_spend)[spent]
     x = np.asarray(n_periods_active, dtype=np.int64)
     ybar = np.asarray(mean_log_spend, dtype=np.float64)
     frame = pd.DataFrame({"seg": segment_code, "x": x, "y": ybar})
@@ -399,22 +423,47 @@ def frame_statistics(customers: pd.DataFrame, columns: CustomerColumns,
     data = validate_customers(customers, columns, **need)
     ranges = partition_ranges(data)
     labels = sorted(ranges["segments"])
+    median = None
+    if data.mean_spend is not None:
+        median = median_spend(data.mean_spend[data.spend_observed])
     parts = partition_statistics(data, labels, ranges["w_min"], ranges["w_max"])
-    median = None if data.mean_spend is None else float(np.median(data.mean_spend))
     return combine_statistics([ranges], [parts], labels, median)
 
 
+def median_spend(mean_spend: np.ndarray) -> float:
+    """The median of the spenders' ``mean_spend`` (the spend priors' scale).
+
+    Raises
+    ------
+    DataValidationError
+        If no customer has an active period: there is no spend to model.
+    """
+    if len(mean_spend) == 0:
+        raise DataValidationError(
+            "No customer has an active period (n_periods_active >= 1): there is no spend "
+            "to fit the spend model on."
+        )
+    return float(np.median(mean_spend))
+
+
 def partition_ranges(data: CustomerData) -> dict[str, Any]:
-    """What the statistics of a table's parts must agree on: segments and data ranges."""
-    w = (None if data.mean_spend is None
-         else data.n_periods_active.astype(np.float64) * data.mean_spend)
+    """What the statistics of a table's parts must agree on: segments and data ranges.
+
+    The spend ranges are over the customers with an active period; ``None`` in a part
+    with none (or without spend columns).
+    """
+    spent = None if data.mean_spend is None else data.spend_observed
+    w = z = None
+    if spent is not None and spent.any():
+        z = data.mean_spend[spent]
+        w = data.n_periods_active[spent].astype(np.float64) * z
     return {
         "segments": set(data.segment),
         "max_tenure": None if data.tenure is None else int(data.tenure.max()),
         "w_min": None if w is None else float(w.min()),
         "w_max": None if w is None else float(w.max()),
-        "z_min": None if w is None else float(data.mean_spend.min()),
-        "z_max": None if w is None else float(data.mean_spend.max()),
+        "z_min": None if w is None else float(z.min()),
+        "z_max": None if w is None else float(z.max()),
     }
 
 

@@ -31,6 +31,7 @@ from bayesclv.estimator._common import (
     wanted_segments,
 )
 from bayesclv.estimator._retention_checks import RetentionChecks
+from bayesclv.exceptions import DataValidationError
 from bayesclv.families import RETENTION_FAMILIES
 from bayesclv.models.retention import (
     build_retention_model,
@@ -186,6 +187,11 @@ class RetentionModel(RetentionChecks, SegmentedModel):
     def _model(self, statistics: pd.DataFrame, tenure: np.ndarray, segments: list[str],
                profiles: Profiles | None) -> tuple[pm.Model, dict]:
         family = self.family_
+        if int(np.max(tenure)) == 0:
+            raise DataValidationError(
+                "Every customer has tenure 0 (acquired in the current period): no renewal "
+                "decision has been observed, so there is nothing to fit retention on."
+            )
         grouped = profiles is not None or family.statistics == "groups"
         priors, laplace = self._parametrised(
             merge_priors(family.default_priors(tenure), self.priors),

@@ -15,6 +15,7 @@ from bayesclv._hierarchy import Profiles, profile_names
 from bayesclv._params import Options
 from bayesclv._streams import customer_keys
 from bayesclv.data import CustomerData, TrainingStatistics, is_dask_frame
+from bayesclv.data.statistics import median_spend
 from bayesclv.estimator._common import (
     SegmentedModel,
     documented,
@@ -147,8 +148,10 @@ class SpendModel(SegmentedModel):
         """The PyMC model of ``data`` and its resolved priors."""
         profile, profiles = profiled
         n_profiles = len(segments) if profiles is None else len(profiles.segment)
+        spent = data.mean_spend[data.spend_observed]
+        median_spend(spent)  # refuses a table in which no customer has spend
         stats = self.family_.statistics(profile, data, n_profiles)
-        return self._model(stats, data.mean_spend, segments, profiles)
+        return self._model(stats, spent, segments, profiles)
 
     def _model(self, stats: dict, mean_spend: np.ndarray, segments: list[str],
                profiles: Profiles | None) -> tuple[pm.Model, dict]:
