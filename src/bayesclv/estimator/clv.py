@@ -27,6 +27,7 @@ from bayesclv.estimator._common import (
     wanted_segments,
 )
 from bayesclv.estimator._decision_methods import DecisionMethods
+from bayesclv.estimator._forecast_methods import ForecastMethods
 from bayesclv.estimator.retention import RetentionModel
 from bayesclv.estimator.spend import SpendModel
 from bayesclv.families import RETENTION_FAMILIES, SPEND_FAMILIES
@@ -42,7 +43,7 @@ _ZARR_CHUNK = 10_240
 
 
 @documented
-class CLVModel(DecisionMethods, PriorChecks, BayesianEstimator):
+class CLVModel(DecisionMethods, ForecastMethods, PriorChecks, BayesianEstimator):
     """Posterior customer lifetime value from hierarchical retention and spend models.
 
     Parameters

@@ -266,6 +266,25 @@ class RealisedValuation:
             yield slice(start, stop), self._simulate(start, stop)
 
     def _simulate(self, start: int, stop: int) -> np.ndarray:
+        values = np.zeros((self.n_samples, self.n_paths, stop - start))
+        log_discount = -np.log1p(self.discount_rate)
+        for j, alive, spend in self.iter_periods(start, stop):
+            weight = np.exp(j * log_discount)
+            values += np.where(alive, weight * net_value(spend, self.margin,
+                                                         self.cost_per_period), 0.0)
+            if self.horizon is None and (not alive.any() or weight < _NEGLIGIBLE_WEIGHT):
+                break
+        return values
+
+    def iter_periods(self, start: int, stop: int
+                     ) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+        """Yield ``(j, alive, spend)`` for future periods ``j = 1, 2, ...`` of some customers.
+
+        ``alive`` (bool) and ``spend`` are (samples, paths, customers ``start:stop``):
+        whether the customer is still a customer in period ``tau + j`` (churned ones never
+        are), and what it would spend in it. Stops after ``horizon`` periods (with
+        ``horizon=None``, the caller stops).
+        """
         blocks = [slice(b, min(b + BLOCK, stop)) for b in range(start, stop, BLOCK)]
         rngs = [np.random.default_rng(np.random.SeedSequence(
             self.seed, spawn_key=(_REALISED_STREAM, b.start // BLOCK))) for b in blocks]
@@ -294,10 +313,8 @@ class RealisedValuation:
         pair_psi = self.psi[:, pair_seg, :]
         log_surv = np.zeros((n_s, len(unique_keys)))
         log_u = np.log(u)
-        values = np.zeros(shape)
         active = self.active[sl]
         limit = MAX_PERIODS if self.horizon is None else int(self.horizon)
-        log_discount = -np.log1p(self.discount_rate)
         for j in range(1, limit + 1):
             log_surv = log_surv - np.exp(self.family.log_hazard_increment(pair_tau + j, pair_psi))
             alive = (log_u < log_surv[:, None, pair]) & active
@@ -307,9 +324,4 @@ class RealisedValuation:
                 spend[..., local] = family.sample_period_spend(
                     {key: value[..., local] for key, value in params.items()},
                     latent[..., local], rng, (n_s, n_k, local.stop - local.start))
-            weight = np.exp(j * log_discount)
-            values += np.where(alive, weight * net_value(spend, self.margin,
-                                                         self.cost_per_period), 0.0)
-            if self.horizon is None and (not alive.any() or weight < _NEGLIGIBLE_WEIGHT):
-                break
-        return values
+            yield j, alive, spend

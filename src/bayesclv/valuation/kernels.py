@@ -26,7 +26,7 @@ from bayesclv._streams import customer_keys, occurrence_key
 from bayesclv.models.spend import SPEND_DRAWS, SPEND_MEANS
 
 __all__ = ["customer_keys", "draw_values", "mean_expected_spend", "net_value",
-           "summarize_spend", "summarize_values"]
+           "period_totals", "spend_by_pair", "summarize_spend", "summarize_values"]
 
 _DRAWS = types.FunctionType(SPEND_DRAWS)
 _MEANS = types.FunctionType(SPEND_MEANS)
@@ -175,3 +175,43 @@ def mean_expected_spend(segment, inputs, params, mean, out):  # pragma: no cover
         for g in range(n_samples):
             total += buffer[g]
         out[r] = total / n_samples
+
+
+@numba.njit(types.void(_I1, _I1, _F2, _U1, _I1, _F3, _DRAWS, _F2), cache=True, parallel=True)
+def spend_by_pair(starts, segment, inputs, keys, occurrence, params, draw,
+                  out):  # pragma: no cover - compiled
+    """Per-sample sums of the spend draws of the customers of each group.
+
+    The rows are sorted by group; group ``k`` is rows ``starts[k]:starts[k + 1]``. Each
+    customer's draws are those :func:`draw_values` values it with (same stream), added in
+    row order, so the sums do not depend on the number of threads.
+    """
+    n_samples = out.shape[1]
+    for k in numba.prange(len(starts) - 1):
+        buffer = np.empty(n_samples)
+        total = np.zeros(n_samples)
+        for r in range(starts[k], starts[k + 1]):
+            draw(params[segment[r]], inputs[r], occurrence_key(keys[r], occurrence[r]), buffer)
+            for g in range(n_samples):
+                total[g] += buffer[g]
+        out[k] = total
+
+
+@numba.njit(types.void(_F2, _I1, _F1, _F2, _F2, _F2), cache=True, parallel=True)
+def period_totals(totals, offsets, counts, spend, active_out,
+                  revenue_out):  # pragma: no cover - compiled
+    """Add each group's expected active customers and revenue, per future period, in place.
+
+    ``totals[g, k]`` is the cumulative hazard over the first ``k`` absolute periods of a
+    window; group ``p`` (``counts[p]`` customers of one tenure, spending ``spend[p, g]``
+    in all) starts ``offsets[p]`` periods in, so its survival to future period ``j`` is
+    ``exp(-(totals[g, offsets[p] + j] - totals[g, offsets[p]]))``.
+    """
+    n_periods = active_out.shape[1]
+    for g in numba.prange(totals.shape[0]):
+        for p in range(len(offsets)):
+            base = totals[g, offsets[p]]
+            for j in range(1, n_periods + 1):
+                ratio = np.exp(base - totals[g, offsets[p] + j])
+                active_out[g, j - 1] += counts[p] * ratio
+                revenue_out[g, j - 1] += spend[p, g] * ratio
