@@ -203,3 +203,29 @@ def test_clv_model_with_beta_mixture_retention(family, bdw_customers):
     assert (out.loc[customers["churned"], "clv_mean"] == 0).all()
     report = model.segment_report(customers)
     assert report["n_customers"].sum() == len(customers)
+
+
+def test_forecast_active_agrees_with_the_clv_forecast(map_model, small_customers):
+    customers, _ = small_customers
+    alone = map_model.retention_model_.forecast_active(customers, periods=5,
+                                                       predictive_draws=200)
+    within = map_model.forecast(customers, periods=5, predictive_draws=200)
+    np.testing.assert_allclose(alone["active_mean"].to_numpy(),
+                               within["active_mean"].to_numpy(), rtol=1e-12)
+    assert alone["segment"].tolist() == within["segment"].tolist()
+    # Two simulations of the same counts: intervals of about the same width.
+    width = (alone["active_pi_high"] - alone["active_pi_low"]).to_numpy()
+    other = (within["active_pi_high"] - within["active_pi_low"]).to_numpy()
+    assert np.all(np.abs(width - other) <= 0.35 * np.maximum(other, 4.0))
+
+
+def test_forecast_active_draws_and_bad_periods(map_model, small_customers):
+    customers, _ = small_customers
+    draws = map_model.retention_model_.forecast_active(customers, periods=3,
+                                                       predictive_draws=30,
+                                                       return_draws=True)
+    assert set(draws.data_vars) == {"active", "realised_active"}
+    assert draws["realised_active"].sizes["simulation"] == 30
+    assert (draws["realised_active"] <= (~customers["churned"]).sum()).all()
+    with pytest.raises(ValueError, match="periods must be an integer >= 1"):
+        map_model.retention_model_.forecast_active(customers, periods=0)

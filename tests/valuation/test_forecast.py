@@ -136,3 +136,24 @@ def test_realised_flows_stop_at_the_horizon(periods):
     flows = realised_cash_flows(valuation, np.zeros(1, dtype=np.int64), 1)
     assert flows["active"].shape == (1, 5, 1, periods)
     assert (np.diff(flows["active"], axis=-1) <= 0).all()  # nobody comes back
+
+
+def active_coverage(eta_used, replicates, prob=0.8):
+    from bayesclv.valuation.forecast import TenureGroups, realised_active
+
+    rng = np.random.default_rng(77)
+    inside = []
+    for r in range(replicates):
+        tau, _, active, _ = simulate_base(rng, 300)
+        groups = TenureGroups.of(np.zeros(len(tau), dtype=np.int64), tau,
+                                 np.ones(len(tau), dtype=bool))
+        psi = np.array([[[np.log(eta_used), np.log(TRUTH["k"])]]])
+        draws = realised_active(WEIBULL, psi, groups, PERIODS, 400, r, 1)[0, :, 0, :]
+        interval = array_stats.hdi(draws.T, prob, axis=-1)
+        inside.append((interval[:, 0] <= active) & (active <= interval[:, 1]))
+    return float(np.mean(inside))
+
+
+def test_simulated_active_counts_cover_the_truth_and_catch_a_wrong_curve():
+    assert 0.74 <= active_coverage(TRUTH["eta"], 60) <= 0.9
+    assert active_coverage(TRUTH["eta"] / 2.0, 20) < 0.4

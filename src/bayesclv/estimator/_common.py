@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import numbers
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -108,6 +109,13 @@ def validate_for_prediction(X: pd.DataFrame, columns: CustomerColumns,
             f"of segments (wider intervals); the fitted segments are {list(segments)[:10]}."
         ), stacklevel=4)
     return data
+
+
+def positive_int(value: Any, name: str) -> int:
+    """``value`` as an int, or a ValueError naming ``name`` unless it is an integer >= 1."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name} must be an integer >= 1; got {value!r}.")
+    return int(value)
 
 
 def wanted_segments(data: CustomerData) -> list[str]:

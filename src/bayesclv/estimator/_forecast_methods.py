@@ -7,29 +7,22 @@ and :meth:`CLVModel.customer_valuation`.
 
 from __future__ import annotations
 
-import numbers
-from typing import Any
-
 import numpy as np
 import pandas as pd
 import xarray as xr
-from arviz_stats.base import array_stats
 
-from bayesclv.estimator._common import flatten_samples
+from bayesclv.estimator._common import flatten_samples, positive_int
 from bayesclv.valuation.decisions import RealisedValuation
 from bayesclv.valuation.forecast import (
-    CASH_FLOWS,
+    PREDICTIVE_DRAWS,
     expected_cash_flows,
+    forecast_dataset,
+    forecast_table,
     realised_cash_flows,
-    with_totals,
+    simulation_plan,
 )
 
-__all__ = ["ALL_SEGMENTS", "ForecastMethods", "forecast_table"]
-
-#: The label of the whole base in forecast tables.
-ALL_SEGMENTS = "all"
-#: Simulations of the realised cash flows behind the predictive intervals, by default.
-PREDICTIVE_DRAWS = 1000
+__all__ = ["ForecastMethods"]
 
 
 class ForecastMethods:
@@ -92,8 +85,8 @@ class ForecastMethods:
     def forecast_draws(self, X: pd.DataFrame, periods: int, *,
                        predictive_draws: int = PREDICTIVE_DRAWS) -> xr.Dataset:
         """The draws :meth:`forecast` summarises (``return_draws=True``)."""
-        periods = _positive_int(periods, "periods")
-        predictive_draws = _positive_int(predictive_draws, "predictive_draws")
+        periods = positive_int(periods, "periods")
+        predictive_draws = positive_int(predictive_draws, "predictive_draws")
         # With a MAP fit the point is repeated, each repetition drawing the customers'
         # spend afresh: the same valuation segment_report sums.
         data, segments, valuation = self._summarised_valuation(X)
@@ -101,10 +94,9 @@ class ForecastMethods:
         profile, profiles = retention._profiles(X, data, segments)
         psi = flatten_samples(retention._profile_draws(segments, profiles))
         repeats = valuation.n_samples // len(psi)
-        expected = with_totals(expected_cash_flows(
-            valuation, retention.family_, np.repeat(psi, repeats, axis=0), periods,
-            len(segments)), axis=1)
-        chosen, n_paths = _simulation_plan(len(psi), predictive_draws)
+        expected = expected_cash_flows(valuation, retention.family_,
+                                       np.repeat(psi, repeats, axis=0), periods, len(segments))
+        chosen, n_paths = simulation_plan(len(psi), predictive_draws)
         spend_params = self.spend_model_.segment_params(segments, profiles)
         realised = RealisedValuation(
             family=retention.family_, psi=psi[chosen], segment=valuation.segment,
@@ -118,57 +110,8 @@ class ForecastMethods:
         )
         segment_of = (np.arange(len(segments)) if profiles is None
                       else np.asarray(profiles.segment))
-        simulated = with_totals(realised_cash_flows(realised, segment_of, len(segments)),
-                                axis=2)
-        posterior = retention.posterior_
-        n_chains, n_draws = posterior.sizes["chain"], posterior.sizes["draw"] * repeats
-        coords = {"chain": posterior["chain"].to_numpy(), "draw": np.arange(n_draws),
-                  "segment": [*segments, ALL_SEGMENTS], "period": np.arange(1, periods + 1),
-                  "simulation": np.arange(len(chosen) * n_paths)}
-        variables: dict[str, Any] = {}
-        for name in CASH_FLOWS:
-            variables[name] = (("chain", "draw", "segment", "period"),
-                               expected[name].reshape(n_chains, n_draws, len(segments) + 1,
-                                                      periods))
-            variables[f"realised_{name}"] = (
-                ("simulation", "segment", "period"),
-                simulated[name].reshape(-1, len(segments) + 1, periods))
-        return xr.Dataset(variables, coords=coords,
-                          attrs={"period": self.period_, "periods": periods,
+        simulated = realised_cash_flows(realised, segment_of, len(segments))
+        return forecast_dataset(expected, simulated, segments,
+                                retention.posterior_["chain"].to_numpy(),
+                                {"period": self.period_, "periods": periods,
                                  "quantity": "cash flows per future period"})
-
-
-def forecast_table(draws: xr.Dataset, hdi_prob: float) -> pd.DataFrame:
-    """The tidy summary of :meth:`ForecastMethods.forecast_draws`: one row per segment, period."""
-    segments = draws["segment"].to_numpy()
-    periods = draws["period"].to_numpy()
-    out = pd.DataFrame({"segment": np.repeat(segments, len(periods)),
-                        "period": np.tile(periods, len(segments))})
-    for name in CASH_FLOWS:
-        expected = draws[name].stack(sample=("chain", "draw")).transpose(
-            "segment", "period", "sample").to_numpy()
-        realised = draws[f"realised_{name}"].transpose("segment", "period",
-                                                       "simulation").to_numpy()
-        interval = array_stats.hdi(expected, hdi_prob, axis=-1)
-        predictive = array_stats.hdi(realised, hdi_prob, axis=-1)
-        out[f"{name}_mean"] = expected.mean(axis=-1).ravel()
-        out[f"{name}_hdi_low"] = interval[..., 0].ravel()
-        out[f"{name}_hdi_high"] = interval[..., 1].ravel()
-        out[f"{name}_pi_low"] = predictive[..., 0].ravel()
-        out[f"{name}_pi_high"] = predictive[..., 1].ravel()
-    out.attrs.update(period=draws.attrs.get("period"), hdi_prob=hdi_prob)
-    return out
-
-
-def _simulation_plan(n_samples: int, predictive_draws: int) -> tuple[np.ndarray, int]:
-    """Which posterior samples to simulate from, and how many paths each."""
-    if n_samples >= predictive_draws:
-        chosen = np.unique(np.linspace(0, n_samples - 1, predictive_draws).round().astype(int))
-        return chosen, 1
-    return np.arange(n_samples), -(-predictive_draws // n_samples)
-
-
-def _positive_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1; got {value!r}.")
-    return int(value)

@@ -28,6 +28,7 @@ from bayesclv.estimator._common import (
     draw_array,
     flatten_samples,
     period_of,
+    positive_int,
     wanted_segments,
 )
 from bayesclv.estimator._retention_checks import RetentionChecks
@@ -38,6 +39,15 @@ from bayesclv.models.retention import (
     statistics_loglik,
 )
 from bayesclv.priors import merge_priors
+from bayesclv.valuation.forecast import (
+    PREDICTIVE_DRAWS,
+    TenureGroups,
+    expected_flows,
+    forecast_dataset,
+    forecast_table,
+    realised_active,
+    simulation_plan,
+)
 from bayesclv.valuation.survival import customer_survival_sums
 
 __all__ = ["RetentionModel"]
@@ -366,6 +376,67 @@ class RetentionModel(RetentionChecks, SegmentedModel):
         )
         out.attrs["period"] = self.period_
         return out
+
+    def forecast_active(self, X: pd.DataFrame, periods: int, *,
+                        predictive_draws: int = PREDICTIVE_DRAWS, hdi_prob: float = 0.9,
+                        return_draws: bool = False) -> pd.DataFrame | xr.Dataset:
+        """Active customers per segment and future period: expected, and realised.
+
+        For each future period ``j = 1..periods``: the posterior of the expected number
+        of the table's active customers still customers in period ``tau + j`` (the sum
+        over customers of ``S(tau + j) / S(tau)`` within each draw), and the predictive
+        interval of the realised number, which also simulates who churns when.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame
+            Customer table (churned customers count for nothing).
+        periods : int
+        predictive_draws : int, default=1000
+            Simulations of the realised counts (posterior draws evenly thinned).
+        hdi_prob : float, default=0.9
+        return_draws : bool, default=False
+            Return the draws: ``active`` (chain, draw, segment, period) and
+            ``realised_active`` (simulation, segment, period).
+
+        Returns
+        -------
+        pandas.DataFrame or xarray.Dataset
+            One row per segment (in order of first appearance, then ``"all"``) and
+            period: ``segment``, ``period``, ``active_mean``, ``active_hdi_low``,
+            ``active_hdi_high``, ``active_pi_low``, ``active_pi_high``.
+
+        Examples
+        --------
+        >>> import bayesclv
+        >>> customers = bayesclv.datasets.load_example()
+        >>> model = bayesclv.RetentionModel(method="map", random_seed=0).fit(customers)
+        >>> table = model.forecast_active(customers, periods=6, predictive_draws=100)
+        >>> table.columns.tolist()[:4]
+        ['segment', 'period', 'active_mean', 'active_hdi_low']
+        """
+        check_is_fitted(self, "idata_")
+        periods = positive_int(periods, "periods")
+        predictive_draws = positive_int(predictive_draws, "predictive_draws")
+        data = self._validated(X)
+        segments = wanted_segments(data)
+        profile, profiles = self._profiles(X, data, segments)
+        psi = flatten_samples(self._profile_draws(segments, profiles))
+        groups = TenureGroups.of(profile, data.tenure, ~data.churned)
+        profile_segment = None if profiles is None else np.asarray(profiles.segment)
+        active, _ = expected_flows(self.family_, psi, groups, periods, len(segments),
+                                   profile_segment)
+        chosen, n_paths = simulation_plan(len(psi), predictive_draws)
+        seed = self.seed_ if hasattr(self, "seed_") else self._resolve_seed()
+        simulated = realised_active(self.family_, psi[chosen], groups, periods, n_paths,
+                                    seed, len(segments), profile_segment)
+        draws = forecast_dataset({"active": active}, {"active": simulated}, segments,
+                                 self.posterior_["chain"].to_numpy(),
+                                 {"period": self.period_, "periods": periods,
+                                  "quantity": "active customers per future period"})
+        if return_draws:
+            return draws
+        return forecast_table(draws, float(hdi_prob), ("active",))
 
     def _segments(self, segments: str | Sequence[str] | None) -> list[str]:
         if segments is None:

@@ -30,18 +30,28 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
+from arviz_stats.base import array_stats
 
 from bayesclv.valuation.customers import CustomerValuation
 from bayesclv.valuation.decisions import RealisedValuation
 from bayesclv.valuation.kernels import period_totals, spend_by_pair
 
-__all__ = ["CASH_FLOWS", "WINDOW", "TenureGroups", "expected_cash_flows", "expected_flows",
-           "realised_cash_flows", "with_totals"]
+__all__ = [
+    "ALL_SEGMENTS", "CASH_FLOWS", "PREDICTIVE_DRAWS", "WINDOW", "TenureGroups",
+    "expected_cash_flows", "expected_flows", "forecast_dataset", "forecast_table",
+    "realised_active", "realised_cash_flows", "simulation_plan", "with_totals",
+]
 
+#: The label of the whole base in forecasts.
+ALL_SEGMENTS = "all"
 #: The quantities forecast per segment and period.
 CASH_FLOWS = ("active", "revenue", "margin")
+#: Simulations of the realised flows behind the predictive intervals, by default.
+PREDICTIVE_DRAWS = 1000
 #: Most tenures whose survival ratios are evaluated together.
 WINDOW = 512
+_ACTIVE_STREAM = 4
 
 
 def expected_cash_flows(valuation: CustomerValuation, family: Any, psi: np.ndarray,
@@ -214,6 +224,44 @@ def realised_cash_flows(realised: RealisedValuation, segment_of: np.ndarray,
     return out
 
 
+def realised_active(family: Any, psi: np.ndarray, groups: TenureGroups, periods: int,
+                    n_paths: int, seed: int, n_segments: int,
+                    profile_segment: np.ndarray | None = None) -> np.ndarray:
+    """Simulated active customers per sample, path, segment and future period.
+
+    Under sample ``g`` the ``n`` customers of a group (one profile, one tenure ``tau``)
+    churn independently, each in future period ``j`` with probability
+    ``[S(tau + j - 1) - S(tau + j)] / S(tau)``, so how many churn in each period is one
+    multinomial draw (:class:`bayesclv.valuation.decisions.RealisedValuation` explains
+    why the segment's survival is each customer's). Each group has its own random
+    stream, keyed by the seed, its profile and its tenure.
+
+    Returns
+    -------
+    numpy.ndarray, shape (samples, paths, segments, periods)
+    """
+    n_samples = psi.shape[0]
+    out = np.zeros((n_samples, n_paths, n_segments, periods))
+    counts = np.diff(groups.starts)
+    for k in range(groups.n_groups):
+        p, tau = int(groups.profile[k]), int(groups.tenure[k])
+        s = p if profile_segment is None else int(profile_segment[p])
+        absolute = tau + np.arange(1, periods + 1, dtype=np.float64)
+        log_ratio = -np.cumsum(np.exp(family.log_hazard_increment(
+            absolute, psi[:, p, None, :])), axis=-1)
+        ratio = np.exp(np.concatenate([np.zeros((n_samples, 1)), log_ratio], axis=-1))
+        # Churn in period 1..periods, or later: the last cell.
+        pvals = np.concatenate([-np.diff(ratio, axis=-1), ratio[:, -1:]], axis=-1)
+        pvals = np.clip(pvals, 0.0, None)
+        pvals /= pvals.sum(axis=-1, keepdims=True)
+        rng = np.random.default_rng(np.random.SeedSequence(
+            seed, spawn_key=(_ACTIVE_STREAM, p, tau)))
+        churned = rng.multinomial(int(counts[k]), np.broadcast_to(
+            pvals[:, None, :], (n_samples, n_paths, periods + 1)))
+        out[:, :, s, :] += counts[k] - np.cumsum(churned[..., :periods], axis=-1)
+    return out
+
+
 def with_totals(flows: Mapping[str, np.ndarray], axis: int) -> dict[str, np.ndarray]:
     """``flows`` with the sum over segments (``axis``) appended as one more segment."""
     return {name: np.concatenate([value, value.sum(axis=axis, keepdims=True)], axis=axis)
@@ -222,3 +270,69 @@ def with_totals(flows: Mapping[str, np.ndarray], axis: int) -> dict[str, np.ndar
 
 def _ints(values: np.ndarray) -> np.ndarray:
     return np.require(values, dtype=np.int64, requirements=("C", "W"))
+
+
+def forecast_table(draws: Any, hdi_prob: float, names: tuple[str, ...] = CASH_FLOWS
+                   ) -> pd.DataFrame:
+    """One row per segment and period: each flow's mean, HDI and predictive HDI.
+
+    ``draws`` is an :class:`xarray.Dataset` with each name (chain, draw, segment, period)
+    and ``realised_<name>`` (simulation, segment, period).
+    """
+    segments = draws["segment"].to_numpy()
+    periods = draws["period"].to_numpy()
+    out = pd.DataFrame({"segment": np.repeat(segments, len(periods)),
+                        "period": np.tile(periods, len(segments))})
+    for name in names:
+        expected = draws[name].stack(sample=("chain", "draw")).transpose(
+            "segment", "period", "sample").to_numpy()
+        realised = draws[f"realised_{name}"].transpose("segment", "period",
+                                                       "simulation").to_numpy()
+        interval = array_stats.hdi(expected, hdi_prob, axis=-1)
+        predictive = array_stats.hdi(realised, hdi_prob, axis=-1)
+        out[f"{name}_mean"] = expected.mean(axis=-1).ravel()
+        out[f"{name}_hdi_low"] = interval[..., 0].ravel()
+        out[f"{name}_hdi_high"] = interval[..., 1].ravel()
+        out[f"{name}_pi_low"] = predictive[..., 0].ravel()
+        out[f"{name}_pi_high"] = predictive[..., 1].ravel()
+    out.attrs.update(period=draws.attrs.get("period"), hdi_prob=hdi_prob)
+    return out
+
+
+def simulation_plan(n_samples: int, predictive_draws: int) -> tuple[np.ndarray, int]:
+    """Which posterior samples the realised flows simulate from, and how many paths each.
+
+    Posterior samples evenly thinned to ``predictive_draws``; with fewer samples (a
+    point estimate), every sample with enough paths to make ``predictive_draws``.
+    """
+    if n_samples >= predictive_draws:
+        chosen = np.unique(np.linspace(0, n_samples - 1, predictive_draws).round().astype(int))
+        return chosen, 1
+    return np.arange(n_samples), -(-predictive_draws // n_samples)
+
+
+def forecast_dataset(expected: Mapping[str, np.ndarray], realised: Mapping[str, np.ndarray],
+                     segments: list[str], chains: np.ndarray, attrs: dict[str, Any]) -> Any:
+    """The draws as an :class:`xarray.Dataset`, the whole base appended (:data:`ALL_SEGMENTS`).
+
+    ``expected[name]`` is (samples, segments, periods), samples ordered chain by chain;
+    ``realised[name]`` (samples, paths, segments, periods).
+    """
+    import xarray as xr
+
+    expected = with_totals(expected, axis=1)
+    realised = with_totals(realised, axis=2)
+    first = next(iter(expected.values()))
+    n_samples, n_labels, periods = first.shape
+    n_draws = n_samples // len(chains)
+    coords = {"chain": chains, "draw": np.arange(n_draws), "segment": [*segments, ALL_SEGMENTS],
+              "period": np.arange(1, periods + 1),
+              "simulation": np.arange(np.prod(next(iter(realised.values())).shape[:2]))}
+    variables: dict[str, Any] = {}
+    for name, value in expected.items():
+        variables[name] = (("chain", "draw", "segment", "period"),
+                           value.reshape(len(chains), n_draws, n_labels, periods))
+    for name, value in realised.items():
+        variables[f"realised_{name}"] = (("simulation", "segment", "period"),
+                                         value.reshape(-1, n_labels, periods))
+    return xr.Dataset(variables, coords=coords, attrs=attrs)
