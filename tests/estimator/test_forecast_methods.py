@@ -92,3 +92,64 @@ def test_forecast_needs_a_fitted_model(small_customers):
     customers, _ = small_customers
     with pytest.raises(NotFittedError):
         bayesclv.CLVModel().forecast(customers, periods=3)
+
+
+# --------------------------------------------------------------------------------------
+# scenario: retention programmes
+# --------------------------------------------------------------------------------------
+
+
+def test_scenario_baseline_is_the_segment_report_and_untouched_segments_do_not_move(
+        nuts_model, small_customers):
+    customers, _ = small_customers
+    table = nuts_model.scenario(customers, churn_reduction={"b": 0.3}, cost=500.0)
+    report = nuts_model.segment_report(customers)
+    np.testing.assert_allclose(table.loc[report.index, "baseline_mean"],
+                               report["total_mean"], rtol=1e-10)
+    assert (table.loc[["a", "c"], "delta_mean"] == 0).all()
+    assert table.loc["b", "delta_hdi_low"] > 0
+    assert table.loc["all", "delta_mean"] == pytest.approx(table.loc["b", "delta_mean"])
+    assert table.loc["b", "cost"] == table.loc["all", "cost"] == 500.0
+    assert 0.0 <= table.loc["b", "prob_exceeds_cost"] <= 1.0
+    draws = nuts_model.scenario(customers, churn_reduction={"b": 0.3}, return_draws=True)
+    assert draws.dims == ("chain", "draw", "segment")
+    assert float(draws.sel(segment="b").mean()) == pytest.approx(table.loc["b", "delta_mean"])
+
+
+def test_the_probability_of_paying_off_falls_as_the_cost_rises(map_model, small_customers):
+    customers, _ = small_customers
+    gain = map_model.scenario(customers, churn_reduction={"a": 0.2}).loc["a", "delta_mean"]
+    cheap = map_model.scenario(customers, churn_reduction={"a": 0.2}, cost=0.5 * gain)
+    dear = map_model.scenario(customers, churn_reduction={"a": 0.2}, cost=2.0 * gain)
+    assert cheap.loc["a", "prob_exceeds_cost"] > 0.9
+    assert dear.loc["a", "prob_exceeds_cost"] < 0.1
+
+
+def test_costs_per_segment_and_a_single_cost_for_several_segments(map_model, small_customers):
+    customers, _ = small_customers
+    both = map_model.scenario(customers, churn_reduction=0.1, cost={"a": 10.0, "b": 20.0})
+    assert both.loc["all", "cost"] == 30.0
+    assert both.loc["c", "cost"] == 0.0
+    shared = map_model.scenario(customers, churn_reduction=0.1, cost=30.0)
+    assert np.isnan(shared.loc["a", "cost"]) and np.isnan(shared.loc["a", "prob_exceeds_cost"])
+    assert shared.loc["all", "cost"] == 30.0
+
+
+@pytest.mark.parametrize(("kwargs", "error", "message"), [
+    ({"churn_reduction": 1.5}, ValueError, "between 0 and 1"),
+    ({"churn_reduction": {"zz": 0.1}}, ValueError, "not in the table"),
+    ({"spend_change": -1.0}, ValueError, "above -1"),
+    ({"churn_reduction": "much"}, TypeError, "number or a mapping"),
+    ({"from_period": 0}, ValueError, "from_period must be an integer >= 1"),
+])
+def test_scenario_refuses_bad_programmes(map_model, small_customers, kwargs, error, message):
+    customers, _ = small_customers
+    with pytest.raises(error, match=message):
+        map_model.scenario(customers, **kwargs)
+
+
+def test_no_programme_changes_nothing(map_model, small_customers):
+    customers, _ = small_customers
+    table = map_model.scenario(customers)
+    assert (table["delta_mean"] == 0).all()
+    assert (table["prob_exceeds_cost"] == 0).all()

@@ -39,8 +39,9 @@ from bayesclv.valuation.kernels import period_totals, spend_by_pair
 
 __all__ = [
     "ALL_SEGMENTS", "CASH_FLOWS", "PREDICTIVE_DRAWS", "WINDOW", "TenureGroups",
-    "expected_cash_flows", "expected_flows", "forecast_dataset", "forecast_table",
-    "realised_active", "realised_cash_flows", "simulation_plan", "with_totals",
+    "expected_cash_flows", "expected_flows", "forecast_dataset", "forecast_table", "group_spend",
+    "realised_active", "realised_cash_flows", "simulation_plan", "tenure_windows",
+    "with_totals",
 ]
 
 #: The label of the whole base in forecasts.
@@ -76,15 +77,7 @@ def expected_cash_flows(valuation: CustomerValuation, family: Any, psi: np.ndarr
         ``active``, ``revenue`` and ``margin``.
     """
     groups = TenureGroups.of(valuation.segment, valuation.tenure, valuation.active)
-    spend = np.zeros((groups.n_groups, valuation.n_samples))
-    if groups.n_groups:
-        rows = groups.rows
-        _, params = valuation._kernel_arrays
-        spend_by_pair(groups.starts, _ints(np.asarray(valuation.segment)[rows]),
-                      np.ascontiguousarray(valuation.inputs[rows], dtype=np.float64),
-                      np.ascontiguousarray(valuation.keys[rows]),
-                      _ints(valuation.occurrence[rows]), params,
-                      valuation.spend_family.draw_kernel, spend)
+    spend = group_spend(valuation, groups)
     active, revenue = expected_flows(family, psi, groups, periods, n_segments,
                                      valuation.profile_segment, spend)
     margin = float(valuation.margin) * revenue - float(valuation.cost_per_period) * active
@@ -135,6 +128,23 @@ class TenureGroups:
         return np.diff(self.starts).astype(np.float64)
 
 
+def group_spend(valuation: CustomerValuation, groups: TenureGroups) -> np.ndarray:
+    """Each group's total spend per active period (groups, samples).
+
+    The sum of its customers' spend draws: the draws that value them (same streams).
+    """
+    spend = np.zeros((groups.n_groups, valuation.n_samples))
+    if groups.n_groups:
+        rows = groups.rows
+        _, params = valuation._kernel_arrays
+        spend_by_pair(groups.starts, _ints(np.asarray(valuation.segment)[rows]),
+                      np.ascontiguousarray(valuation.inputs[rows], dtype=np.float64),
+                      np.ascontiguousarray(valuation.keys[rows]),
+                      _ints(valuation.occurrence[rows]), params,
+                      valuation.spend_family.draw_kernel, spend)
+    return spend
+
+
 def expected_flows(family: Any, psi: np.ndarray, groups: TenureGroups, periods: int,
                    n_segments: int, profile_segment: np.ndarray | None = None,
                    spend: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -153,7 +163,7 @@ def expected_flows(family: Any, psi: np.ndarray, groups: TenureGroups, periods: 
     for p in np.unique(groups.profile):
         members = np.flatnonzero(groups.profile == p)
         s = int(p if profile_segment is None else profile_segment[p])
-        for window in _tenure_windows(groups.tenure[members]):
+        for window in tenure_windows(groups.tenure[members]):
             chosen = members[window]
             group_active, group_revenue = _group_flows(
                 family, psi[:, p, :], groups.tenure[chosen], counts[chosen], spend[chosen],
@@ -163,7 +173,7 @@ def expected_flows(family: Any, psi: np.ndarray, groups: TenureGroups, periods: 
     return active, revenue
 
 
-def _tenure_windows(tenure: np.ndarray) -> list[np.ndarray]:
+def tenure_windows(tenure: np.ndarray) -> list[np.ndarray]:
     """Positions of ``tenure`` (sorted) in runs spanning fewer than :data:`WINDOW` values."""
     windows, first = [], 0
     for i in range(1, len(tenure) + 1):

@@ -26,7 +26,8 @@ from bayesclv._streams import customer_keys, occurrence_key
 from bayesclv.models.spend import SPEND_DRAWS, SPEND_MEANS
 
 __all__ = ["customer_keys", "draw_values", "mean_expected_spend", "net_value",
-           "period_totals", "spend_by_pair", "summarize_spend", "summarize_values"]
+           "period_totals", "programme_sums", "spend_by_pair", "summarize_spend",
+           "summarize_values"]
 
 _DRAWS = types.FunctionType(SPEND_DRAWS)
 _MEANS = types.FunctionType(SPEND_MEANS)
@@ -215,3 +216,47 @@ def period_totals(totals, offsets, counts, spend, active_out,
                 ratio = np.exp(base - totals[g, offsets[p] + j])
                 active_out[g, j - 1] += counts[p] * ratio
                 revenue_out[g, j - 1] += spend[p, g] * ratio
+
+
+@numba.njit(types.void(_F2, _I1, types.float64, types.int64, types.float64, _F1, _F2, _F2,
+                       _F2, _F2),
+            cache=True, parallel=True)
+def programme_sums(totals, offsets, reduction, first_step, spend_factor, discount, base,
+                   survival, spending, last_survival):  # pragma: no cover - compiled
+    """Discounted survival sums of groups with and without a retention programme.
+
+    Group ``p`` (one tenure) starts ``offsets[p]`` periods into the window whose
+    cumulative hazards are ``totals[g, :]``. From future step ``first_step`` on, the
+    programme multiplies each period's churn probability ``1 - exp(-dH)`` by
+    ``1 - reduction`` and the spend by ``spend_factor``. Writes, per sample and group,
+    ``base = sum_j S_j d_j``, ``survival = sum_j S'_j d_j``, ``spending = sum_j f_j S'_j d_j``
+    over ``j = 1..len(discount)`` (``d_j = discount[j - 1]``) and the larger of the two
+    last survival ratios (to bound what a longer horizon would add).
+    """
+    keep = 1.0 - reduction
+    for g in numba.prange(totals.shape[0]):
+        for p in range(len(offsets)):
+            o = offsets[p]
+            log_base = 0.0
+            log_programme = 0.0
+            a = 0.0
+            b = 0.0
+            c = 0.0
+            for j in range(1, len(discount) + 1):
+                increment = totals[g, o + j] - totals[g, o + j - 1]
+                log_base -= increment
+                factor = 1.0
+                if j >= first_step:
+                    # Churn probability 1 - exp(-dH) scaled by (1 - reduction), in log space.
+                    increment = -np.log1p(keep * np.expm1(-increment))
+                    factor = spend_factor
+                log_programme -= increment
+                weight = discount[j - 1]
+                a += np.exp(log_base) * weight
+                survived = np.exp(log_programme) * weight
+                b += survived
+                c += factor * survived
+            base[g, p] = a
+            survival[g, p] = b
+            spending[g, p] = c
+            last_survival[g, p] = np.exp(max(log_base, log_programme))
