@@ -153,3 +153,64 @@ def test_no_programme_changes_nothing(map_model, small_customers):
     table = map_model.scenario(customers)
     assert (table["delta_mean"] == 0).all()
     assert (table["prob_exceeds_cost"] == 0).all()
+
+
+# --------------------------------------------------------------------------------------
+# forecast(new_customers=...): cohorts not yet acquired
+# --------------------------------------------------------------------------------------
+
+
+def test_a_new_cohort_is_worth_its_size_times_the_prospect_value(map_model, small_customers):
+    import pandas as pd
+
+    customers, _ = small_customers
+    horizon = int(map_model.horizon)
+    new = pd.DataFrame({"segment": ["b"], "period": [1], "n_customers": [40]})
+    with_cohort = map_model.forecast(customers, periods=horizon, new_customers=new,
+                                     predictive_draws=100, return_draws=True)
+    without = map_model.forecast(customers, periods=horizon, predictive_draws=100,
+                                 return_draws=True)
+    discount = (1.0 + map_model.discount_rate) ** with_cohort["period"]
+    added = ((with_cohort["margin"] - without["margin"]) / discount).sum("period")
+    prospect = map_model.expected_new_customer_value("b").mean()
+    # Acquired in period 1: each term is discounted once more than from acquisition.
+    np.testing.assert_allclose(float(added.sel(segment="b").mean()),
+                               40 * float(prospect) / (1.0 + map_model.discount_rate),
+                               rtol=1e-10)
+    # Simulated cohorts agree with their expectation on average.
+    realised = (with_cohort["realised_active"] - without["realised_active"]).sel(segment="b")
+    expected = (with_cohort["active"] - without["active"]).sel(segment="b").mean(
+        ("chain", "draw"))
+    error = realised.std("simulation") / np.sqrt(realised.sizes["simulation"])
+    assert (np.abs(realised.mean("simulation") - expected) <= 4 * error + 1e-9).all()
+    assert float(realised.isel(period=0).min()) == 40  # all pay in their first period
+
+
+def test_cohorts_of_segments_absent_from_the_table_get_rows(map_model, small_customers):
+    import pandas as pd
+
+    customers, _ = small_customers
+    only_a = customers[customers["segment"] == "a"]
+    new = pd.DataFrame({"segment": ["c", "c"], "period": [2, 3], "n_customers": [10, 5]})
+    table = map_model.forecast(only_a, periods=4, new_customers=new, predictive_draws=50)
+    assert list(dict.fromkeys(table["segment"])) == ["a", "c", "all"]
+    c_rows = table[table["segment"] == "c"]
+    assert c_rows["active_mean"].iloc[0] == 0
+    assert c_rows["active_mean"].iloc[1] == pytest.approx(10)
+
+
+@pytest.mark.parametrize(("new", "message"), [
+    ({"segment": ["a"], "period": [0], "n_customers": [3]}, "'period'.*1..4"),
+    ({"segment": ["a"], "period": [5], "n_customers": [3]}, "'period'.*1..4"),
+    ({"segment": ["a"], "period": [1], "n_customers": [2.5]}, "'n_customers'"),
+    ({"segment": ["a"], "n_customers": [2]}, r"\['period'\] missing"),
+    ({"segment": [None], "period": [1], "n_customers": [2]}, "missing labels"),
+])
+def test_bad_acquisition_tables_are_refused(map_model, small_customers, new, message):
+    import pandas as pd
+
+    from bayesclv.exceptions import DataValidationError
+
+    customers, _ = small_customers
+    with pytest.raises(DataValidationError, match=message):
+        map_model.forecast(customers, periods=4, new_customers=pd.DataFrame(new))

@@ -17,15 +17,20 @@ import pandas as pd
 import xarray as xr
 from arviz_stats.base import array_stats
 
+from bayesclv.data.columns import segment_labels
 from bayesclv.estimator._common import flatten_samples, positive_int
+from bayesclv.exceptions import DataValidationError
 from bayesclv.valuation.decisions import RealisedValuation
 from bayesclv.valuation.forecast import (
     ALL_SEGMENTS,
     PREDICTIVE_DRAWS,
+    Cohorts,
+    cohort_flows,
     expected_cash_flows,
     forecast_dataset,
     forecast_table,
     realised_cash_flows,
+    realised_cohort_flows,
     simulation_plan,
 )
 from bayesclv.valuation.programmes import programme_values
@@ -37,6 +42,7 @@ class ForecastMethods:
     """Mixin of :class:`bayesclv.CLVModel`: cash-flow forecasts (DESIGN §4.3)."""
 
     def forecast(self, X: pd.DataFrame, periods: int, *,
+                 new_customers: pd.DataFrame | None = None,
                  predictive_draws: int = PREDICTIVE_DRAWS,
                  return_draws: bool = False) -> pd.DataFrame | xr.Dataset:
         """Active customers, revenue and margin of the base per future period.
@@ -56,10 +62,16 @@ class ForecastMethods:
             Customer table (churned customers contribute nothing).
         periods : int
             Number of future periods forecast.
+        new_customers : pandas.DataFrame, optional
+            Customers not yet acquired: columns ``segment``, ``period`` (the future
+            period of acquisition, ``1..periods``) and ``n_customers``. They are valued
+            like prospects (:meth:`expected_new_customer_value`): each pays in its
+            acquisition period and stays with its segment's survival, spending the
+            segment's mean; their simulated spend is drawn from the segment's population.
         predictive_draws : int, default=1000
             Simulations of the realised totals: posterior draws evenly thinned to this
             many (with a MAP fit, this many simulations at the point). Cost grows as
-            customers x predictive_draws x periods.
+            (customers + new customers) x predictive_draws x periods.
         return_draws : bool, default=False
             Return the draws instead of their summaries.
 
@@ -85,31 +97,34 @@ class ForecastMethods:
         48       1       2038.0
         49       2       1966.0
         """
-        draws = self.forecast_draws(X, periods, predictive_draws=predictive_draws)
+        draws = self.forecast_draws(X, periods, new_customers=new_customers,
+                                    predictive_draws=predictive_draws)
         if return_draws:
             return draws
         return forecast_table(draws, float(self.hdi_prob))
 
     def forecast_draws(self, X: pd.DataFrame, periods: int, *,
+                       new_customers: pd.DataFrame | None = None,
                        predictive_draws: int = PREDICTIVE_DRAWS) -> xr.Dataset:
         """The draws :meth:`forecast` summarises (``return_draws=True``)."""
         periods = positive_int(periods, "periods")
         predictive_draws = positive_int(predictive_draws, "predictive_draws")
         # With a MAP fit the point is repeated, each repetition drawing the customers'
         # spend afresh: the same valuation segment_report sums.
-        data, segments, valuation = self._summarised_valuation(X)
-        retention = self.retention_model_
-        profile, profiles = retention._profiles(X, data, segments)
+        data, table_segments, valuation = self._summarised_valuation(X)
+        cohorts, segments = _cohorts(new_customers, periods, table_segments)
+        retention, spend_model = self.retention_model_, self.spend_model_
+        _, profiles = retention._profiles(X, data, table_segments)
         psi = flatten_samples(retention._profile_draws(segments, profiles))
         repeats = valuation.n_samples // len(psi)
         expected = expected_cash_flows(valuation, retention.family_,
                                        np.repeat(psi, repeats, axis=0), periods, len(segments))
         chosen, n_paths = simulation_plan(len(psi), predictive_draws)
-        spend_params = self.spend_model_.segment_params(segments, profiles)
+        spend_params = spend_model.segment_params(segments, profiles)
         realised = RealisedValuation(
             family=retention.family_, psi=psi[chosen], segment=valuation.segment,
             tenure=np.asarray(data.tenure), active=~np.asarray(data.churned),
-            spend_family=self.spend_model_.family_,
+            spend_family=spend_model.family_,
             spend_params={key: value[chosen] for key, value in spend_params.items()},
             inputs=valuation.inputs, margin=float(self.margin),
             cost_per_period=float(self.cost_per_period),
@@ -119,6 +134,27 @@ class ForecastMethods:
         segment_of = (np.arange(len(segments)) if profiles is None
                       else np.asarray(profiles.segment))
         simulated = realised_cash_flows(realised, segment_of, len(segments))
+        if cohorts is not None:
+            # Not yet acquired: no covariates, the segments' own parameters.
+            segment_psi = flatten_samples(retention._profile_draws(segments, None))
+            segment_spend = spend_model.segment_params(segments, None)
+            active, revenue = cohort_flows(
+                retention.family_, np.repeat(segment_psi, repeats, axis=0),
+                spend_model.family_,
+                {key: np.repeat(value, repeats, axis=0) for key, value in segment_spend.items()},
+                cohorts, periods, len(segments))
+            expected["active"] += active
+            expected["revenue"] += revenue
+            expected["margin"] += (float(self.margin) * revenue
+                                   - float(self.cost_per_period) * active)
+            more = realised_cohort_flows(
+                retention.family_, segment_psi[chosen], spend_model.family_,
+                {key: value[chosen] for key, value in segment_spend.items()}, cohorts,
+                periods, n_paths, self.valuation_seed_, len(segments))
+            simulated["active"] += more["active"]
+            simulated["revenue"] += more["revenue"]
+            simulated["margin"] = (float(self.margin) * simulated["revenue"]
+                                   - float(self.cost_per_period) * simulated["active"])
         return forecast_dataset(expected, simulated, segments,
                                 retention.posterior_["chain"].to_numpy(),
                                 {"period": self.period_, "periods": periods,
@@ -254,3 +290,41 @@ def _programme_costs(cost: float | Mapping[Any, float] | None, segments: list[st
     else:
         costs[targeted] = np.nan
     return costs, total
+
+
+def _cohorts(new_customers: pd.DataFrame | None, periods: int, segments: list[str]
+             ) -> tuple[Cohorts | None, list[str]]:
+    """The acquisitions table as cohorts, and the segments with theirs appended."""
+    if new_customers is None:
+        return None, segments
+    if not isinstance(new_customers, pd.DataFrame):
+        raise TypeError("new_customers must be a pandas DataFrame with columns 'segment', "
+                        f"'period' and 'n_customers'; got {type(new_customers).__name__}.")
+    missing = [c for c in ("segment", "period", "n_customers") if c not in new_customers]
+    if missing:
+        raise DataValidationError(
+            f"Column(s) {missing} missing from new_customers; it needs 'segment', 'period' "
+            f"(future period of acquisition, 1..{periods}) and 'n_customers'.")
+    table = new_customers.reset_index(drop=True)
+    for column, low, high in (("period", 1, periods), ("n_customers", 0, None)):
+        values = pd.to_numeric(table[column], errors="coerce").to_numpy(dtype=np.float64)
+        bad = ~np.isfinite(values) | (values != np.round(values)) | (values < low)
+        if high is not None:
+            bad |= values > high
+        if bad.any():
+            rows = np.flatnonzero(bad)
+            bounds = f"{low}..{high}" if high is not None else f">= {low}"
+            raise DataValidationError(
+                f"Column {column!r} of new_customers: values that are not whole numbers in "
+                f"{bounds} in {len(rows)} row(s) (positions: {rows[:5].tolist()}).")
+    if table["segment"].isna().any():
+        rows = np.flatnonzero(table["segment"].isna().to_numpy())
+        raise DataValidationError(f"Column 'segment' of new_customers: missing labels in "
+                                  f"{len(rows)} row(s) (positions: {rows[:5].tolist()}).")
+    labels = segment_labels(table["segment"])
+    extended = segments + [s for s in dict.fromkeys(labels) if s not in segments]
+    code = {s: i for i, s in enumerate(extended)}
+    cohorts = Cohorts(segment=np.array([code[s] for s in labels], dtype=np.int64),
+                      period=table["period"].to_numpy().astype(np.int64),
+                      size=table["n_customers"].to_numpy().astype(np.int64))
+    return cohorts, extended

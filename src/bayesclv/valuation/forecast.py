@@ -38,7 +38,8 @@ from bayesclv.valuation.decisions import RealisedValuation
 from bayesclv.valuation.kernels import period_totals, spend_by_pair
 
 __all__ = [
-    "ALL_SEGMENTS", "CASH_FLOWS", "PREDICTIVE_DRAWS", "WINDOW", "TenureGroups",
+    "ALL_SEGMENTS", "CASH_FLOWS", "PREDICTIVE_DRAWS", "WINDOW", "Cohorts", "TenureGroups",
+    "cohort_flows", "realised_cohort_flows",
     "expected_cash_flows", "expected_flows", "forecast_dataset", "forecast_table", "group_spend",
     "realised_active", "realised_cash_flows", "simulation_plan", "tenure_windows",
     "with_totals",
@@ -53,6 +54,7 @@ PREDICTIVE_DRAWS = 1000
 #: Most tenures whose survival ratios are evaluated together.
 WINDOW = 512
 _ACTIVE_STREAM = 4
+_COHORT_STREAM = 5
 
 
 def expected_cash_flows(valuation: CustomerValuation, family: Any, psi: np.ndarray,
@@ -269,6 +271,83 @@ def realised_active(family: Any, psi: np.ndarray, groups: TenureGroups, periods:
         churned = rng.multinomial(int(counts[k]), np.broadcast_to(
             pvals[:, None, :], (n_samples, n_paths, periods + 1)))
         out[:, :, s, :] += counts[k] - np.cumsum(churned[..., :periods], axis=-1)
+    return out
+
+
+@dataclass(frozen=True)
+class Cohorts:
+    """Customers not yet acquired: how many join each segment in each future period.
+
+    Attributes
+    ----------
+    segment : numpy.ndarray of int
+        Segment code of each cohort.
+    period : numpy.ndarray of int
+        The future period (1 = the next) in which the cohort is acquired.
+    size : numpy.ndarray of int
+        Customers acquired.
+    """
+
+    segment: np.ndarray
+    period: np.ndarray
+    size: np.ndarray
+
+
+def cohort_flows(family: Any, psi: np.ndarray, spend_family: Any,
+                 spend_params: Mapping[str, np.ndarray], cohorts: Cohorts, periods: int,
+                 n_segments: int) -> tuple[np.ndarray, np.ndarray]:
+    """Expected active customers and revenue (samples, segments, periods) of new cohorts.
+
+    Valued like prospects (DESIGN §4.3): a customer acquired in period ``a`` pays for it
+    and is a customer in period ``a + t`` with probability ``S_s(t)``, spending the
+    segment's mean ``E spend_s`` per period.
+    """
+    n_samples = psi.shape[0]
+    active = np.zeros((n_samples, n_segments, periods))
+    revenue = np.zeros_like(active)
+    t = np.arange(periods, dtype=np.float64)
+    mean_spend = spend_family.segment_mean_spend(spend_params)  # (samples, segments)
+    for s, a, n in zip(cohorts.segment, cohorts.period, cohorts.size, strict=True):
+        survival = family.survival(t[: periods - a + 1], psi[:, s, None, :])
+        active[:, s, a - 1:] += n * survival
+        revenue[:, s, a - 1:] += n * mean_spend[:, s, None] * survival
+    return active, revenue
+
+
+def realised_cohort_flows(family: Any, psi: np.ndarray, spend_family: Any,
+                          spend_params: Mapping[str, np.ndarray], cohorts: Cohorts,
+                          periods: int, n_paths: int, seed: int, n_segments: int
+                          ) -> dict[str, np.ndarray]:
+    """Simulated active customers and revenue (samples, paths, segments, periods) of cohorts.
+
+    Each acquired customer gets a spending level from its segment's population (no spend
+    observed: ``spend_family.sample_customer_latent`` with no active period), a churn
+    period from ``S_s`` (inverse CDF) and a revenue draw for every period it stays. Cost
+    grows as samples x paths x acquired customers x periods; each cohort has its own
+    random stream (seed, segment, period).
+    """
+    n_samples = psi.shape[0]
+    shape = (n_samples, n_paths, n_segments, periods)
+    out = {"active": np.zeros(shape), "revenue": np.zeros(shape)}
+    t = np.arange(1, periods + 1, dtype=np.float64)
+    for s, a, n in zip(cohorts.segment, cohorts.period, cohorts.size, strict=True):
+        if n == 0:
+            continue
+        rng = np.random.default_rng(np.random.SeedSequence(
+            seed, spawn_key=(_COHORT_STREAM, int(s), int(a))))
+        params = {key: value[:, s, None, None] for key, value in spend_params.items()}
+        draws = (n_samples, n_paths, int(n))
+        latent = spend_family.sample_customer_latent(
+            params, np.zeros((int(n), len(spend_family.inputs))), rng, draws)
+        log_u = np.log(rng.random(draws))
+        log_survival = family.log_survival(t[: periods - a], psi[:, s, None, :])
+        for j in range(a, periods + 1):
+            # In its acquisition period every customer pays; later while S(j - a) > u.
+            alive = (np.ones(draws, dtype=bool) if j == a
+                     else log_u < log_survival[:, None, None, j - a - 1])
+            spend = spend_family.sample_period_spend(params, latent, rng, draws)
+            out["active"][:, :, s, j - 1] += alive.sum(axis=-1)
+            out["revenue"][:, :, s, j - 1] += np.where(alive, spend, 0.0).sum(axis=-1)
     return out
 
 
