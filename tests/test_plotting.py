@@ -59,3 +59,22 @@ def test_plot_prior_retention_draws_prior_bands_over_the_life_table(small_custom
     assert len(axes[0].lines) == 5 + 1 + 1
     assert not hasattr(model, "idata_")
     matplotlib.pyplot.close(figure)
+
+
+def test_plot_forecast_draws_a_fan_per_segment(map_model, small_customers):
+    from bayesclv.plotting import plot_forecast
+
+    customers, _ = small_customers
+    table = map_model.forecast(customers, periods=6, predictive_draws=50)
+    figure = plot_forecast(table)
+    visible = [ax for ax in figure.axes if ax.get_visible()]
+    expected = [*dict.fromkeys(customers["segment"].astype(str)), "all"]
+    assert [ax.get_title() for ax in visible] == expected
+    assert len(visible[0].collections) == 2  # two bands
+    active = map_model.retention_model_.forecast_active(customers, periods=6,
+                                                        predictive_draws=50)
+    assert plot_forecast(active, "active", segments=["all"]).axes[0].get_ylabel() == "active"
+    with pytest.raises(ValueError, match="no column"):
+        plot_forecast(active, "revenue")
+    with pytest.raises(ValueError, match="not in the forecast"):
+        plot_forecast(table, segments=["zz"])

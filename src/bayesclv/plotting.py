@@ -14,8 +14,8 @@ from arviz_stats.base import array_stats
 
 from bayesclv.data import life_table, risk_set_table, segment_codes, validate_customers
 
-__all__ = ["plot_churn_check", "plot_clv_distribution", "plot_prior_retention",
-           "plot_retention", "plot_value_matrix"]
+__all__ = ["plot_churn_check", "plot_clv_distribution", "plot_forecast",
+           "plot_prior_retention", "plot_retention", "plot_value_matrix"]
 
 
 def _pyplot() -> Any:
@@ -28,7 +28,8 @@ def _pyplot() -> Any:
     return plt
 
 
-def _grid(n_panels: int, axes: Any, width: float = 4.0, height: float = 3.0) -> tuple[Any, list]:
+def _grid(n_panels: int, axes: Any, width: float = 4.0, height: float = 3.0,
+          sharey: bool = True) -> tuple[Any, list]:
     plt = _pyplot()
     if axes is not None:
         flat = list(np.ravel(axes))
@@ -38,7 +39,7 @@ def _grid(n_panels: int, axes: Any, width: float = 4.0, height: float = 3.0) -> 
     n_cols = min(n_panels, 3)
     n_rows = -(-n_panels // n_cols)
     figure, grid = plt.subplots(n_rows, n_cols, figsize=(width * n_cols, height * n_rows),
-                                squeeze=False, sharey=True, layout="constrained")
+                                squeeze=False, sharey=sharey, layout="constrained")
     flat = list(grid.ravel())
     for extra in flat[n_panels:]:
         extra.set_visible(False)
@@ -405,4 +406,55 @@ def plot_value_matrix(
     legend = ax.legend(loc="upper right", fontsize="small", title="quadrant (customers)")
     for handle in legend.legend_handles:
         handle.set_alpha(1.0)
+    return figure
+
+
+def plot_forecast(forecast: pd.DataFrame, quantity: str = "margin", *,
+                  segments: Sequence[str] | None = None, axes: Any = None) -> Any:
+    """Fan chart per segment of a forecast: expected mean, its HDI, the predictive band.
+
+    Parameters
+    ----------
+    forecast : pandas.DataFrame
+        The output of :meth:`bayesclv.CLVModel.forecast` (or, for ``"active"``,
+        :meth:`bayesclv.RetentionModel.forecast_active`).
+    quantity : {"margin", "revenue", "active"}, default="margin"
+    segments : sequence of str, optional
+        Panels to draw; defaults to every segment of the table, ``"all"`` last.
+    axes : array of matplotlib Axes, optional
+        One per segment; created if not given.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The dark band is the HDI of the expected value (what is uncertain about the
+        parameters and each customer's rates), the light band the predictive interval of
+        the realised value (also who churns and what each period's spend turns out to be).
+    """
+    columns = [f"{quantity}_{part}" for part in ("mean", "hdi_low", "hdi_high", "pi_low",
+                                                 "pi_high")]
+    missing = [c for c in ["segment", "period", *columns] if c not in forecast.columns]
+    if missing:
+        raise ValueError(f"forecast has no column(s) {missing}: pass the table of "
+                         "CLVModel.forecast (or forecast_active for 'active').")
+    present = list(dict.fromkeys(forecast["segment"]))
+    segments = present if segments is None else list(segments)
+    unknown = [s for s in segments if s not in present]
+    if unknown:
+        raise ValueError(f"Segments {unknown} are not in the forecast; it has {present}.")
+    figure, flat = _grid(len(segments), axes, sharey=False)
+    prob = forecast.attrs.get("hdi_prob")
+    label = f"{prob:.0%} " if prob is not None else ""
+    for segment, ax in zip(segments, flat, strict=True):
+        rows = forecast[forecast["segment"] == segment]
+        period, mean, low, high, pi_low, pi_high = (rows[c].to_numpy() for c in
+                                                    ["period", *columns])
+        ax.fill_between(period, pi_low, pi_high, color="C0", alpha=0.15,
+                        label=f"{label}predictive interval")
+        ax.fill_between(period, low, high, color="C0", alpha=0.4, label=f"{label}HDI of the mean")
+        ax.plot(period, mean, color="C0", label="expected")
+        ax.set_title(str(segment))
+        ax.set_xlabel(f"future {forecast.attrs.get('period') or 'period'}")
+    flat[0].set_ylabel(quantity)
+    flat[0].legend(loc="best", fontsize="small")
     return figure
