@@ -34,7 +34,7 @@ def report_dir(tmp_path_factory):
 
 def test_report_writes_html_and_csv_tables(report_dir, capsys):
     assert sorted(p.name for p in report_dir.iterdir()) == [
-        "predictions.csv", "report.html", "segment_report.csv"]
+        "forecast.csv", "predictions.csv", "report.html", "segment_report.csv"]
     customers = customer_table()
     predictions = pd.read_csv(report_dir / "predictions.csv")
     assert list(predictions["customer_id"]) == list(customers["customer_id"])
@@ -44,17 +44,21 @@ def test_report_writes_html_and_csv_tables(report_dir, capsys):
     assert len(segments) == N_SEGMENTS
     assert segments["n_customers"].sum() == len(customers)
     assert {"share_mean", "value_rank", "strategy"} <= set(segments.columns)
+    forecast = pd.read_csv(report_dir / "forecast.csv")
+    assert set(forecast["segment"]) == set(segments.index.astype(str)) | {"all"}
+    assert forecast["period"].max() == 12
 
 
 def test_report_html_is_self_contained(report_dir):
     page = (report_dir / "report.html").read_text(encoding="utf-8")
     assert page.startswith("<!DOCTYPE html>") and page.rstrip().endswith("</html>")
-    for title in ("Value by segment", "Value matrix", "Most valuable customers", "Retention"):
+    for title in ("Value by segment", "Value matrix", "Most valuable customers", "Retention",
+                  "Forecast"):
         assert f"<h2>{title}</h2>" in page
     assert page.count("<table") >= 4
     # No external resource: every src is an embedded PNG, no link, script or remote URL.
     sources = re.findall(r'src="([^"]*)"', page)
-    assert len(sources) == 3
+    assert len(sources) == 4
     for source in sources:
         assert source.startswith("data:image/png;base64,")
         assert base64.b64decode(source.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
@@ -164,3 +168,24 @@ def test_a_repeated_index_gives_one_row_per_customer_in_order(tmp_path):
     assert len(table) == len(customers)
     assert (table["customer_id"].to_numpy() == customers["customer_id"].to_numpy()).all()
     np.testing.assert_allclose(table["clv_mean"], predictions["clv_mean"], rtol=1e-12)
+
+
+def test_programmes_are_ranked_in_the_report_and_the_segment_report(tmp_path):
+    from bayesclv.report import write_report
+
+    customers = bayesclv.datasets.load_example().head(600)
+    model = bayesclv.CLVModel(method="map", random_seed=0, horizon=12).fit(customers)
+    scenarios = {
+        "call partners": model.scenario(customers, churn_reduction={"partner": 0.3},
+                                        cost=100.0),
+        "discount partners": model.scenario(customers, churn_reduction={"partner": 0.1},
+                                            cost=1000.0),
+    }
+    report = model.segment_report(customers, programmes=scenarios)
+    assert report.loc["partner", "best_programme"] == "call partners"
+    assert report["best_programme"].drop("partner").isna().all()
+    paths = write_report(model, customers, tmp_path, scenarios=scenarios, forecast_periods=None)
+    assert "forecast" not in paths
+    page = paths["html"].read_text(encoding="utf-8")
+    assert "<h2>Programmes</h2>" in page and "<h2>Forecast</h2>" not in page
+    assert page.index("call partners") < page.index("discount partners")

@@ -2,7 +2,8 @@
 
 :func:`write_report` writes ``report.html`` (tables as HTML, figures embedded as base64
 PNG images, styles inline: no external resource, so the file can be e-mailed or opened
-offline), ``predictions.csv`` (one row per customer) and ``segment_report.csv``.
+offline), ``predictions.csv`` (one row per customer), ``segment_report.csv`` and
+``forecast.csv`` (the base's cash flows per segment and future period).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import pandas as pd
 from bayesclv._version import __version__
 from bayesclv.segmentation.strategy import SEGMENT_STRATEGIES
 from bayesclv.segmentation.value_matrix import VALUE_QUADRANTS, unpipe, value_matrix
+from bayesclv.valuation.programmes import rank_programmes
 
 __all__ = ["write_report"]
 
@@ -116,6 +118,37 @@ def _top_customers(predictions: pd.DataFrame, customer_col: str, top: int) -> pd
     return table
 
 
+def _forecast_table(forecast: pd.DataFrame) -> pd.DataFrame:
+    """The whole base's rows of a forecast, formatted."""
+    rows = forecast[forecast["segment"] == "all"]
+    table = pd.DataFrame({"period": rows["period"].to_numpy()})
+    for name, fmt in (("active", "{:,.0f}".format), ("revenue", _money), ("margin", _money)):
+        table[f"{name} (mean)"] = rows[f"{name}_mean"].map(fmt).to_numpy()
+        table[f"{name} HDI"] = [_interval(lo, hi, fmt) for lo, hi in
+                                zip(rows[f"{name}_hdi_low"], rows[f"{name}_hdi_high"],
+                                    strict=True)]
+        table[f"{name} predictive"] = [_interval(lo, hi, fmt) for lo, hi in
+                                       zip(rows[f"{name}_pi_low"], rows[f"{name}_pi_high"],
+                                           strict=True)]
+    return table
+
+
+def _programme_table(ranked: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame({
+        "segment": ranked["segment"].to_numpy(),
+        "rank": ranked["rank"].to_numpy(),
+        "programme": ranked["programme"].to_numpy(),
+        "gain (mean)": ranked["delta_mean"].map(_money).to_numpy(),
+        "gain HDI": [_interval(lo, hi, _money) for lo, hi in
+                     zip(ranked["delta_hdi_low"], ranked["delta_hdi_high"], strict=True)],
+        "cost": [_money(c) if np.isfinite(c) else "" for c in ranked["cost"]],
+        "gain per unit cost": [f"{g:,.2f}" if np.isfinite(g) else ""
+                               for g in ranked["gain_per_cost"]],
+        "P(gain > cost)": [f"{p:.0%}" if np.isfinite(p) else ""
+                           for p in ranked["prob_exceeds_cost"]],
+    })
+
+
 def _table_html(table: pd.DataFrame, css_class: str = "", index: bool = False) -> str:
     if not index and table.index.name is not None:
         table = table.reset_index()
@@ -138,6 +171,8 @@ def write_report(
     segmenter: str | None = None,
     strategy: Mapping[Any, str] | Callable[[pd.Series], str] | None = None,
     top: int = 20,
+    forecast_periods: int | None = 12,
+    scenarios: Mapping[str, pd.DataFrame] | None = None,
 ) -> dict[str, Path]:
     """Write a self-contained HTML report and CSV tables for a fitted CLV model.
 
@@ -158,14 +193,23 @@ def write_report(
         Passed to :meth:`bayesclv.CLVModel.segment_report`.
     top : int, default=20
         Number of most valuable customers listed.
+    forecast_periods : int or None, default=12
+        Periods of the cash-flow forecast section (:meth:`~bayesclv.CLVModel.forecast`);
+        ``None`` leaves it out.
+    scenarios : mapping of str to pandas.DataFrame, optional
+        Retention programmes (name -> :meth:`~bayesclv.CLVModel.scenario` table): a
+        "programmes" table ranks them by expected gain per unit of cost, and the
+        segment table names each segment's best.
 
     Returns
     -------
     dict of str to pathlib.Path
-        ``"html"``, ``"predictions"`` and ``"segment_report"``: the files written.
-        ``predictions.csv`` has the columns of :meth:`~bayesclv.CLVModel.predict` and
-        those of :func:`bayesclv.value_matrix` (current value, quadrant probabilities);
-        ``segment_report.csv`` those of :meth:`~bayesclv.CLVModel.segment_report`.
+        ``"html"``, ``"predictions"``, ``"segment_report"`` and, with a forecast,
+        ``"forecast"``: the files written. ``predictions.csv`` has the columns of
+        :meth:`~bayesclv.CLVModel.predict` and those of :func:`bayesclv.value_matrix`
+        (current value, quadrant probabilities); ``segment_report.csv`` those of
+        :meth:`~bayesclv.CLVModel.segment_report`; ``forecast.csv`` those of
+        :meth:`~bayesclv.CLVModel.forecast`.
 
     Raises
     ------
@@ -180,15 +224,22 @@ def write_report(
     >>> model = bayesclv.CLVModel(method="map", horizon=24, random_seed=0).fit(customers)
     >>> paths = write_report(model, customers, tempfile.mkdtemp())
     >>> sorted(paths)
-    ['html', 'predictions', 'segment_report']
+    ['forecast', 'html', 'predictions', 'segment_report']
     """
-    from bayesclv.plotting import plot_clv_distribution, plot_retention, plot_value_matrix
+    from bayesclv.plotting import (
+        plot_clv_distribution,
+        plot_forecast,
+        plot_retention,
+        plot_value_matrix,
+    )
 
     model, customers = unpipe(model, customers)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     predictions = model.predict(customers)
-    report = model.segment_report(customers, strategy=strategy)
+    report = model.segment_report(customers, strategy=strategy, programmes=scenarios)
+    forecast = (None if forecast_periods is None
+                else model.forecast(customers, periods=forecast_periods))
     matrix = value_matrix(model, customers)
     extra = [c for c in matrix.columns if c not in predictions.columns]
     # By position: both are one row per input row, in input order, whatever the index
@@ -198,6 +249,8 @@ def write_report(
 
     paths = {"html": out / "report.html", "predictions": out / "predictions.csv",
              "segment_report": out / "segment_report.csv"}
+    if forecast is not None:
+        paths["forecast"] = out / "forecast.csv"
 
     period = model.period_
     n_draws = int(model.idata_["posterior"].sizes["chain"]
@@ -244,6 +297,23 @@ def write_report(
         "retention": _figure_html(plot_retention(model, customers),
                                   "retention curves per segment"),
     }
+    sections = []
+    if forecast is not None:
+        fan = _figure_html(plot_forecast(forecast, "margin"), "margin per future period")
+        sections.append(f"""
+<h2>Forecast</h2>
+<p>The whole base's cash flows in each of the next {forecast_periods} {period}s: the
+expected value with its HDI (what is uncertain about the parameters and each customer's
+rates) and the predictive interval of what will actually come in (also who churns and
+what each period's spend turns out to be). Per segment in forecast.csv.</p>
+{_table_html(_forecast_table(forecast))}
+{fan}""")
+    if scenarios:
+        sections.append(f"""
+<h2>Programmes</h2>
+<p>Retention programmes ranked per segment by posterior expected gain per unit of cost;
+the gain is a difference within each posterior draw, so its interval is honest.</p>
+{_table_html(_programme_table(rank_programmes(scenarios)))}""")
     body = f"""
 <h1>{html.escape(title)}</h1>
 {_meta_html(meta)}
@@ -268,14 +338,19 @@ posterior probability of each quadrant.</p>
 <h2>Retention</h2>
 <p>Posterior survival curves per segment over the life table of the data.</p>
 {figures["retention"]}
+{"".join(sections)}
 <p class="note">Files beside this report: predictions.csv (one row per customer),
-segment_report.csv (one row per segment).</p>
+segment_report.csv (one row per segment){", forecast.csv (one row per segment and period)"
+                                          if forecast is not None else ""}.</p>
 """
     document = (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
                 f"<title>{html.escape(title)}</title>\n<style>{_STYLE}</style>\n</head>\n"
                 f"<body>{body}</body>\n</html>\n")
-    _write_together(paths, {"predictions": table.to_csv(index=False),
-                             "segment_report": report.to_csv(), "html": document})
+    contents = {"predictions": table.to_csv(index=False),
+                "segment_report": report.to_csv(), "html": document}
+    if forecast is not None:
+        contents["forecast"] = forecast.to_csv(index=False)
+    _write_together(paths, contents)
     return paths
 
 

@@ -94,3 +94,25 @@ def test_spend_change_scales_the_spend_term_only():
     _, later = programme_values(valuation, family, psi, np.zeros(1), np.array([0.1]), 30,
                                 24, 0.01, 1)
     np.testing.assert_array_equal(later, base)  # acts only after the horizon
+
+
+def test_programmes_rank_by_gain_per_unit_cost():
+    import pandas as pd
+
+    from bayesclv.valuation.programmes import rank_programmes
+
+    def table(delta, cost):
+        return pd.DataFrame({"delta_mean": [delta, 0.0, delta], "delta_hdi_low": [0.0] * 3,
+                             "delta_hdi_high": [1.0] * 3, "cost": [cost, 0.0, cost],
+                             "prob_exceeds_cost": [0.5, 0.0, 0.5]},
+                            index=pd.Index(["x", "y", "all"], name="segment"))
+
+    ranked = rank_programmes({"cheap": table(100.0, 10.0), "big": table(500.0, 100.0),
+                              "free": table(50.0, 0.0)})
+    x = ranked[ranked["segment"] == "x"]
+    assert x["programme"].tolist() == ["cheap", "big", "free"]
+    assert x["rank"].tolist() == [1, 2, 3]
+    assert "y" not in set(ranked["segment"])  # no programme acts there
+    assert ranked["segment"].iloc[-1] == "all"
+    with pytest.raises(ValueError, match="not a table of CLVModel.scenario"):
+        rank_programmes({"bad": pd.DataFrame({"delta_mean": [1.0]})})

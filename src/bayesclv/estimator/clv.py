@@ -33,6 +33,7 @@ from bayesclv.estimator.spend import SpendModel
 from bayesclv.families import RETENTION_FAMILIES, SPEND_FAMILIES
 from bayesclv.segmentation.strategy import segment_strategies
 from bayesclv.valuation.customers import POINT_SPEND_DRAWS, CustomerValuation, lazy_draws
+from bayesclv.valuation.programmes import rank_programmes
 from bayesclv.valuation.segments import segment_summary
 from bayesclv.valuation.survival import customer_survival_sums
 
@@ -424,6 +425,7 @@ class CLVModel(DecisionMethods, ForecastMethods, PriorChecks, BayesianEstimator)
     def segment_report(
         self, X: pd.DataFrame,
         strategy: Mapping[Any, str] | Callable[[pd.Series], str] | None = None,
+        programmes: Mapping[str, pd.DataFrame] | None = None,
     ) -> pd.DataFrame:
         """Per segment: customers, CLV per customer, total, share of value and strategy.
 
@@ -443,6 +445,11 @@ class CLVModel(DecisionMethods, ForecastMethods, PriorChecks, BayesianEstimator)
             than average with a large share, ``maintain`` otherwise. A mapping
             segment -> strategy must cover every segment; a callable receives each
             report row (a Series named by the segment) and returns its strategy.
+        programmes : mapping of str to pandas.DataFrame, optional
+            Retention programmes: name -> the table of :meth:`scenario`. Each segment
+            then gets the programme with the best posterior expected gain per unit of
+            cost among those acting on it (:func:`bayesclv.valuation.programmes.
+            rank_programmes`).
 
         Returns
         -------
@@ -450,7 +457,9 @@ class CLVModel(DecisionMethods, ForecastMethods, PriorChecks, BayesianEstimator)
             Indexed by segment: ``n_customers``, ``n_active``, ``clv_per_customer_mean``,
             ``clv_per_customer_hdi_low``/``_high``, ``total_mean``, ``total_hdi_low``/
             ``_high``, ``share_mean``, ``share_hdi_low``/``_high``, ``value_rank``
-            (1 = highest posterior mean CLV per customer) and ``strategy``.
+            (1 = highest posterior mean CLV per customer) and ``strategy``; with
+            ``programmes``, also ``best_programme``, ``best_programme_gain_per_cost``
+            and ``best_programme_prob_exceeds_cost`` (missing where none acts).
 
         Raises
         ------
@@ -478,6 +487,14 @@ class CLVModel(DecisionMethods, ForecastMethods, PriorChecks, BayesianEstimator)
         report["value_rank"] = report["clv_per_customer_mean"].rank(
             ascending=False, method="min").astype(np.int64)
         report["strategy"] = segment_strategies(report, strategy)
+        if programmes is not None:
+            ranked = rank_programmes(programmes)
+            best = ranked[ranked["rank"] == 1].set_index("segment")
+            report["best_programme"] = best["programme"].reindex(report.index)
+            report["best_programme_gain_per_cost"] = best["gain_per_cost"].reindex(
+                report.index)
+            report["best_programme_prob_exceeds_cost"] = best[
+                "prob_exceeds_cost"].reindex(report.index)
         report.attrs["period"] = self.period_
         report.attrs["hdi_prob"] = hdi_prob
         return report

@@ -18,16 +18,18 @@ covariate profile) and a tenure are summed once, like the forecasts
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from bayesclv.valuation.customers import CustomerValuation
 from bayesclv.valuation.forecast import TenureGroups, group_spend, tenure_windows
 from bayesclv.valuation.kernels import programme_sums
 from bayesclv.valuation.survival import MAX_PERIODS
 
-__all__ = ["programme_values"]
+__all__ = ["programme_values", "rank_programmes"]
 
 _FIRST_HORIZON = 120
 _RELATIVE_TOL = 1e-6
@@ -120,3 +122,55 @@ def _values(valuation: CustomerValuation, family: Any, psi: np.ndarray,
             scale = np.maximum(np.minimum(base, survival), 1e-300)
             tail = max(tail, float(np.max(bound / scale)))
     return baseline, programme, tail
+
+
+def rank_programmes(scenarios: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """Programmes side by side, ranked per segment by expected gain per unit of cost.
+
+    Parameters
+    ----------
+    scenarios : mapping of str to pandas.DataFrame
+        Programme name -> the table :meth:`bayesclv.CLVModel.scenario` returned.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per programme and segment it changes (or is charged to), ``"all"``
+        included: ``programme``, ``segment``, ``delta_mean``, ``delta_hdi_low``,
+        ``delta_hdi_high``, ``cost``, ``gain_per_cost`` (``delta_mean / cost``; missing
+        without a positive cost), ``prob_exceeds_cost`` and ``rank`` (1 = the best
+        gain per unit of cost for that segment; programmes without a cost rank after, by
+        expected gain). Sorted by segment (in order of first appearance) and rank.
+    """
+    rows = []
+    for name, table in scenarios.items():
+        missing = [c for c in ("delta_mean", "delta_hdi_low", "delta_hdi_high", "cost",
+                               "prob_exceeds_cost") if c not in table.columns]
+        if missing:
+            raise ValueError(f"Programme {name!r}: not a table of CLVModel.scenario "
+                             f"(no column(s) {missing}).")
+        for segment, row in table.iterrows():
+            acts = row["delta_mean"] != 0 or (np.isfinite(row["cost"]) and row["cost"] != 0)
+            if not acts:
+                continue
+            cost = float(row["cost"])
+            rows.append({
+                "programme": str(name), "segment": str(segment),
+                "delta_mean": row["delta_mean"], "delta_hdi_low": row["delta_hdi_low"],
+                "delta_hdi_high": row["delta_hdi_high"], "cost": cost,
+                "gain_per_cost": row["delta_mean"] / cost if cost > 0 else np.nan,
+                "prob_exceeds_cost": row["prob_exceeds_cost"],
+            })
+    columns = ["programme", "segment", "delta_mean", "delta_hdi_low", "delta_hdi_high",
+               "cost", "gain_per_cost", "prob_exceeds_cost", "rank"]
+    if not rows:
+        return pd.DataFrame(columns=columns)
+    out = pd.DataFrame(rows)
+    order = list(dict.fromkeys(out["segment"]))
+    if "all" in order:
+        order = [s for s in order if s != "all"] + ["all"]
+    out["segment_order"] = out["segment"].map({s: i for i, s in enumerate(order)})
+    out = out.sort_values(["segment_order", "gain_per_cost", "delta_mean"],
+                          ascending=[True, False, False], na_position="last", kind="stable")
+    out["rank"] = out.groupby("segment_order").cumcount() + 1
+    return out.drop(columns="segment_order").reset_index(drop=True)[columns]
