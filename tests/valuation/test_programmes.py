@@ -116,3 +116,17 @@ def test_programmes_rank_by_gain_per_unit_cost():
     assert ranked["segment"].iloc[-1] == "all"
     with pytest.raises(ValueError, match="not a table of CLVModel.scenario"):
         rank_programmes({"bad": pd.DataFrame({"delta_mean": [1.0]})})
+
+
+def test_segments_the_programme_leaves_alone_change_by_exactly_nothing():
+    tenure = np.array([1, 4, 4, 9, 2, 7])
+    valuation = survival_valuation(tenure)
+    valuation.margin, valuation.cost_per_period = 0.3, 1.7
+    valuation.segment = np.array([0, 0, 1, 1, 1, 0])
+    valuation.spend_params = {key: np.full((1, 2), value) for key, value in SPEND.items()}
+    family = RETENTION_FAMILIES["weibull"]
+    psi = np.array([[[np.log(15.0), np.log(0.8)], [np.log(9.0), np.log(1.3)]]])
+    base, programme = programme_values(valuation, family, psi, np.array([0.0, 0.4]),
+                                       np.zeros(2), 1, 24, 0.01, 2)
+    assert programme[0, 0] == base[0, 0]
+    assert programme[0, 1] > base[0, 1]

@@ -110,10 +110,13 @@ def _values(valuation: CustomerValuation, family: Any, psi: np.ndarray,
                            discount, *sums)
             base, survival, spending, last_survival = sums
             group_spend_draws = spend[chosen].T  # (samples, groups)
-            baseline[:, s] += ((margin * group_spend_draws - cost * counts[chosen]) * base
-                               ).sum(axis=1)
-            programme[:, s] += (margin * group_spend_draws * spending
-                                - cost * counts[chosen] * survival).sum(axis=1)
+            base_value = ((margin * group_spend_draws - cost * counts[chosen]) * base
+                          ).sum(axis=1)
+            baseline[:, s] += base_value
+            # As a change from the baseline: exactly none where the programme acts not.
+            programme[:, s] += base_value + (
+                margin * group_spend_draws * (spending - base)
+                - cost * counts[chosen] * (survival - base)).sum(axis=1)
             # What more periods could add, relative to the sums so far: the last
             # survival ratio, discounted (or, undiscounted, over the remaining periods).
             remaining = (1.0 / discount_rate if discount_rate > 0
