@@ -6,8 +6,9 @@ Usage::
 
 Prints a table: ``RetentionModel(family="weibull").fit`` time at each size (same segments
 and periods: the likelihood runs on sufficient statistics, so the times should be close),
-then ``CLVModel.predict`` time and peak traced memory on ``--predict-size`` customers with
-a posterior of ``chains x draws`` samples.
+then ``CLVModel.predict`` and ``CLVModel.forecast`` (``--forecast-periods`` periods,
+``--predictive-draws`` simulations of the realised totals) time and peak traced memory on
+``--predict-size`` customers with a posterior of ``chains x draws`` samples.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ def main() -> None:
                              "(centred when every segment has 10,000 customers or more), "
                              "centered or non-centered")
     parser.add_argument("--skip-predict", action="store_true")
+    parser.add_argument("--forecast-periods", type=int, default=12)
+    parser.add_argument("--predictive-draws", type=int, default=1000)
     args = parser.parse_args()
     warnings.simplefilter("ignore", bayesclv.ConvergenceWarning)
 
@@ -62,15 +65,25 @@ def main() -> None:
     model = bayesclv.CLVModel(horizon=36, draws=args.draws, tune=args.draws, chains=args.chains,
                               random_seed=0).fit(train)
     customers, _ = simulate_customers(args.predict_size, DEFAULT_SEGMENTS, random_seed=2)
-    tracemalloc.start()
-    start = time.perf_counter()
-    predictions = model.predict(customers)
-    elapsed = time.perf_counter() - start
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    rows.append({"step": f"CLVModel.predict ({args.chains * args.draws} samples)",
-                 "customers": len(predictions), "risk-set cells": float("nan"),
-                 "seconds": elapsed, "peak MiB": peak / 2**20})
+    samples = args.chains * args.draws
+    steps = [
+        (f"CLVModel.predict ({samples} samples)", lambda: model.predict(customers)),
+        (f"CLVModel.forecast ({args.forecast_periods} periods, {samples} samples, "
+         f"{args.predictive_draws} simulations)",
+         lambda: model.forecast(customers, periods=args.forecast_periods,
+                                predictive_draws=args.predictive_draws)),
+    ]
+    for name, step in steps:
+        tracemalloc.start()
+        start = time.perf_counter()
+        step()
+        elapsed = time.perf_counter() - start
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        rows.append({"step": name, "customers": len(customers),
+                     "risk-set cells": float("nan"), "seconds": elapsed,
+                     "peak MiB": peak / 2**20})
+        print(rows[-1], flush=True)
     print(pd.DataFrame(rows).to_string(index=False, float_format=lambda v: f"{v:,.1f}"))
 
 
