@@ -157,3 +157,25 @@ def active_coverage(eta_used, replicates, prob=0.8):
 def test_simulated_active_counts_cover_the_truth_and_catch_a_wrong_curve():
     assert 0.74 <= active_coverage(TRUTH["eta"], 60) <= 0.9
     assert active_coverage(TRUTH["eta"] / 2.0, 20) < 0.4
+
+
+def test_drawn_revenue_has_the_spread_of_customer_by_customer_simulation():
+    # Few customers: where the gamma draw of a period's total is least like a normal.
+    rng = np.random.default_rng(12)
+    tau, inputs, _, _ = simulate_base(rng, 12)
+    psi = np.broadcast_to([np.log(TRUTH["eta"]), np.log(TRUTH["k"])], (1, 1, 2))
+    params = {key: np.full((1, 1), TRUTH[key]) for key in ("p", "q", "gamma")}
+    valuation = RealisedValuation(
+        family=WEIBULL, psi=np.ascontiguousarray(psi), segment=np.zeros(12, dtype=np.int64),
+        tenure=tau, active=np.ones(12, dtype=bool), spend_family=GAMMA_GAMMA,
+        spend_params=params, inputs=inputs, margin=1.0, cost_per_period=0.0,
+        discount_rate=0.0, horizon=4, n_paths=20_000, seed=4)
+    drawn = realised_cash_flows(valuation, np.zeros(1, dtype=np.int64), 1)["revenue"][0, :, 0]
+    exact = np.zeros((20_000, 4))
+    for j, alive, spend in valuation.iter_periods(0, 12):
+        exact[:, j - 1] = np.where(alive, spend, 0.0)[0].sum(axis=-1)
+    for statistic in (np.mean, np.std):
+        np.testing.assert_allclose(statistic(drawn, axis=0), statistic(exact, axis=0),
+                                   rtol=0.03)
+    np.testing.assert_allclose(np.quantile(drawn, [0.05, 0.95], axis=0),
+                               np.quantile(exact, [0.05, 0.95], axis=0), rtol=0.04)

@@ -179,6 +179,19 @@ def exceedance_probability(draws: np.ndarray, threshold: np.ndarray | float) -> 
 
 
 @dataclass
+class _Chunk:
+    """One chunk of :class:`RealisedValuation`'s customers: levels, uniforms and streams."""
+
+    start: int
+    stop: int
+    shape: tuple[int, int, int]
+    params: dict[str, np.ndarray]
+    latent: np.ndarray
+    log_u: np.ndarray
+    streams: list[tuple[slice, np.random.Generator]]
+
+
+@dataclass
 class RealisedValuation:
     """Simulate each customer's realised residual value, draw by draw and path by path.
 
@@ -285,6 +298,31 @@ class RealisedValuation:
         are), and what it would spend in it. Stops after ``horizon`` periods (with
         ``horizon=None``, the caller stops).
         """
+        chunk = self._chunk(start, stop)
+        family = self.spend_family
+        for j, alive in self._alive(chunk):
+            spend = np.empty(chunk.shape)
+            for local, rng in chunk.streams:
+                spend[..., local] = family.sample_period_spend(
+                    {key: value[..., local] for key, value in chunk.params.items()},
+                    chunk.latent[..., local], rng, chunk.shape[:2] + (local.stop - local.start,))
+            yield j, alive, spend
+
+    def spend_moments(self, start: int, stop: int
+                      ) -> tuple[np.ndarray, np.ndarray, Iterator[tuple[int, np.ndarray]]]:
+        """Each customer's per-period spend mean and variance given its level, and who stays.
+
+        The same simulation as :meth:`iter_periods` (same levels and churn periods) without
+        drawing each period's spend: the mean and variance are (samples, paths,
+        customers), the iterator yields ``(j, alive)``.
+        """
+        chunk = self._chunk(start, stop)
+        family = self.spend_family
+        mean = family.mean_given_latent(chunk.params, chunk.latent)
+        variance = family.period_spend_variance(chunk.params, chunk.latent)
+        return mean, variance, self._alive(chunk)
+
+    def _chunk(self, start: int, stop: int) -> _Chunk:
         blocks = [slice(b, min(b + BLOCK, stop)) for b in range(start, stop, BLOCK)]
         rngs = [np.random.default_rng(np.random.SeedSequence(
             self.seed, spawn_key=(_REALISED_STREAM, b.start // BLOCK))) for b in blocks]
@@ -297,6 +335,7 @@ class RealisedValuation:
         shape = (n_s, n_k, n)
         latent = np.empty(shape)
         u = np.empty(shape)
+        streams = []
         for b, rng in zip(blocks, rngs, strict=True):
             local = slice(b.start - start, b.stop - start)
             local_shape = (n_s, n_k, local.stop - local.start)
@@ -304,6 +343,13 @@ class RealisedValuation:
                 {key: value[..., local] for key, value in params.items()}, inputs[local],
                 rng, local_shape)
             u[..., local] = rng.random(local_shape)
+            streams.append((local, rng))
+        return _Chunk(start=start, stop=stop, shape=shape, params=params, latent=latent,
+                      log_u=np.log(u), streams=streams)
+
+    def _alive(self, chunk: _Chunk) -> Iterator[tuple[int, np.ndarray]]:
+        sl = slice(chunk.start, chunk.stop)
+        seg = self.segment[sl]
         # unique (segment, tenure) pairs of the chunk: hazards computed once per pair
         tau = self.tenure[sl].astype(np.int64)
         keys = seg.astype(np.int64) * (int(tau.max()) + 1) + tau
@@ -311,17 +357,9 @@ class RealisedValuation:
         pair_seg = unique_keys // (int(tau.max()) + 1)
         pair_tau = (unique_keys % (int(tau.max()) + 1)).astype(np.float64)
         pair_psi = self.psi[:, pair_seg, :]
-        log_surv = np.zeros((n_s, len(unique_keys)))
-        log_u = np.log(u)
+        log_surv = np.zeros((self.n_samples, len(unique_keys)))
         active = self.active[sl]
         limit = MAX_PERIODS if self.horizon is None else int(self.horizon)
         for j in range(1, limit + 1):
             log_surv = log_surv - np.exp(self.family.log_hazard_increment(pair_tau + j, pair_psi))
-            alive = (log_u < log_surv[:, None, pair]) & active
-            spend = np.empty(shape)
-            for b, rng in zip(blocks, rngs, strict=True):
-                local = slice(b.start - start, b.stop - start)
-                spend[..., local] = family.sample_period_spend(
-                    {key: value[..., local] for key, value in params.items()},
-                    latent[..., local], rng, (n_s, n_k, local.stop - local.start))
-            yield j, alive, spend
+            yield j, (chunk.log_u < log_surv[:, None, pair]) & active

@@ -55,6 +55,7 @@ PREDICTIVE_DRAWS = 1000
 WINDOW = 512
 _ACTIVE_STREAM = 4
 _COHORT_STREAM = 5
+_REVENUE_STREAM = 6
 
 
 def expected_cash_flows(valuation: CustomerValuation, family: Any, psi: np.ndarray,
@@ -201,8 +202,16 @@ def _group_flows(family: Any, psi: np.ndarray, tenure: np.ndarray, counts: np.nd
 
 
 def realised_cash_flows(realised: RealisedValuation, segment_of: np.ndarray,
-                        n_segments: int) -> dict[str, np.ndarray]:
+                        n_segments: int, seed: int | None = None) -> dict[str, np.ndarray]:
     """Simulated active customers, revenue and margin per sample, path, segment and period.
+
+    Who stays when, and each customer's spending level, are simulated customer by
+    customer as in :class:`~bayesclv.valuation.decisions.RealisedValuation`. Given those,
+    a segment's revenue in a period is the sum of independent period spends of the
+    customers it still has; it is drawn from the gamma distribution with that sum's mean
+    and variance (exact for gamma-gamma spend when the customers share a level, and close
+    for many customers, whose sum is nearly normal), so the cost is one draw per
+    segment and period rather than one per customer.
 
     Parameters
     ----------
@@ -211,6 +220,8 @@ def realised_cash_flows(realised: RealisedValuation, segment_of: np.ndarray,
     segment_of : numpy.ndarray of int, shape (profiles,)
         The segment of each code of ``realised.segment``.
     n_segments : int
+    seed : int, optional
+        Of the revenue draws; defaults to ``realised.seed``.
 
     Returns
     -------
@@ -219,21 +230,28 @@ def realised_cash_flows(realised: RealisedValuation, segment_of: np.ndarray,
     """
     periods = int(realised.horizon)
     shape = (realised.n_samples, realised.n_paths, n_segments, periods)
-    out = {name: np.zeros(shape) for name in ("active", "revenue")}
+    active, mean, variance = (np.zeros(shape) for _ in range(3))
     customer_segment = np.asarray(segment_of)[realised.segment]
     size = realised.chunk_size()
     for start in range(0, realised.n_customers, size):
         stop = min(start + size, realised.n_customers)
-        chunk_segment = customer_segment[start:stop]
-        members = {s: chunk_segment == s for s in np.unique(chunk_segment)}
-        for j, alive, spend in realised.iter_periods(start, stop):
-            paid = np.where(alive, spend, 0.0)
-            for s, mask in members.items():
-                out["active"][:, :, s, j - 1] += alive[..., mask].sum(axis=-1)
-                out["revenue"][:, :, s, j - 1] += paid[..., mask].sum(axis=-1)
-    out["margin"] = (realised.margin * out["revenue"]
-                     - realised.cost_per_period * out["active"])
-    return out
+        one_hot = np.zeros((stop - start, n_segments))
+        one_hot[np.arange(stop - start), customer_segment[start:stop]] = 1.0
+        spend_mean, spend_variance, alive_periods = realised.spend_moments(start, stop)
+        for j, alive in alive_periods:
+            staying = alive.astype(np.float64)
+            active[..., j - 1] += staying @ one_hot
+            mean[..., j - 1] += (staying * spend_mean) @ one_hot
+            variance[..., j - 1] += (staying * spend_variance) @ one_hot
+    rng = np.random.default_rng(np.random.SeedSequence(
+        realised.seed if seed is None else seed, spawn_key=(_REVENUE_STREAM,)))
+    revenue = np.zeros(shape)
+    spending = mean > 0
+    # Gamma(shape = mean^2 / variance, scale = variance / mean).
+    revenue[spending] = rng.standard_gamma(mean[spending] ** 2 / variance[spending]) * (
+        variance[spending] / mean[spending])
+    margin = realised.margin * revenue - realised.cost_per_period * active
+    return {"active": active, "revenue": revenue, "margin": margin}
 
 
 def realised_active(family: Any, psi: np.ndarray, groups: TenureGroups, periods: int,

@@ -155,6 +155,11 @@ class SpendFamily:
         """A customer's mean per-period spend given its latent level."""
         raise NotImplementedError
 
+    def period_spend_variance(self, params: Mapping[str, np.ndarray], latent: np.ndarray
+                              ) -> np.ndarray:
+        """The variance of one period's spend of a customer given its latent level."""
+        raise NotImplementedError
+
 
 def build_spend_model(
     family: SpendFamily, stats: Mapping[str, Any], segments: Sequence[str],

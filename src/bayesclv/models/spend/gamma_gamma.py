@@ -192,6 +192,11 @@ class GammaGammaSpend(SpendFamily):
         """``p / nu_i``."""
         return params["p"] / latent
 
+    def period_spend_variance(self, params: Mapping[str, np.ndarray], latent: np.ndarray
+                              ) -> np.ndarray:
+        """``p / nu_i^2``: the variance of ``Gamma(p, rate = nu_i)``."""
+        return params["p"] / latent**2
+
     def sample_period_spend(self, params: Mapping[str, np.ndarray], latent: np.ndarray,
                             rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
         """``Gamma(p, rate = nu_i)``."""

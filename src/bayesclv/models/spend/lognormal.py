@@ -168,6 +168,11 @@ class LognormalSpend(SpendFamily):
         """``exp(mu + u_i + sigma^2/2)``."""
         return np.exp(params["mu"] + latent + 0.5 * params["sigma"] ** 2)
 
+    def period_spend_variance(self, params: Mapping[str, np.ndarray], latent: np.ndarray
+                              ) -> np.ndarray:
+        """``(exp(sigma^2) - 1) mean^2``: the variance of ``exp(mu + u_i + sigma eps)``."""
+        return np.expm1(params["sigma"] ** 2) * self.mean_given_latent(params, latent) ** 2
+
     def sample_period_spend(self, params: Mapping[str, np.ndarray], latent: np.ndarray,
                             rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
         """``exp(mu + u_i + sigma eps)``, ``eps ~ Normal(0, 1)``."""
