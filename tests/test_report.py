@@ -78,8 +78,10 @@ def test_report_from_a_customer_table_csv(tmp_path, capsys):
     table.rename(columns={"segment": "tier"}).to_csv(data, index=False)
     out = tmp_path / "out"
     code = main(["report", str(data), "--out", str(out), "--segment-col", "tier",
-                 "--period", "M", "--method", "map", "--horizon", "24"])
+                 "--period", "M", "--method", "map", "--horizon", "24",
+                 "--forecast-periods", "0"])
     assert code == 0
+    assert not (out / "forecast.csv").exists()
     printed = capsys.readouterr().out
     assert "column 'tier'" in printed and "strategy" in printed
     assert "Total residual value" in printed

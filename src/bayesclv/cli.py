@@ -212,7 +212,8 @@ def _report(args: argparse.Namespace) -> int:
         model.fit(customers)
         fitted = time.perf_counter()
         paths = write_report(model, customers, args.out, title=args.title,
-                             source=source, segmenter=how)
+                             source=source, segmenter=how,
+                             forecast_periods=args.forecast_periods or None)
     except (ValueError, OSError, ImportError, pd.errors.ParserError) as error:
         # One line, no traceback: bad input, unreadable files, a missing optional package.
         print(f"bayesclv report: error: {' '.join(str(error).split())}", file=sys.stderr)
@@ -273,6 +274,8 @@ def _add_report_parser(commands: Any) -> None:
     report.add_argument("--cost-per-period", type=float, default=0.0)
     report.add_argument("--seed", type=int, default=0)
     report.add_argument("--title", default="Customer lifetime value report")
+    report.add_argument("--forecast-periods", type=int, default=12,
+                        help="periods of the cash-flow forecast section (0: none)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
