@@ -214,3 +214,22 @@ def test_bad_acquisition_tables_are_refused(map_model, small_customers, new, mes
     customers, _ = small_customers
     with pytest.raises(DataValidationError, match=message):
         map_model.forecast(customers, periods=4, new_customers=pd.DataFrame(new))
+
+
+def test_lognormal_spend_forecasts_and_programmes():
+    from bayesclv.datasets import simulate_customers
+
+    customers, _ = simulate_customers(800, log_spend=True, random_seed=4)
+    model = bayesclv.CLVModel(spend="lognormal", method="map", horizon=12,
+                              random_seed=0).fit(customers)
+    draws = model.forecast(customers, periods=12, predictive_draws=200, return_draws=True)
+    discounted = (draws["margin"] / (1.0 + model.discount_rate) ** draws["period"]).sum(
+        "period").mean(("chain", "draw"))
+    report = model.segment_report(customers)
+    np.testing.assert_allclose(discounted.sel(segment=report.index.tolist()).to_numpy(),
+                               report["total_mean"].to_numpy(), rtol=1e-10)
+    realised = draws["realised_revenue"].sel(segment="all").mean("simulation")
+    expected = draws["revenue"].sel(segment="all").mean(("chain", "draw"))
+    np.testing.assert_allclose(realised, expected, rtol=0.05)
+    table = model.scenario(customers, spend_change=0.1)
+    assert (table["delta_mean"] > 0).all()
