@@ -86,6 +86,15 @@ class ForecastMethods:
             ``margin`` (chain, draw, segment, period) and ``realised_active``,
             ``realised_revenue``, ``realised_margin`` (simulation, segment, period).
 
+        Notes
+        -----
+        The realised totals simulate each customer's spending level and churn period; a
+        segment's revenue in a period is then one gamma draw with the mean and variance
+        of its staying customers' period spends
+        (:func:`bayesclv.valuation.forecast.realised_cash_flows`). Their random streams
+        follow blocks of rows, so reordering the table changes the predictive intervals
+        within Monte-Carlo error; the expected totals do not depend on the order.
+
         Examples
         --------
         >>> import bayesclv
@@ -97,15 +106,15 @@ class ForecastMethods:
         48       1       2038.0
         49       2       1966.0
         """
-        draws = self.forecast_draws(X, periods, new_customers=new_customers,
-                                    predictive_draws=predictive_draws)
+        draws = self._forecast_draws(X, periods, new_customers=new_customers,
+                                     predictive_draws=predictive_draws)
         if return_draws:
             return draws
         return forecast_table(draws, float(self.hdi_prob))
 
-    def forecast_draws(self, X: pd.DataFrame, periods: int, *,
-                       new_customers: pd.DataFrame | None = None,
-                       predictive_draws: int = PREDICTIVE_DRAWS) -> xr.Dataset:
+    def _forecast_draws(self, X: pd.DataFrame, periods: int, *,
+                        new_customers: pd.DataFrame | None = None,
+                        predictive_draws: int = PREDICTIVE_DRAWS) -> xr.Dataset:
         """The draws :meth:`forecast` summarises (``return_draws=True``)."""
         periods = positive_int(periods, "periods")
         predictive_draws = positive_int(predictive_draws, "predictive_draws")
