@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 
 from bayesclv.data import validate_customers
+from bayesclv.data.statistics import median_spend, require_renewals
 from bayesclv.models.retention import RETENTION_FAMILIES
 from bayesclv.models.spend import SPEND_FAMILIES
 
@@ -57,8 +58,10 @@ def default_priors(customers: pd.DataFrame, *, retention: str = "weibull",
         if value is not None and value not in families:
             raise ValueError(f"{name} must be one of {sorted(families)}; got {value!r}.")
     data = validate_customers(customers, columns, require_spend=spend is not None)
+    require_renewals(data.tenure)
     out = {"retention": RETENTION_FAMILIES[retention].default_priors(data.tenure)}
     if spend is not None:
-        out["spend"] = SPEND_FAMILIES[spend].default_priors(
-            data.mean_spend[data.spend_observed])
+        spent = data.mean_spend[data.spend_observed]
+        median_spend(spent)  # refuses a table in which no customer has spend
+        out["spend"] = SPEND_FAMILIES[spend].default_priors(spent)
     return out

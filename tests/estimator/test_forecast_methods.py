@@ -281,3 +281,62 @@ def test_predictive_intervals_cover_the_future_of_repeated_tables():
     assert 0.8 <= coverage["weibull"] <= 0.98, coverage
     # Negative control: constant retention on duration-dependent churn.
     assert coverage["geometric"] < 0.6, coverage
+
+
+# --------------------------------------------------------------------------------------
+# Labels, repeated rows and the order of the table
+# --------------------------------------------------------------------------------------
+
+
+def test_repeated_acquisition_rows_are_one_cohort(map_model, small_customers):
+    customers, _ = small_customers
+    one = pd.DataFrame({"segment": ["b"], "period": [2], "n_customers": [60]})
+    split = pd.DataFrame({"segment": ["b", "b"], "period": ["2", 2.0], "n_customers": [20, 40]})
+    first = map_model.forecast(customers, periods=4, new_customers=one, predictive_draws=50)
+    second = map_model.forecast(customers, periods=4, new_customers=split,
+                                predictive_draws=50)
+    pd.testing.assert_frame_equal(first, second)
+
+
+def test_a_table_without_segments_has_one_row_per_period(small_customers):
+    customers, _ = small_customers
+    plain = customers.drop(columns="segment")
+    model = bayesclv.CLVModel(method="map", horizon=6, random_seed=0).fit(plain)
+    table = model.forecast(plain, periods=6, predictive_draws=50)
+    assert table["segment"].tolist() == ["all"] * 6
+    programme = model.scenario(plain, churn_reduction=0.1, cost=10.0)
+    assert programme.index.tolist() == ["all"]
+    assert programme.loc["all", "cost"] == 10.0
+
+
+def test_a_segment_named_like_the_whole_base_is_refused(map_model, small_customers):
+    customers, _ = small_customers
+    renamed = customers.assign(segment=customers["segment"].replace({"a": "all"}))
+    model = bayesclv.CLVModel(method="map", horizon=6, random_seed=0).fit(renamed)
+    with pytest.raises(ValueError, match="named 'all'"):
+        model.forecast(renamed, periods=3, predictive_draws=20)
+    with pytest.raises(ValueError, match="named 'all'"):
+        model.scenario(renamed, churn_reduction=0.1)
+
+
+def test_programme_keys_are_read_as_the_table_labels(small_customers):
+    customers, _ = small_customers
+    numbered = customers.assign(segment=customers["segment"].map({"a": 1, "b": 2, "c": 3}))
+    model = bayesclv.CLVModel(method="map", horizon=6, random_seed=0).fit(numbered)
+    by_int = model.scenario(numbered, churn_reduction={2: 0.2})
+    by_float = model.scenario(numbered, churn_reduction={2.0: 0.2})
+    pd.testing.assert_frame_equal(by_int, by_float)
+    assert by_int.loc["2", "delta_mean"] > 0
+
+
+def test_simulated_active_counts_follow_the_customers_not_the_rows(map_model,
+                                                                   small_customers):
+    customers, _ = small_customers
+    retention = map_model.retention_model_
+    first = retention.forecast_active(customers, periods=4, predictive_draws=80)
+    shuffled = retention.forecast_active(customers.sample(frac=1.0, random_state=3),
+                                         periods=4, predictive_draws=80)
+    ordered = shuffled.set_index(["segment", "period"]).loc[
+        list(zip(first["segment"], first["period"], strict=True))].reset_index()
+    pd.testing.assert_frame_equal(ordered[first.columns], first, check_exact=False,
+                                  rtol=1e-12)

@@ -108,3 +108,20 @@ def test_a_table_with_no_spend_cannot_fit_spend(table):
     no_spend = table[table["n_periods_active"] == 0]
     with pytest.raises(DataValidationError, match="No customer has an active period"):
         bayesclv.SpendModel(method="map").fit(no_spend)
+
+
+def test_pointwise_spend_loglik_has_rows_for_customers_with_spend_only(fitted, table):
+    loglik, counts = fitted.spend_model_.pointwise_loglik(table)
+    spenders = int((table["n_periods_active"] > 0).sum())
+    assert loglik.sizes["row"] == len(counts) == spenders
+    assert np.isfinite(loglik.to_numpy()).all()
+
+
+def test_default_priors_refuse_what_fit_refuses(table):
+    from bayesclv.families import default_priors
+
+    with pytest.raises(DataValidationError, match="Every customer has tenure 0"):
+        default_priors(table[table["tenure"] == 0].assign(mean_spend=1.0,
+                                                          n_periods_active=1))
+    with pytest.raises(DataValidationError, match="No customer has an active period"):
+        default_priors(table.assign(n_periods_active=0, mean_spend=np.nan))

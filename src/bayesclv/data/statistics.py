@@ -446,6 +446,21 @@ def median_spend(mean_spend: np.ndarray) -> float:
     return float(np.median(mean_spend))
 
 
+def require_renewals(tenure: np.ndarray) -> None:
+    """Refuse a table in which no customer has completed a period (nothing to fit on).
+
+    Raises
+    ------
+    DataValidationError
+        If every tenure is 0: no renewal decision has been observed.
+    """
+    if int(np.max(tenure)) == 0:
+        raise DataValidationError(
+            "Every customer has tenure 0 (acquired in the current period): no renewal "
+            "decision has been observed, so there is nothing to fit retention on."
+        )
+
+
 def partition_ranges(data: CustomerData) -> dict[str, Any]:
     """What the statistics of a table's parts must agree on: segments and data ranges.
 

@@ -22,16 +22,17 @@ from bayesclv.estimator._common import flatten_samples, positive_int
 from bayesclv.exceptions import DataValidationError
 from bayesclv.valuation.decisions import RealisedValuation
 from bayesclv.valuation.forecast import (
-    ALL_SEGMENTS,
     PREDICTIVE_DRAWS,
     Cohorts,
     cohort_flows,
     expected_cash_flows,
     forecast_dataset,
     forecast_table,
+    labels_with_total,
     realised_cash_flows,
     realised_cohort_flows,
     simulation_plan,
+    stable_keys,
 )
 from bayesclv.valuation.programmes import programme_values
 
@@ -238,10 +239,11 @@ class ForecastMethods:
         baseline, programme = programme_values(
             valuation, retention.family_, psi, reduction, change, from_period, self.horizon,
             float(self.discount_rate), len(segments))
-        baseline = np.column_stack([baseline, baseline.sum(axis=1)])
-        programme = np.column_stack([programme, programme.sum(axis=1)])
+        labels = labels_with_total(segments)
+        if len(labels) > len(segments):
+            baseline = np.column_stack([baseline, baseline.sum(axis=1)])
+            programme = np.column_stack([programme, programme.sum(axis=1)])
         delta = programme - baseline
-        labels = [*segments, ALL_SEGMENTS]
         if return_draws:
             n_chains = retention.posterior_.sizes["chain"]
             return xr.DataArray(
@@ -249,7 +251,7 @@ class ForecastMethods:
                 coords={"chain": retention.posterior_["chain"].to_numpy(), "segment": labels},
                 name="delta", attrs={"period": self.period_,
                                      "quantity": "change in residual value"})
-        all_costs = np.r_[costs, total_cost]
+        all_costs = np.r_[costs, total_cost][:len(labels)]
         interval = array_stats.hdi(delta.T, float(self.hdi_prob), axis=-1)
         with np.errstate(invalid="ignore"):
             exceeds = np.where(np.isnan(all_costs), np.nan,
@@ -270,7 +272,9 @@ def _segment_values(value: float | Mapping[Any, float] | None, segments: list[st
     if value is None:
         return np.zeros(len(segments))
     if isinstance(value, Mapping):
-        keys = {str(key): float(item) for key, item in value.items()}
+        # Labels written as the table's are (1, 1.0 and "1" name one segment).
+        names = segment_labels(pd.Series(list(value.keys()), dtype=object))
+        keys = {name: float(item) for name, item in zip(names, value.values(), strict=True)}
         unknown = sorted(set(keys) - set(segments))
         if unknown:
             raise ValueError(f"{name} names segment(s) not in the table: {unknown[:5]}; "
@@ -303,7 +307,10 @@ def _programme_costs(cost: float | Mapping[Any, float] | None, segments: list[st
 
 def _cohorts(new_customers: pd.DataFrame | None, periods: int, segments: list[str]
              ) -> tuple[Cohorts | None, list[str]]:
-    """The acquisitions table as cohorts, and the segments with theirs appended."""
+    """The acquisitions table as cohorts, and the segments with theirs appended.
+
+    Rows of one segment and period are one cohort (their customers added up).
+    """
     if new_customers is None:
         return None, segments
     if not isinstance(new_customers, pd.DataFrame):
@@ -315,6 +322,7 @@ def _cohorts(new_customers: pd.DataFrame | None, periods: int, segments: list[st
             f"Column(s) {missing} missing from new_customers; it needs 'segment', 'period' "
             f"(future period of acquisition, 1..{periods}) and 'n_customers'.")
     table = new_customers.reset_index(drop=True)
+    numbers = {}
     for column, low, high in (("period", 1, periods), ("n_customers", 0, None)):
         values = pd.to_numeric(table[column], errors="coerce").to_numpy(dtype=np.float64)
         bad = ~np.isfinite(values) | (values != np.round(values)) | (values < low)
@@ -326,14 +334,18 @@ def _cohorts(new_customers: pd.DataFrame | None, periods: int, segments: list[st
             raise DataValidationError(
                 f"Column {column!r} of new_customers: values that are not whole numbers in "
                 f"{bounds} in {len(rows)} row(s) (positions: {rows[:5].tolist()}).")
+        numbers[column] = values.astype(np.int64)
     if table["segment"].isna().any():
         rows = np.flatnonzero(table["segment"].isna().to_numpy())
         raise DataValidationError(f"Column 'segment' of new_customers: missing labels in "
                                   f"{len(rows)} row(s) (positions: {rows[:5].tolist()}).")
-    labels = segment_labels(table["segment"])
-    extended = segments + [s for s in dict.fromkeys(labels) if s not in segments]
+    cohorts = pd.DataFrame({"segment": segment_labels(table["segment"]),
+                            "period": numbers["period"], "size": numbers["n_customers"]})
+    cohorts = cohorts.groupby(["segment", "period"], sort=True, as_index=False)["size"].sum()
+    extended = segments + [s for s in dict.fromkeys(cohorts["segment"]) if s not in segments]
     code = {s: i for i, s in enumerate(extended)}
-    cohorts = Cohorts(segment=np.array([code[s] for s in labels], dtype=np.int64),
-                      period=table["period"].to_numpy().astype(np.int64),
-                      size=table["n_customers"].to_numpy().astype(np.int64))
-    return cohorts, extended
+    period = cohorts["period"].to_numpy(dtype=np.int64)
+    keys = stable_keys(cohorts["segment"].tolist()) * (periods + 1) + period
+    return Cohorts(segment=cohorts["segment"].map(code).to_numpy(dtype=np.int64),
+                   period=period, size=cohorts["size"].to_numpy(dtype=np.int64),
+                   key=keys), extended

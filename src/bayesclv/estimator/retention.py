@@ -12,7 +12,7 @@ import xarray as xr
 from arviz_stats.base import array_stats
 from sklearn.utils.validation import check_is_fitted
 
-from bayesclv._hierarchy import Profiles
+from bayesclv._hierarchy import Profiles, profile_names
 from bayesclv._params import Options
 from bayesclv.data import (
     CustomerData,
@@ -22,6 +22,7 @@ from bayesclv.data import (
     segment_codes,
     survival_groups,
 )
+from bayesclv.data.statistics import require_renewals
 from bayesclv.estimator._common import (
     SegmentedModel,
     documented,
@@ -32,7 +33,6 @@ from bayesclv.estimator._common import (
     wanted_segments,
 )
 from bayesclv.estimator._retention_checks import RetentionChecks
-from bayesclv.exceptions import DataValidationError
 from bayesclv.families import RETENTION_FAMILIES
 from bayesclv.models.retention import (
     build_retention_model,
@@ -47,6 +47,7 @@ from bayesclv.valuation.forecast import (
     forecast_table,
     realised_active,
     simulation_plan,
+    stable_keys,
 )
 from bayesclv.valuation.survival import customer_survival_sums
 
@@ -197,11 +198,7 @@ class RetentionModel(RetentionChecks, SegmentedModel):
     def _model(self, statistics: pd.DataFrame, tenure: np.ndarray, segments: list[str],
                profiles: Profiles | None) -> tuple[pm.Model, dict]:
         family = self.family_
-        if int(np.max(tenure)) == 0:
-            raise DataValidationError(
-                "Every customer has tenure 0 (acquired in the current period): no renewal "
-                "decision has been observed, so there is nothing to fit retention on."
-            )
+        require_renewals(tenure)
         grouped = profiles is not None or family.statistics == "groups"
         priors, laplace = self._parametrised(
             merge_priors(family.default_priors(tenure), self.priors),
@@ -429,7 +426,8 @@ class RetentionModel(RetentionChecks, SegmentedModel):
         chosen, n_paths = simulation_plan(len(psi), predictive_draws)
         seed = self.seed_ if hasattr(self, "seed_") else self._resolve_seed()
         simulated = realised_active(self.family_, psi[chosen], groups, periods, n_paths,
-                                    seed, len(segments), profile_segment)
+                                    seed, len(segments), profile_segment,
+                                    stable_keys(profile_names(segments, profiles)))
         draws = forecast_dataset({"active": active}, {"active": simulated}, segments,
                                  self.posterior_["chain"].to_numpy(),
                                  {"period": self.period_, "periods": periods,

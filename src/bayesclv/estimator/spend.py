@@ -248,8 +248,9 @@ class SpendModel(SegmentedModel):
     def pointwise_loglik(self, X: pd.DataFrame) -> tuple[xr.DataArray, np.ndarray]:
         """Log-likelihood per posterior draw of each customer's spend data.
 
-        One row per customer (spend data are continuous, so no two rows are merged);
-        memory grows as draws x customers, as ArviZ's LOO needs.
+        One row per customer with spend data (continuous, so no two rows are merged;
+        customers with no active period have no spend data and no row); memory grows as
+        draws x customers, as ArviZ's LOO needs.
 
         Returns
         -------
@@ -273,6 +274,11 @@ class SpendModel(SegmentedModel):
             )
         profile, profiles = self._profiles(X, data, self.segments_)
         psi = self._profile_draws(self.segments_, profiles)
-        values = self.family_.customer_loglik(np.asarray(psi)[:, :, profile, :], data)
+        spent = data.spend_observed
+        columns = {name: getattr(data, name)[spent] for name in (
+            "n_periods_active", "mean_spend", "mean_log_spend", "sd_log_spend")
+            if getattr(data, name) is not None}
+        values = self.family_.customer_loglik(np.asarray(psi)[:, :, profile[spent], :],
+                                              columns)
         loglik = draw_array(values, self.posterior_, ("row",), name="spend")
-        return loglik, np.ones(data.n_customers, dtype=np.int64)
+        return loglik, np.ones(int(spent.sum()), dtype=np.int64)

@@ -25,6 +25,7 @@ number of customers or the spread of their tenures.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -33,7 +34,7 @@ import numpy as np
 import pandas as pd
 from arviz_stats.base import array_stats
 
-from bayesclv.valuation.customers import CustomerValuation
+from bayesclv.valuation.customers import TARGET_ELEMENTS, CustomerValuation
 from bayesclv.valuation.decisions import RealisedValuation
 from bayesclv.valuation.kernels import period_totals, spend_by_pair
 
@@ -41,7 +42,8 @@ __all__ = [
     "ALL_SEGMENTS", "CASH_FLOWS", "PREDICTIVE_DRAWS", "WINDOW", "Cohorts", "TenureGroups",
     "cohort_flows", "realised_cohort_flows",
     "expected_cash_flows", "expected_flows", "forecast_dataset", "forecast_table", "group_spend",
-    "realised_active", "realised_cash_flows", "simulation_plan", "tenure_windows",
+    "labels_with_total", "realised_active", "realised_cash_flows", "simulation_plan",
+    "stable_keys", "tenure_windows",
     "with_totals",
 ]
 
@@ -130,6 +132,12 @@ class TenureGroups:
         """Customers per group, as floats."""
         return np.diff(self.starts).astype(np.float64)
 
+    def by_profile(self) -> list[tuple[int, np.ndarray]]:
+        """Each profile with the positions of its groups (contiguous: sorted by profile)."""
+        bounds = np.r_[0, np.flatnonzero(np.diff(self.profile)) + 1, self.n_groups]
+        return [(int(self.profile[a]), np.arange(a, b))
+                for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a]
+
 
 def group_spend(valuation: CustomerValuation, groups: TenureGroups) -> np.ndarray:
     """Each group's total spend per active period (groups, samples).
@@ -163,8 +171,7 @@ def expected_flows(family: Any, psi: np.ndarray, groups: TenureGroups, periods: 
     if spend is None:
         spend = np.zeros((groups.n_groups, n_samples))
     counts = groups.counts
-    for p in np.unique(groups.profile):
-        members = np.flatnonzero(groups.profile == p)
+    for p, members in groups.by_profile():
         s = int(p if profile_segment is None else profile_segment[p])
         for window in tenure_windows(groups.tenure[members]):
             chosen = members[window]
@@ -256,7 +263,8 @@ def realised_cash_flows(realised: RealisedValuation, segment_of: np.ndarray,
 
 def realised_active(family: Any, psi: np.ndarray, groups: TenureGroups, periods: int,
                     n_paths: int, seed: int, n_segments: int,
-                    profile_segment: np.ndarray | None = None) -> np.ndarray:
+                    profile_segment: np.ndarray | None = None,
+                    profile_keys: np.ndarray | None = None) -> np.ndarray:
     """Simulated active customers per sample, path, segment and future period.
 
     Under sample ``g`` the ``n`` customers of a group (one profile, one tenure ``tau``)
@@ -264,7 +272,9 @@ def realised_active(family: Any, psi: np.ndarray, groups: TenureGroups, periods:
     ``[S(tau + j - 1) - S(tau + j)] / S(tau)``, so how many churn in each period is one
     multinomial draw (:class:`bayesclv.valuation.decisions.RealisedValuation` explains
     why the segment's survival is each customer's). Each group has its own random
-    stream, keyed by the seed, its profile and its tenure.
+    stream, keyed by the seed, its profile's key (``profile_keys``, e.g. from
+    :func:`stable_keys` of the profiles' names; the profile code by default) and its
+    tenure.
 
     Returns
     -------
@@ -284,8 +294,9 @@ def realised_active(family: Any, psi: np.ndarray, groups: TenureGroups, periods:
         pvals = np.concatenate([-np.diff(ratio, axis=-1), ratio[:, -1:]], axis=-1)
         pvals = np.clip(pvals, 0.0, None)
         pvals /= pvals.sum(axis=-1, keepdims=True)
+        key = p if profile_keys is None else int(profile_keys[p])
         rng = np.random.default_rng(np.random.SeedSequence(
-            seed, spawn_key=(_ACTIVE_STREAM, p, tau)))
+            seed, spawn_key=(_ACTIVE_STREAM, key, tau)))
         churned = rng.multinomial(int(counts[k]), np.broadcast_to(
             pvals[:, None, :], (n_samples, n_paths, periods + 1)))
         out[:, :, s, :] += counts[k] - np.cumsum(churned[..., :periods], axis=-1)
@@ -304,11 +315,15 @@ class Cohorts:
         The future period (1 = the next) in which the cohort is acquired.
     size : numpy.ndarray of int
         Customers acquired.
+    key : numpy.ndarray of int
+        Each cohort's random-stream key (stable: from its segment's name and its
+        period, not from positions in a table).
     """
 
     segment: np.ndarray
     period: np.ndarray
     size: np.ndarray
+    key: np.ndarray
 
 
 def cohort_flows(family: Any, psi: np.ndarray, spend_family: Any,
@@ -341,38 +356,68 @@ def realised_cohort_flows(family: Any, psi: np.ndarray, spend_family: Any,
     Each acquired customer gets a spending level from its segment's population (no spend
     observed: ``spend_family.sample_customer_latent`` with no active period), a churn
     period from ``S_s`` (inverse CDF) and a revenue draw for every period it stays. Cost
-    grows as samples x paths x acquired customers x periods; each cohort has its own
-    random stream (seed, segment, period).
+    grows as samples x paths x acquired customers x periods; memory does not (customers
+    are simulated in chunks). Each chunk of a cohort has its own random stream, keyed by
+    the seed, the cohort's ``key`` and the chunk.
     """
     n_samples = psi.shape[0]
     shape = (n_samples, n_paths, n_segments, periods)
     out = {"active": np.zeros(shape), "revenue": np.zeros(shape)}
     t = np.arange(1, periods + 1, dtype=np.float64)
-    for s, a, n in zip(cohorts.segment, cohorts.period, cohorts.size, strict=True):
-        if n == 0:
-            continue
-        rng = np.random.default_rng(np.random.SeedSequence(
-            seed, spawn_key=(_COHORT_STREAM, int(s), int(a))))
-        params = {key: value[:, s, None, None] for key, value in spend_params.items()}
-        draws = (n_samples, n_paths, int(n))
-        latent = spend_family.sample_customer_latent(
-            params, np.zeros((int(n), len(spend_family.inputs))), rng, draws)
-        log_u = np.log(rng.random(draws))
+    size = max(1, TARGET_ELEMENTS // (n_samples * n_paths))
+    n_inputs = len(spend_family.inputs)
+    for s, a, n, key in zip(cohorts.segment, cohorts.period, cohorts.size, cohorts.key,
+                            strict=True):
+        params = {name: value[:, s, None, None] for name, value in spend_params.items()}
         log_survival = family.log_survival(t[: periods - a], psi[:, s, None, :])
-        for j in range(a, periods + 1):
-            # In its acquisition period every customer pays; later while S(j - a) > u.
-            alive = (np.ones(draws, dtype=bool) if j == a
-                     else log_u < log_survival[:, None, None, j - a - 1])
-            spend = spend_family.sample_period_spend(params, latent, rng, draws)
-            out["active"][:, :, s, j - 1] += alive.sum(axis=-1)
-            out["revenue"][:, :, s, j - 1] += np.where(alive, spend, 0.0).sum(axis=-1)
+        for chunk, first in enumerate(range(0, int(n), size)):
+            rng = np.random.default_rng(np.random.SeedSequence(
+                seed, spawn_key=(_COHORT_STREAM, int(key), chunk)))
+            draws = (n_samples, n_paths, min(size, int(n) - first))
+            latent = spend_family.sample_customer_latent(
+                params, np.zeros((draws[2], n_inputs)), rng, draws)
+            log_u = np.log(rng.random(draws))
+            for j in range(a, periods + 1):
+                # In its acquisition period every customer pays; later while S(j - a) > u.
+                alive = (np.ones(draws, dtype=bool) if j == a
+                         else log_u < log_survival[:, None, None, j - a - 1])
+                spend = spend_family.sample_period_spend(params, latent, rng, draws)
+                out["active"][:, :, s, j - 1] += alive.sum(axis=-1)
+                out["revenue"][:, :, s, j - 1] += np.where(alive, spend, 0.0).sum(axis=-1)
     return out
+
+
+def stable_keys(names: list[str]) -> np.ndarray:
+    """A 32-bit key per name (CRC-32 of its UTF-8 bytes): the same in any process and order."""
+    return np.array([zlib.crc32(str(name).encode("utf-8")) for name in names], dtype=np.int64)
 
 
 def with_totals(flows: Mapping[str, np.ndarray], axis: int) -> dict[str, np.ndarray]:
     """``flows`` with the sum over segments (``axis``) appended as one more segment."""
     return {name: np.concatenate([value, value.sum(axis=axis, keepdims=True)], axis=axis)
             for name, value in flows.items()}
+
+
+def labels_with_total(segments: list[str]) -> list[str]:
+    """The segments and, after them, the whole base (:data:`ALL_SEGMENTS`).
+
+    A table without a segment column has the one segment ``"all"``, which is the whole
+    base: it is listed once.
+
+    Raises
+    ------
+    ValueError
+        If one of several segments is named like the whole base.
+    """
+    if list(segments) == [ALL_SEGMENTS]:
+        return [ALL_SEGMENTS]
+    if ALL_SEGMENTS in segments:
+        raise ValueError(
+            f"A segment is named {ALL_SEGMENTS!r}, the label of the whole base in forecasts "
+            "and scenarios: rename it (e.g. customers['segment'].replace('all', "
+            "'all customers'))."
+        )
+    return [*segments, ALL_SEGMENTS]
 
 
 def _ints(values: np.ndarray) -> np.ndarray:
@@ -420,19 +465,21 @@ def simulation_plan(n_samples: int, predictive_draws: int) -> tuple[np.ndarray, 
 
 def forecast_dataset(expected: Mapping[str, np.ndarray], realised: Mapping[str, np.ndarray],
                      segments: list[str], chains: np.ndarray, attrs: dict[str, Any]) -> Any:
-    """The draws as an :class:`xarray.Dataset`, the whole base appended (:data:`ALL_SEGMENTS`).
+    """The draws as an :class:`xarray.Dataset`, the whole base appended (:func:`labels_with_total`).
 
     ``expected[name]`` is (samples, segments, periods), samples ordered chain by chain;
     ``realised[name]`` (samples, paths, segments, periods).
     """
     import xarray as xr
 
-    expected = with_totals(expected, axis=1)
-    realised = with_totals(realised, axis=2)
+    labels = labels_with_total(segments)
+    if len(labels) > len(segments):
+        expected = with_totals(expected, axis=1)
+        realised = with_totals(realised, axis=2)
     first = next(iter(expected.values()))
     n_samples, n_labels, periods = first.shape
     n_draws = n_samples // len(chains)
-    coords = {"chain": chains, "draw": np.arange(n_draws), "segment": [*segments, ALL_SEGMENTS],
+    coords = {"chain": chains, "draw": np.arange(n_draws), "segment": labels,
               "period": np.arange(1, periods + 1),
               "simulation": np.arange(np.prod(next(iter(realised.values())).shape[:2]))}
     variables: dict[str, Any] = {}

@@ -92,8 +92,7 @@ def _values(valuation: CustomerValuation, family: Any, psi: np.ndarray,
     margin, cost = float(valuation.margin), float(valuation.cost_per_period)
     counts = groups.counts
     tail = 0.0
-    for p in np.unique(groups.profile):
-        members = np.flatnonzero(groups.profile == p)
+    for p, members in groups.by_profile():
         s = int(p if valuation.profile_segment is None else valuation.profile_segment[p])
         for window in tenure_windows(groups.tenure[members]):
             chosen = members[window]
