@@ -118,6 +118,37 @@ def positive_int(value: Any, name: str) -> int:
     return int(value)
 
 
+def segment_values(value: Any, segments: Sequence[str], name: str, *,
+                   default: float | None = None) -> np.ndarray:
+    """One finite number per segment, from one number or a mapping segment -> number.
+
+    With ``default=None`` a mapping must give every segment (other keys are ignored);
+    with a default, the segments it leaves out get it, and a key naming no segment is
+    refused. ``name`` is the argument's name, for the error messages.
+    """
+    if isinstance(value, Mapping):
+        missing = [s for s in segments if s not in value]
+        if default is None and missing:
+            raise ValueError(
+                f"{name} given per segment leaves out {len(missing)} segment(s): "
+                f"{missing[:5]}; give a value for every segment or one number."
+            )
+        unknown = [] if default is None else sorted(
+            str(key) for key in value if key not in set(segments))
+        if unknown:
+            raise ValueError(f"{name} names segment(s) not in the table: {unknown[:5]}; "
+                             f"its segments are {list(segments)}.")
+        out = np.array([value.get(s, default) for s in segments], dtype=np.float64)
+    elif isinstance(value, numbers.Real) and not isinstance(value, bool):
+        out = np.full(len(segments), float(value))
+    else:
+        raise TypeError(f"{name} must be a number or a mapping segment -> number; "
+                        f"got {type(value).__name__}.")
+    if not np.all(np.isfinite(out)):
+        raise ValueError(f"{name} must be finite; got {value!r}.")
+    return out
+
+
 def wanted_segments(data: CustomerData) -> list[str]:
     return list(pd.unique(data.segment))
 

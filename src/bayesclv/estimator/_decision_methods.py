@@ -17,7 +17,12 @@ import xarray as xr
 from sklearn.utils.validation import check_is_fitted
 
 from bayesclv.data import segment_codes, validate_customers
-from bayesclv.estimator._common import draw_array, flatten_samples, wanted_segments
+from bayesclv.estimator._common import (
+    draw_array,
+    flatten_samples,
+    segment_values,
+    wanted_segments,
+)
 from bayesclv.valuation.decisions import (
     RealisedValuation,
     acquisition_cost_ceiling,
@@ -37,26 +42,6 @@ class DecisionMethods:
                     coords: dict[str, Any], name: str, quantity: str) -> xr.DataArray:
         return draw_array(values, self.retention_model_.posterior_, dims, coords, name=name,
                           attrs={"period": self.period_, "quantity": quantity})
-
-    def _per_segment(self, value: float | Mapping[Any, float], segments: list[str],
-                     name: str) -> np.ndarray:
-        if isinstance(value, Mapping):
-            missing = [s for s in segments if s not in value]
-            if missing:
-                raise ValueError(
-                    f"{name} given per segment leaves out {len(missing)} segment(s): "
-                    f"{missing[:5]}; give a value for every segment or one number."
-                )
-            out = np.array([value[s] for s in segments], dtype=np.float64)
-        elif isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
-                value, bool):
-            out = np.full(len(segments), float(value))
-        else:
-            raise TypeError(f"{name} must be a number or a mapping segment -> number; "
-                            f"got {type(value).__name__}.")
-        if not np.all(np.isfinite(out)):
-            raise ValueError(f"{name} must be finite; got {value!r}.")
-        return out
 
     def expected_new_customer_value(
         self, segment: str | Sequence[str] | None = None, *,
@@ -112,7 +97,7 @@ class DecisionMethods:
         if horizon is not None and not (isinstance(horizon, (int, np.integer))
                                         and not isinstance(horizon, bool) and horizon >= 1):
             raise ValueError(f"horizon must be an integer >= 1 or None; got {horizon!r}.")
-        cost = self._per_segment(acquisition_cost, segments, "acquisition_cost")
+        cost = segment_values(acquisition_cost, segments, "acquisition_cost")
         psi = flatten_samples(self.retention_model_._draws_for(segments))
         survival = prospect_discounted_survival(self.retention_model_.family_, psi, horizon,
                                                 float(self.discount_rate))
@@ -314,7 +299,7 @@ class DecisionMethods:
         """
         totals = self.predict_segment_posterior(X)
         segments = list(totals["segment"].to_numpy())
-        limits = self._per_segment(budget, segments, "budget")
+        limits = segment_values(budget, segments, "budget")
         draws = totals.stack(sample=("chain", "draw")).transpose("sample", "segment").to_numpy()
         return pd.Series(exceedance_probability(draws, limits),
                          index=pd.Index(segments, name="segment"), name="p_total_above_budget")

@@ -8,7 +8,6 @@ and :meth:`CLVModel.customer_valuation`.
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,7 +17,7 @@ import xarray as xr
 from arviz_stats.base import array_stats
 
 from bayesclv.data.columns import segment_labels
-from bayesclv.estimator._common import flatten_samples, positive_int
+from bayesclv.estimator._common import flatten_samples, positive_int, segment_values
 from bayesclv.exceptions import DataValidationError
 from bayesclv.valuation.decisions import RealisedValuation
 from bayesclv.valuation.forecast import (
@@ -225,8 +224,8 @@ class ForecastMethods:
         """
         from_period = positive_int(from_period, "from_period")
         data, segments, valuation = self._summarised_valuation(X)
-        reduction = _segment_values(churn_reduction, segments, "churn_reduction")
-        change = _segment_values(spend_change, segments, "spend_change")
+        reduction = _programme_values(churn_reduction, segments, "churn_reduction")
+        change = _programme_values(spend_change, segments, "spend_change")
         if np.any((reduction < 0) | (reduction > 1)):
             raise ValueError(f"churn_reduction must be between 0 and 1; got {churn_reduction!r}.")
         if np.any(change <= -1):
@@ -266,37 +265,25 @@ class ForecastMethods:
         return out
 
 
-def _segment_values(value: float | Mapping[Any, float] | None, segments: list[str],
-                    name: str) -> np.ndarray:
-    """One number per segment: a number for all, or a mapping (segments left out: 0)."""
+def _programme_values(value: float | Mapping[Any, float] | None, segments: list[str],
+                      name: str) -> np.ndarray:
+    """A programme's number per segment (segments left out: 0), keys read as labels."""
     if value is None:
         return np.zeros(len(segments))
     if isinstance(value, Mapping):
         # Labels written as the table's are (1, 1.0 and "1" name one segment).
         names = segment_labels(pd.Series(list(value.keys()), dtype=object))
-        keys = {name: float(item) for name, item in zip(names, value.values(), strict=True)}
-        unknown = sorted(set(keys) - set(segments))
-        if unknown:
-            raise ValueError(f"{name} names segment(s) not in the table: {unknown[:5]}; "
-                             f"its segments are {segments}.")
-        out = np.array([keys.get(s, 0.0) for s in segments])
-    elif isinstance(value, numbers.Real) and not isinstance(value, bool):
-        out = np.full(len(segments), float(value))
-    else:
-        raise TypeError(f"{name} must be a number or a mapping segment -> number; "
-                        f"got {type(value).__name__}.")
-    if not np.all(np.isfinite(out)):
-        raise ValueError(f"{name} must be finite; got {value!r}.")
-    return out
+        value = dict(zip(names, value.values(), strict=True))
+    return segment_values(value, segments, name, default=0.0)
 
 
 def _programme_costs(cost: float | Mapping[Any, float] | None, segments: list[str],
                      targeted: np.ndarray) -> tuple[np.ndarray, float]:
     """Each segment's cost (NaN where a single cost cannot be split) and the base's."""
     if cost is None or isinstance(cost, Mapping):
-        costs = _segment_values(cost, segments, "cost")
+        costs = _programme_values(cost, segments, "cost")
         return costs, float(costs.sum())
-    total = float(_segment_values(cost, ["all"], "cost")[0])
+    total = float(_programme_values(cost, ["all"], "cost")[0])
     costs = np.zeros(len(segments))
     if targeted.sum() == 1:
         costs[targeted] = total

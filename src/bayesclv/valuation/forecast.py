@@ -19,14 +19,14 @@ the predictive interval of what the base will actually bring in.
 
 Customers sharing a segment (or covariate profile) and a tenure share their survival
 ratios: those are evaluated once per such group, from the family's hazard increments,
-in windows of at most :data:`WINDOW` tenures, so memory stays bounded whatever the
+in windows of fewer than :data:`WINDOW` tenures, so memory stays bounded whatever the
 number of customers or the spread of their tenures.
 """
 
 from __future__ import annotations
 
 import zlib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,8 +43,7 @@ __all__ = [
     "cohort_flows", "realised_cohort_flows",
     "expected_cash_flows", "expected_flows", "forecast_dataset", "forecast_table", "group_spend",
     "labels_with_total", "realised_active", "realised_cash_flows", "simulation_plan",
-    "stable_keys", "tenure_windows",
-    "with_totals",
+    "stable_keys", "window_hazards", "with_totals",
 ]
 
 #: The label of the whole base in forecasts.
@@ -132,11 +131,38 @@ class TenureGroups:
         """Customers per group, as floats."""
         return np.diff(self.starts).astype(np.float64)
 
-    def by_profile(self) -> list[tuple[int, np.ndarray]]:
-        """Each profile with the positions of its groups (contiguous: sorted by profile)."""
+    def windows(self) -> Iterator[tuple[int, np.ndarray]]:
+        """Each profile with positions of its groups, in runs of fewer than WINDOW tenures.
+
+        A profile's groups are contiguous (sorted by profile), and sorted by tenure.
+        """
         bounds = np.r_[0, np.flatnonzero(np.diff(self.profile)) + 1, self.n_groups]
-        return [(int(self.profile[a]), np.arange(a, b))
-                for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a]
+        for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+            tenure = self.tenure[a:b]
+            first = 0
+            for i in range(1, len(tenure) + 1):
+                if i == len(tenure) or tenure[i] - tenure[first] >= WINDOW:
+                    yield int(self.profile[a]), np.arange(a + first, a + i)
+                    first = i
+
+
+def window_hazards(family: Any, psi: np.ndarray, tenure: np.ndarray, periods: int
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Cumulative hazards over the periods groups of one profile reach, and their offsets.
+
+    ``psi`` is the profile's (samples, coord); ``tenure`` the groups' (sorted). Returns
+    ``totals`` (samples, span + 1), ``totals[g, k]`` the cumulative hazard over the
+    window's first ``k`` absolute periods (after the smallest tenure), and each group's
+    offset into it: a group's survival ratio to future period ``j`` is
+    ``exp(totals[g, offset] - totals[g, offset + j])``. Differences of cumulative
+    hazards, never of survival probabilities.
+    """
+    first = int(tenure.min())
+    absolute = first + np.arange(1, int(tenure.max()) - first + periods + 1, dtype=np.float64)
+    totals = np.zeros((psi.shape[0], len(absolute) + 1))
+    np.cumsum(np.exp(family.log_hazard_increment(absolute, psi[:, None, :])), axis=-1,
+              out=totals[:, 1:])
+    return totals, _ints(tenure - first)
 
 
 def group_spend(valuation: CustomerValuation, groups: TenureGroups) -> np.ndarray:
@@ -166,50 +192,23 @@ def expected_flows(family: Any, psi: np.ndarray, groups: TenureGroups, periods: 
     segments (``None``: profiles are segments).
     """
     n_samples = psi.shape[0]
-    active = np.zeros((n_samples, n_segments, periods))
+    # Segment first, so that each segment's (samples, periods) block is contiguous for
+    # the compiled loop, which adds into it.
+    active = np.zeros((n_segments, n_samples, periods))
     revenue = np.zeros_like(active)
     if spend is None:
         spend = np.zeros((groups.n_groups, n_samples))
     counts = groups.counts
-    for p, members in groups.by_profile():
+    for p, chosen in groups.windows():
         s = int(p if profile_segment is None else profile_segment[p])
-        for window in tenure_windows(groups.tenure[members]):
-            chosen = members[window]
-            group_active, group_revenue = _group_flows(
-                family, psi[:, p, :], groups.tenure[chosen], counts[chosen], spend[chosen],
-                periods)
-            active[:, s, :] += group_active
-            revenue[:, s, :] += group_revenue
-    return active, revenue
-
-
-def tenure_windows(tenure: np.ndarray) -> list[np.ndarray]:
-    """Positions of ``tenure`` (sorted) in runs spanning fewer than :data:`WINDOW` values."""
-    windows, first = [], 0
-    for i in range(1, len(tenure) + 1):
-        if i == len(tenure) or tenure[i] - tenure[first] >= WINDOW:
-            windows.append(np.arange(first, i))
-            first = i
-    return windows
-
-
-def _group_flows(family: Any, psi: np.ndarray, tenure: np.ndarray, counts: np.ndarray,
-                 spend: np.ndarray, periods: int) -> tuple[np.ndarray, np.ndarray]:
-    """Expected active customers and revenue (samples, periods) of groups of one profile."""
-    first = int(tenure.min())
-    absolute = first + np.arange(1, int(tenure.max()) - first + periods + 1, dtype=np.float64)
-    increments = np.exp(family.log_hazard_increment(absolute, psi[:, None, :]))
-    totals = np.zeros((psi.shape[0], len(absolute) + 1))
-    np.cumsum(increments, axis=-1, out=totals[:, 1:])
-    active = np.zeros((psi.shape[0], periods))
-    revenue = np.zeros((psi.shape[0], periods))
-    period_totals(totals, _ints(tenure - first), np.ascontiguousarray(counts),
-                  np.ascontiguousarray(spend), active, revenue)
-    return active, revenue
+        totals, offsets = window_hazards(family, psi[:, p, :], groups.tenure[chosen], periods)
+        period_totals(totals, offsets, np.ascontiguousarray(counts[chosen]),
+                      np.ascontiguousarray(spend[chosen]), active[s], revenue[s])
+    return active.transpose(1, 0, 2).copy(), revenue.transpose(1, 0, 2).copy()
 
 
 def realised_cash_flows(realised: RealisedValuation, segment_of: np.ndarray,
-                        n_segments: int, seed: int | None = None) -> dict[str, np.ndarray]:
+                        n_segments: int) -> dict[str, np.ndarray]:
     """Simulated active customers, revenue and margin per sample, path, segment and period.
 
     Who stays when, and each customer's spending level, are simulated customer by
@@ -227,8 +226,6 @@ def realised_cash_flows(realised: RealisedValuation, segment_of: np.ndarray,
     segment_of : numpy.ndarray of int, shape (profiles,)
         The segment of each code of ``realised.segment``.
     n_segments : int
-    seed : int, optional
-        Of the revenue draws; defaults to ``realised.seed``.
 
     Returns
     -------
@@ -250,8 +247,8 @@ def realised_cash_flows(realised: RealisedValuation, segment_of: np.ndarray,
             active[..., j - 1] += staying @ one_hot
             mean[..., j - 1] += (staying * spend_mean) @ one_hot
             variance[..., j - 1] += (staying * spend_variance) @ one_hot
-    rng = np.random.default_rng(np.random.SeedSequence(
-        realised.seed if seed is None else seed, spawn_key=(_REVENUE_STREAM,)))
+    rng = np.random.default_rng(np.random.SeedSequence(realised.seed,
+                                                       spawn_key=(_REVENUE_STREAM,)))
     revenue = np.zeros(shape)
     spending = mean > 0
     # Gamma(shape = mean^2 / variance, scale = variance / mean).

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from bayesclv.valuation.customers import CustomerValuation
-from bayesclv.valuation.forecast import TenureGroups, group_spend, tenure_windows
+from bayesclv.valuation.forecast import TenureGroups, group_spend, window_hazards
 from bayesclv.valuation.kernels import programme_sums
 from bayesclv.valuation.survival import MAX_PERIODS
 
@@ -92,37 +92,28 @@ def _values(valuation: CustomerValuation, family: Any, psi: np.ndarray,
     margin, cost = float(valuation.margin), float(valuation.cost_per_period)
     counts = groups.counts
     tail = 0.0
-    for p, members in groups.by_profile():
+    for p, chosen in groups.windows():
         s = int(p if valuation.profile_segment is None else valuation.profile_segment[p])
-        for window in tenure_windows(groups.tenure[members]):
-            chosen = members[window]
-            tenure = groups.tenure[chosen]
-            first = int(tenure.min())
-            absolute = first + np.arange(1, int(tenure.max()) - first + periods + 1,
-                                         dtype=np.float64)
-            increments = np.exp(family.log_hazard_increment(absolute, psi[:, p, None, :]))
-            totals = np.zeros((n_samples, len(absolute) + 1))
-            np.cumsum(increments, axis=-1, out=totals[:, 1:])
-            sums = [np.empty((n_samples, len(chosen))) for _ in range(4)]
-            programme_sums(totals, np.ascontiguousarray(tenure - first, dtype=np.int64),
-                           float(reduction[s]), from_period, 1.0 + float(spend_change[s]),
-                           discount, *sums)
-            base, survival, spending, last_survival = sums
-            group_spend_draws = spend[chosen].T  # (samples, groups)
-            base_value = ((margin * group_spend_draws - cost * counts[chosen]) * base
-                          ).sum(axis=1)
-            baseline[:, s] += base_value
-            # As a change from the baseline: exactly none where the programme acts not.
-            programme[:, s] += base_value + (
-                margin * group_spend_draws * (spending - base)
-                - cost * counts[chosen] * (survival - base)).sum(axis=1)
-            # What more periods could add, relative to the sums so far: the last
-            # survival ratio, discounted (or, undiscounted, over the remaining periods).
-            remaining = (1.0 / discount_rate if discount_rate > 0
-                         else float(MAX_PERIODS - periods))
-            bound = last_survival * discount[-1] * remaining
-            scale = np.maximum(np.minimum(base, survival), 1e-300)
-            tail = max(tail, float(np.max(bound / scale)))
+        totals, offsets = window_hazards(family, psi[:, p, :], groups.tenure[chosen], periods)
+        sums = [np.empty((n_samples, len(chosen))) for _ in range(4)]
+        programme_sums(totals, offsets, float(reduction[s]), from_period,
+                       1.0 + float(spend_change[s]), discount, *sums)
+        base, survival, spending, last_survival = sums
+        group_spend_draws = spend[chosen].T  # (samples, groups)
+        base_value = ((margin * group_spend_draws - cost * counts[chosen]) * base
+                      ).sum(axis=1)
+        baseline[:, s] += base_value
+        # As a change from the baseline: exactly none where the programme acts not.
+        programme[:, s] += base_value + (
+            margin * group_spend_draws * (spending - base)
+            - cost * counts[chosen] * (survival - base)).sum(axis=1)
+        # What more periods could add, relative to the sums so far: the last
+        # survival ratio, discounted (or, undiscounted, over the remaining periods).
+        remaining = (1.0 / discount_rate if discount_rate > 0
+                     else float(MAX_PERIODS - periods))
+        bound = last_survival * discount[-1] * remaining
+        scale = np.maximum(np.minimum(base, survival), 1e-300)
+        tail = max(tail, float(np.max(bound / scale)))
     return baseline, programme, tail
 
 
