@@ -58,3 +58,22 @@ def nuts_model(small_customers):
         return bayesclv.CLVModel(
             draws=100, tune=150, chains=2, horizon=24, margin=0.5, random_seed=11,
         ).fit(customers)
+
+
+@pytest.fixture
+def assert_forecast_adds_up():
+    """A check: a model's mean discounted forecast margins are its segment_report totals.
+
+    The forecast runs over the model's horizon; returns its draws and the report.
+    """
+    def check(model, customers, **forecast_args):
+        draws = model.forecast(customers, periods=int(model.horizon), return_draws=True,
+                               **forecast_args)
+        discounted = (draws["margin"] / (1.0 + model.discount_rate) ** draws["period"]).sum(
+            "period").mean(("chain", "draw"))
+        report = model.segment_report(customers)
+        np.testing.assert_allclose(discounted.sel(segment=report.index.tolist()).to_numpy(),
+                                   report["total_mean"].to_numpy(), rtol=1e-10)
+        return draws, report
+
+    return check

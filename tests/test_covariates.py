@@ -278,14 +278,9 @@ def test_nuts_recovers_covariate_effects_with_calibrated_intervals() -> None:
 
 
 def test_forecasts_and_programmes_with_covariates_add_up_to_the_segment_report(
-        covariate_map_model, covariate_customers):
+        covariate_map_model, covariate_customers, assert_forecast_adds_up):
     model, customers = covariate_map_model, covariate_customers
-    draws = model.forecast(customers, periods=24, predictive_draws=100, return_draws=True)
-    discounted = (draws["margin"] / (1.0 + model.discount_rate) ** draws["period"]).sum(
-        "period").mean(("chain", "draw"))
-    report = model.segment_report(customers)
-    np.testing.assert_allclose(discounted.sel(segment=report.index.tolist()).to_numpy(),
-                               report["total_mean"].to_numpy(), rtol=1e-10)
+    _, report = assert_forecast_adds_up(model, customers, predictive_draws=100)
     programme = model.scenario(customers, churn_reduction=0.1)
     np.testing.assert_allclose(programme.loc[report.index, "baseline_mean"].to_numpy(),
                                report["total_mean"].to_numpy(), rtol=1e-10)

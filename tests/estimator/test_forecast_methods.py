@@ -29,15 +29,10 @@ def test_discounted_margins_add_up_to_the_segment_totals_draw_by_draw(nuts_model
                                totals.sum("segment").to_numpy(), rtol=1e-10)
 
 
-def test_a_point_estimate_forecast_agrees_with_its_segment_report(map_model, small_customers):
+def test_a_point_estimate_forecast_agrees_with_its_segment_report(map_model, small_customers,
+                                                                  assert_forecast_adds_up):
     customers, _ = small_customers
-    draws = map_model.forecast(customers, periods=int(map_model.horizon), return_draws=True,
-                               predictive_draws=50)
-    discounted = (draws["margin"] / (1.0 + map_model.discount_rate) ** draws["period"]).sum(
-        "period").mean(("chain", "draw"))
-    report = map_model.segment_report(customers)
-    np.testing.assert_allclose(discounted.sel(segment=report.index.tolist()).to_numpy(),
-                               report["total_mean"].to_numpy(), rtol=1e-10)
+    assert_forecast_adds_up(map_model, customers, predictive_draws=50)
 
 
 def test_the_table_has_a_row_per_segment_and_period_with_every_summary(map_model,
@@ -219,18 +214,13 @@ def test_bad_acquisition_tables_are_refused(map_model, small_customers, new, mes
         map_model.forecast(customers, periods=4, new_customers=pd.DataFrame(new))
 
 
-def test_lognormal_spend_forecasts_and_programmes():
+def test_lognormal_spend_forecasts_and_programmes(assert_forecast_adds_up):
     from bayesclv.datasets import simulate_customers
 
     customers, _ = simulate_customers(800, log_spend=True, random_seed=4)
     model = bayesclv.CLVModel(spend="lognormal", method="map", horizon=12,
                               random_seed=0).fit(customers)
-    draws = model.forecast(customers, periods=12, predictive_draws=200, return_draws=True)
-    discounted = (draws["margin"] / (1.0 + model.discount_rate) ** draws["period"]).sum(
-        "period").mean(("chain", "draw"))
-    report = model.segment_report(customers)
-    np.testing.assert_allclose(discounted.sel(segment=report.index.tolist()).to_numpy(),
-                               report["total_mean"].to_numpy(), rtol=1e-10)
+    draws, _ = assert_forecast_adds_up(model, customers, predictive_draws=200)
     realised = draws["realised_revenue"].sel(segment="all").mean("simulation")
     expected = draws["revenue"].sel(segment="all").mean(("chain", "draw"))
     np.testing.assert_allclose(realised, expected, rtol=0.05)

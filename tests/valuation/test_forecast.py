@@ -38,16 +38,21 @@ def simulate_base(rng, n_customers, periods=PERIODS):
     return tau, np.column_stack([x, z]), active.sum(axis=1), (active * spend).sum(axis=1)
 
 
-def realised(tau, inputs, eta, n_paths, seed):
+def at_truth(tau, inputs, eta, n_paths, seed, horizon=PERIODS):
+    """The simulation of a base of one segment under the truth (``eta`` aside)."""
     n = len(tau)
     psi = np.broadcast_to([np.log(eta), np.log(TRUTH["k"])], (1, 1, 2))
     params = {key: np.full((1, 1), TRUTH[key]) for key in ("p", "q", "gamma")}
-    valuation = RealisedValuation(
+    return RealisedValuation(
         family=WEIBULL, psi=np.ascontiguousarray(psi), segment=np.zeros(n, dtype=np.int64),
         tenure=tau, active=np.ones(n, dtype=bool), spend_family=GAMMA_GAMMA,
         spend_params=params, inputs=inputs, margin=1.0, cost_per_period=0.0,
-        discount_rate=0.0, horizon=PERIODS, n_paths=n_paths, seed=seed)
-    return realised_cash_flows(valuation, np.zeros(1, dtype=np.int64), 1)
+        discount_rate=0.0, horizon=horizon, n_paths=n_paths, seed=seed)
+
+
+def realised(tau, inputs, eta, n_paths, seed):
+    return realised_cash_flows(at_truth(tau, inputs, eta, n_paths, seed),
+                               np.zeros(1, dtype=np.int64), 1)
 
 
 def coverage(eta_used, replicates=60, prob=0.8):
@@ -126,13 +131,7 @@ def test_churned_customers_and_other_segments_contribute_nothing():
 def test_realised_flows_stop_at_the_horizon(periods):
     rng = np.random.default_rng(1)
     tau, inputs, _, _ = simulate_base(rng, 30, periods=periods)
-    psi = np.broadcast_to([np.log(TRUTH["eta"]), np.log(TRUTH["k"])], (1, 1, 2))
-    params = {key: np.full((1, 1), TRUTH[key]) for key in ("p", "q", "gamma")}
-    valuation = RealisedValuation(
-        family=WEIBULL, psi=np.ascontiguousarray(psi), segment=np.zeros(30, dtype=np.int64),
-        tenure=tau, active=np.ones(30, dtype=bool), spend_family=GAMMA_GAMMA,
-        spend_params=params, inputs=inputs, margin=1.0, cost_per_period=0.0,
-        discount_rate=0.0, horizon=periods, n_paths=5, seed=0)
+    valuation = at_truth(tau, inputs, TRUTH["eta"], n_paths=5, seed=0, horizon=periods)
     flows = realised_cash_flows(valuation, np.zeros(1, dtype=np.int64), 1)
     assert flows["active"].shape == (1, 5, 1, periods)
     assert (np.diff(flows["active"], axis=-1) <= 0).all()  # nobody comes back
@@ -163,13 +162,7 @@ def test_drawn_revenue_has_the_spread_of_customer_by_customer_simulation():
     # Few customers: where the gamma draw of a period's total is least like a normal.
     rng = np.random.default_rng(12)
     tau, inputs, _, _ = simulate_base(rng, 12)
-    psi = np.broadcast_to([np.log(TRUTH["eta"]), np.log(TRUTH["k"])], (1, 1, 2))
-    params = {key: np.full((1, 1), TRUTH[key]) for key in ("p", "q", "gamma")}
-    valuation = RealisedValuation(
-        family=WEIBULL, psi=np.ascontiguousarray(psi), segment=np.zeros(12, dtype=np.int64),
-        tenure=tau, active=np.ones(12, dtype=bool), spend_family=GAMMA_GAMMA,
-        spend_params=params, inputs=inputs, margin=1.0, cost_per_period=0.0,
-        discount_rate=0.0, horizon=4, n_paths=20_000, seed=4)
+    valuation = at_truth(tau, inputs, TRUTH["eta"], n_paths=20_000, seed=4, horizon=4)
     drawn = realised_cash_flows(valuation, np.zeros(1, dtype=np.int64), 1)["revenue"][0, :, 0]
     exact = np.zeros((20_000, 4))
     for j, alive, spend in valuation.iter_periods(0, 12):
