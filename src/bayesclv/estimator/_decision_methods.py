@@ -20,9 +20,11 @@ from bayesclv.data import segment_codes, validate_customers
 from bayesclv.estimator._common import (
     draw_array,
     flatten_samples,
+    positive_int,
     segment_values,
     wanted_segments,
 )
+from bayesclv.valuation.customers import POINT_SPEND_DRAWS
 from bayesclv.valuation.decisions import (
     RealisedValuation,
     acquisition_cost_ceiling,
@@ -30,7 +32,9 @@ from bayesclv.valuation.decisions import (
     pairwise_exceedance,
     prospect_discounted_survival,
     prospect_values,
+    realised_quantiles,
 )
+from bayesclv.valuation.forecast import PREDICTIVE_DRAWS, simulation_plan
 
 __all__ = ["DecisionMethods"]
 
@@ -204,7 +208,79 @@ class DecisionMethods:
             "clv", "realised residual value",
         )
 
-    def _realised(self, X: pd.DataFrame, n_paths: int) -> tuple[RealisedValuation, Any]:
+    def predict_interval(self, X: pd.DataFrame, levels: Sequence[float] = (0.5, 0.8, 0.9),
+                         *, horizon: int | None | str = "model",
+                         predictive_draws: int = PREDICTIVE_DRAWS) -> pd.DataFrame:
+        """Predictive intervals of each customer's *realised* residual value.
+
+        Where :meth:`predict`'s HDI describes what is uncertain about a customer's
+        *expected* value, these intervals also simulate whether and when the customer
+        churns and what it spends each period (:meth:`distribution_customer_value`): a
+        ``level`` interval should hold the value the customer actually brings with
+        probability ``level``, which a backtest checks (:func:`bayesclv.backtest`).
+
+        Parameters
+        ----------
+        X : pandas.DataFrame
+            Customer table.
+        levels : sequence of float, default=(0.5, 0.8, 0.9)
+            Probabilities of the central (equal-tailed) intervals, each in (0, 1).
+        horizon : int, None or "model", default="model"
+            Periods valued: the model's ``horizon`` unless given.
+        predictive_draws : int, default=1000
+            Simulations per customer: posterior draws evenly thinned to this many (with
+            a MAP fit, this many paths at the point). Memory grows as predictive_draws
+            x one chunk of customers.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per input row, in input order, with the input index: the customer
+            id, ``segment``, ``value_mean`` (the posterior mean of the expected value over
+            the horizon, as :meth:`predict`'s ``clv_mean``) and, for each level ``L``
+            (in percent), ``value_pi{L}_low`` and ``value_pi{L}_high``: the
+            ``(1 - L) / 2`` and ``(1 + L) / 2`` quantiles of the realised value. Churned
+            customers are 0 throughout.
+
+        Examples
+        --------
+        >>> import bayesclv
+        >>> customers = bayesclv.datasets.load_example()
+        >>> model = bayesclv.CLVModel(method="map", horizon=12, random_seed=0).fit(customers)
+        >>> table = model.predict_interval(customers.head(3), levels=[0.9],
+        ...                                predictive_draws=500)
+        >>> list(table.columns[2:])
+        ['value_mean', 'value_pi90_low', 'value_pi90_high']
+        """
+        check_is_fitted(self, "idata_")
+        levels = _levels(levels)
+        if horizon != "model" and horizon is not None:
+            horizon = positive_int(horizon, "horizon")
+        predictive_draws = positive_int(predictive_draws, "predictive_draws")
+        data, segments, valuation = self.customer_valuation(X, horizon=horizon)
+        chosen, n_paths = simulation_plan(valuation.n_samples, predictive_draws)
+        if valuation.n_samples == 1:
+            valuation = valuation.repeated(POINT_SPEND_DRAWS)
+        mean = valuation.summarize(float(self.hdi_prob), len(segments)).mean
+        realised, _ = self._realised(X, n_paths, horizon=horizon, samples=chosen)
+        probs = np.concatenate([[(1 - level) / 2, (1 + level) / 2] for level in levels])
+        quantiles = realised_quantiles(realised, probs)
+        out = pd.DataFrame(index=data.index)
+        out[self.customer_col] = data.customer_ids.to_numpy()
+        out["segment"] = data.segment
+        out["value_mean"] = mean
+        for k, level in enumerate(levels):
+            name = f"value_pi{_percent(level)}"
+            out[f"{name}_low"] = quantiles[2 * k]
+            out[f"{name}_high"] = quantiles[2 * k + 1]
+        out.attrs.update(period=self.period_, levels=list(levels),
+                         horizon=self.horizon if horizon == "model" else horizon)
+        return out
+
+    def _realised(self, X: pd.DataFrame, n_paths: int, *,
+                  horizon: int | None | str = "model", samples: np.ndarray | None = None
+                  ) -> tuple[RealisedValuation, Any]:
+        """The simulation of realised values; ``samples`` picks posterior samples."""
         if not (isinstance(n_paths, (int, np.integer)) and not isinstance(n_paths, bool)
                 and n_paths >= 1):
             raise ValueError(f"n_paths must be an integer >= 1; got {n_paths!r}.")
@@ -212,16 +288,20 @@ class DecisionMethods:
         segments = wanted_segments(data)
         # With covariates the parameter arrays are per profile (segment and covariates).
         profile, profiles = self.retention_model_._profiles(X, data, segments)
+        psi = flatten_samples(self.retention_model_._profile_draws(segments, profiles))
+        spend_params = self.spend_model_.segment_params(segments, profiles)
+        if samples is not None:
+            psi = psi[samples]
+            spend_params = {key: value[samples] for key, value in spend_params.items()}
         realised = RealisedValuation(
-            family=self.retention_model_.family_,
-            psi=flatten_samples(self.retention_model_._profile_draws(segments, profiles)),
+            family=self.retention_model_.family_, psi=psi,
             segment=profile, tenure=np.asarray(data.tenure),
             active=~np.asarray(data.churned),
-            spend_family=self.spend_model_.family_,
-            spend_params=self.spend_model_.segment_params(segments, profiles),
+            spend_family=self.spend_model_.family_, spend_params=spend_params,
             inputs=self.spend_model_.family_.customer_inputs(data),
             margin=float(self.margin), cost_per_period=float(self.cost_per_period),
-            discount_rate=float(self.discount_rate), horizon=self.horizon,
+            discount_rate=float(self.discount_rate),
+            horizon=self.horizon if horizon == "model" else horizon,
             n_paths=int(n_paths), seed=self.valuation_seed_,
         )
         return realised, data
@@ -303,3 +383,19 @@ class DecisionMethods:
         draws = totals.stack(sample=("chain", "draw")).transpose("sample", "segment").to_numpy()
         return pd.Series(exceedance_probability(draws, limits),
                          index=pd.Index(segments, name="segment"), name="p_total_above_budget")
+
+
+def _levels(levels: Sequence[float]) -> list[float]:
+    """Interval probabilities, each in (0, 1), in increasing order, without repeats."""
+    try:
+        values = [float(level) for level in np.atleast_1d(np.asarray(levels, dtype=object))]
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"levels must be numbers in (0, 1); got {levels!r}.") from error
+    if not values or any(not 0.0 < v < 1.0 for v in values):
+        raise ValueError(f"levels must be numbers in (0, 1); got {levels!r}.")
+    return sorted(set(values))
+
+
+def _percent(level: float) -> str:
+    """``0.9 -> '90'``, ``0.95 -> '95'``, ``0.975 -> '97.5'``."""
+    return f"{100 * level:g}"

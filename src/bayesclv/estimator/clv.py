@@ -240,9 +240,17 @@ class CLVModel(DecisionMethods, ForecastMethods, PriorChecks, BayesianEstimator)
         return {"retention": self.retention_model_.priors_,
                 "spend": self.spend_model_.priors_}
 
-    def customer_valuation(self, X: pd.DataFrame
+    def customer_valuation(self, X: pd.DataFrame, *, horizon: int | None | str = "model"
                            ) -> tuple[CustomerData, list[str], CustomerValuation]:
         """The valuation engine behind :meth:`predict` and the decision methods.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame
+            Customer table.
+        horizon : int, None or "model", default="model"
+            Periods valued: the model's ``horizon`` unless given (``None``: until the
+            remaining survival is negligible).
 
         Returns
         -------
@@ -262,7 +270,8 @@ class CLVModel(DecisionMethods, ForecastMethods, PriorChecks, BayesianEstimator)
         profile, profiles = retention._profiles(X, data, segments)
         sums, pair = customer_survival_sums(
             retention.family_, flatten_samples(retention._profile_draws(segments, profiles)),
-            profile, data.tenure, self.horizon, float(self.discount_rate))
+            profile, data.tenure, self.horizon if horizon == "model" else horizon,
+            float(self.discount_rate))
         valuation = CustomerValuation(
             sums=sums, pair=pair, segment=profile, active=~data.churned,
             spend_family=self.spend_model_.family_,

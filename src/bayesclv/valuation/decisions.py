@@ -8,7 +8,8 @@ Pure functions on arrays, called by thin methods of :class:`bayesclv.CLVModel`
 * :func:`acquisition_cost_ceiling`: the largest acquisition cost still covered with a
   given probability;
 * :class:`RealisedValuation`: the predictive distribution of *realised* residual value,
-  simulating when each customer churns and what it spends each period;
+  simulating when each customer churns and what it spends each period, and
+  :func:`realised_quantiles`, its quantiles per customer streamed chunk by chunk;
 * :func:`pairwise_exceedance` and :func:`exceedance_probability`: posterior
   probabilities computed within draws.
 """
@@ -32,6 +33,7 @@ __all__ = [
     "pairwise_exceedance",
     "prospect_discounted_survival",
     "prospect_values",
+    "realised_quantiles",
 ]
 
 _REALISED_STREAM = 2
@@ -363,3 +365,27 @@ class RealisedValuation:
         for j in range(1, limit + 1):
             log_surv = log_surv - np.exp(self.family.log_hazard_increment(pair_tau + j, pair_psi))
             yield j, (chunk.log_u < log_surv[:, None, pair]) & active
+
+
+def realised_quantiles(realised: RealisedValuation, probs: np.ndarray) -> np.ndarray:
+    """Quantiles of each customer's realised residual value, streamed over customer chunks.
+
+    Parameters
+    ----------
+    realised : RealisedValuation
+    probs : numpy.ndarray, shape (k,)
+        Probabilities in [0, 1].
+
+    Returns
+    -------
+    numpy.ndarray, shape (k, customers)
+        Quantiles (numpy's default, linear interpolation) over all samples and paths.
+        Memory grows as samples x paths x one chunk of customers, never as customers x
+        samples. Churned customers have a realised value of 0, so all their quantiles
+        are 0.
+    """
+    probs = np.asarray(probs, dtype=np.float64)
+    out = np.zeros((len(probs), realised.n_customers))
+    for sl, values in realised.iter_values():
+        out[:, sl] = np.quantile(values.reshape(-1, values.shape[-1]), probs, axis=0)
+    return out
