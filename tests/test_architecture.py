@@ -29,8 +29,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("valuation", ("bayesclv.valuation",)),
     ("storage", ("bayesclv.storage",)),
     ("estimators", ("bayesclv._base", "bayesclv.estimator")),
-    ("interfaces", ("bayesclv.io", "bayesclv.report",
-                    "bayesclv.plotting", "bayesclv.cli")),
+    ("interfaces", ("bayesclv.io", "bayesclv.report", "bayesclv._html",
+                    "bayesclv.plotting", "bayesclv.backtesting", "bayesclv.cli")),
     ("package", ("bayesclv",)),
 ]
 

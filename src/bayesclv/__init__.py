@@ -2,13 +2,15 @@
 
 The public API: :class:`CLVModel` (fit / predict / predict_posterior / segment_report /
 retention_curve), the stand-alone :class:`RetentionModel` and :class:`SpendModel`,
-model comparison (:func:`compare`, :func:`loo`), the customer value matrix
-(:func:`value_matrix`), the edge functions in
+model comparison (:func:`compare`, :func:`loo`), backtests (:func:`backtest`, in
+:mod:`bayesclv.backtesting`), the customer value matrix (:func:`value_matrix`), the edge
+functions in
 :mod:`bayesclv.data` and the example data in :mod:`bayesclv.datasets`.
 """
 
 from bayesclv import data, datasets, io, segmentation
 from bayesclv._version import __version__
+from bayesclv.backtesting import BacktestResult, backtest
 from bayesclv.comparison import compare, loo
 from bayesclv.estimator import CLVModel, RetentionModel, SpendModel
 from bayesclv.exceptions import (
@@ -24,6 +26,7 @@ from bayesclv.priors import Prior
 from bayesclv.segmentation import value_matrix
 
 __all__ = [
+    "BacktestResult",
     "CLVModel",
     "ConvergenceWarning",
     "CovariateRangeWarning",
@@ -35,6 +38,7 @@ __all__ = [
     "SpendModel",
     "UnseenSegmentWarning",
     "__version__",
+    "backtest",
     "compare",
     "data",
     "datasets",

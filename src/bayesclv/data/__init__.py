@@ -46,7 +46,13 @@ from bayesclv.data.statistics import (
     spend_statistics,
     survival_groups,
 )
-from bayesclv.data.transactions import PERIOD_UNITS, parse_dates, summarize_frame
+from bayesclv.data.transactions import (
+    PERIOD_UNITS,
+    parse_dates,
+    period_alias,
+    period_ordinals,
+    summarize_frame,
+)
 
 __all__ = [
     "MAX_SPEND",
@@ -63,6 +69,8 @@ __all__ = [
     "parse_dates",
     "partition_ranges",
     "partition_statistics",
+    "period_alias",
+    "period_ordinals",
     "risk_set_from_table",
     "risk_set_table",
     "segment_codes",

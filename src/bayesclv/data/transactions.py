@@ -8,7 +8,7 @@ import pandas as pd
 from bayesclv.data.columns import _fail, _reject_mixed_types
 from bayesclv.exceptions import DataValidationError
 
-__all__ = ["PERIOD_UNITS", "parse_dates", "summarize_frame"]
+__all__ = ["PERIOD_UNITS", "parse_dates", "period_alias", "period_ordinals", "summarize_frame"]
 
 # --------------------------------------------------------------------------------------
 # Summarising a transaction log into the customer table
@@ -26,7 +26,8 @@ _NAT = np.iinfo(np.int64).min  # datetime64 NaT viewed as int64
 _NET_TOLERANCE = 1e-9
 
 
-def _period_alias(period: str) -> tuple[str, str]:
+def period_alias(period: str) -> tuple[str, str]:
+    """``(pandas alias, unit name)`` of a period given as an alias or a unit name."""
     if isinstance(period, str):
         alias = period.strip()
         if alias.upper() in PERIOD_UNITS:
@@ -78,8 +79,12 @@ def parse_dates(series: pd.Series, column: str, rows: pd.Index, date_format: str
     return parsed.to_numpy(dtype="datetime64[ns]").astype("datetime64[D]")
 
 
-def _to_periods(days: np.ndarray, alias: str) -> np.ndarray:
-    """Period ordinals of ``datetime64[D]`` values (NaT gives ``_NAT``)."""
+def period_ordinals(days: np.ndarray, alias: str) -> np.ndarray:
+    """Pandas period ordinals of ``datetime64[D]`` values (NaT gives ``_NAT``).
+
+    Ordinals of consecutive periods differ by 1, and equal those of
+    :class:`pandas.Period` (``pd.Period(day, alias).ordinal``).
+    """
     codes, uniques = pd.factorize(days.view(np.int64))
     valid = uniques != _NAT
     ordinals = np.full(len(uniques), _NAT, dtype=np.int64)
@@ -144,7 +149,7 @@ def summarize_frame(
 ) -> pd.DataFrame:
     """:func:`bayesclv.data.summarize` of a pandas transaction log."""
     # ---- parameters -------------------------------------------------------------------
-    alias, unit = _period_alias(period)
+    alias, unit = period_alias(period)
     if refunds not in ("error", "net"):
         raise ValueError(f"refunds must be 'error' or 'net'; got {refunds!r}.")
     if not isinstance(log_spend, (bool, np.bool_)):
@@ -251,8 +256,8 @@ def summarize_frame(
         customer_end = low
 
     # ---- customer x period totals -------------------------------------------------------
-    per = _to_periods(days, alias)
-    end_period = int(_to_periods(np.array([end_day], dtype="datetime64[D]"), alias)[0])
+    per = period_ordinals(days, alias)
+    end_period = int(period_ordinals(np.array([end_day], dtype="datetime64[D]"), alias)[0])
     base = int(per.min())
     span = int(per.max()) - base + 1
     keys, inverse = np.unique(codes * span + (per - base), return_inverse=True)
@@ -284,7 +289,7 @@ def summarize_frame(
     if customer_end is not None:
         churned = (customer_end != _NAT) & (customer_end <= end_day.astype(np.int64))
         churn_period = np.full(n_customers, end_period, dtype=np.int64)
-        churn_period[churned] = _to_periods(customer_end[churned].astype("datetime64[D]"),
+        churn_period[churned] = period_ordinals(customer_end[churned].astype("datetime64[D]"),
                                             alias)
         tenure = np.where(churned, churn_period - first_period + 1, observed_tenure)
     else:
