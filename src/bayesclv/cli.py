@@ -2,7 +2,9 @@
 
 ``bayesclv demo`` values the bundled example customers; ``bayesclv report DATA --out DIR``
 fits a CLV model to a customer table or a transaction log and writes a self-contained
-HTML report with the per-customer and per-segment tables as CSV files.
+HTML report with the per-customer and per-segment tables as CSV files;
+``bayesclv backtest LOG --cutoff DATE --horizon H --out DIR`` fits on the log up to the
+cutoff and scores the forecasts on what came after.
 """
 
 from __future__ import annotations
@@ -229,6 +231,106 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_model_options(parser: Any) -> None:
+    """The CLV model's options, shared by the commands that fit one."""
+    parser.add_argument("--retention", default="weibull", choices=sorted(RETENTION_FAMILIES))
+    parser.add_argument("--spend", default="gamma_gamma", choices=sorted(SPEND_FAMILIES))
+    parser.add_argument("--method", default="nuts", choices=["nuts", "map"])
+    parser.add_argument("--draws", type=int, default=_SAMPLING["draws"])
+    parser.add_argument("--tune", type=int, default=_SAMPLING["tune"])
+    parser.add_argument("--chains", type=int, default=_SAMPLING["chains"])
+    parser.add_argument("--discount-rate", type=float, default=0.01)
+    parser.add_argument("--margin", type=float, default=0.3)
+    parser.add_argument("--cost-per-period", type=float, default=0.0)
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def _backtest(args: argparse.Namespace) -> int:
+    from bayesclv.backtesting import backtest, write_backtest
+
+    _check_out_dir(args.out)
+    log = _read_csv(args.log, [args.customer_col, args.segment_col])
+    model = CLVModel(
+        retention=args.retention, spend=args.spend, discount_rate=args.discount_rate,
+        margin=args.margin, cost_per_period=args.cost_per_period, method=args.method,
+        draws=args.draws, tune=args.tune, chains=args.chains, random_seed=args.seed,
+    )
+    segmenter = None
+    how = f"column {args.segment_col!r}" if args.segment_col else "one segment"
+    if args.segmenter == "kmeans":
+        from bayesclv.segmentation import KMeansSegmenter
+
+        n_segments = args.n_segments if args.n_segments == "auto" else int(args.n_segments)
+        segmenter = KMeansSegmenter(n_segments=n_segments, random_state=args.seed,
+                                    segment_col="segment")
+        how = f"K-Means on RFM ({args.n_segments} segments), refitted at each cutoff"
+    elif args.segmenter == "rfm":
+        from bayesclv.segmentation import RFMSegmenter
+
+        segmenter = RFMSegmenter(segment_col="segment")
+        how = "RFM groups, refitted at each cutoff"
+    start = time.perf_counter()
+    result = backtest(
+        log, cutoffs=args.cutoff, horizon=args.horizon, period=args.period,
+        customer_col=args.customer_col, date_col=args.date_col, amount_col=args.amount_col,
+        end_col=args.end_col, inactivity=args.inactivity, segment_col=args.segment_col,
+        segmenter=segmenter, model=model, refunds=args.refunds, date_format=args.date_format,
+    )
+    done = time.perf_counter()
+    paths = write_backtest(result, args.out, title=args.title,
+                           source=f"{args.log} ({len(log):,} rows)",
+                           meta={"segments": how,
+                                 "model": f"{args.retention} retention + {args.spend} "
+                                          f"spend ({args.method})"})
+    summary = result.summary()
+    print(f"Backtest of {args.log}: {len(result.cutoffs)} cutoff(s), {args.horizon} "
+          f"{result.unit}s each, in {done - start:.1f} s.")
+    for note in result.notes:
+        print(note)
+    print()
+    print(summary[["nominal", "bayesclv", "bayesclv_low", "bayesclv_high", "baseline"]]
+          .round(3).to_string())
+    for name, path in paths.items():
+        print(f"{name}: {path}")
+    return 0
+
+
+def _add_backtest_parser(commands: Any) -> None:
+    parser = commands.add_parser(
+        "backtest", help="fit before a cutoff and score the forecasts after it",
+        description="Summarise the transaction log LOG up to each cutoff, fit a CLV model, "
+                    "and compare its forecasts for the HORIZON periods after the cutoff "
+                    "with what happened, beside a naive Berger-Nasr model. Writes "
+                    "DIR/backtest.html (self-contained) and the tables as CSV files.")
+    parser.add_argument("log", help="CSV transaction log (customer_id, date, amount)")
+    parser.add_argument("--cutoff", required=True, action="append",
+                        help="last day of the training data, the last day of a period "
+                             "(e.g. 2024-06-30); repeat for a rolling-origin backtest")
+    parser.add_argument("--horizon", required=True, type=int,
+                        help="periods after the cutoff to score")
+    parser.add_argument("--out", required=True, help="folder for the page and CSV files")
+    churn = parser.add_mutually_exclusive_group(required=True)
+    churn.add_argument("--inactivity", type=int, default=None,
+                       help="transactional data: no purchase in the last K periods = churned")
+    churn.add_argument("--end-col", default=None,
+                       help="contractual data: column with each customer's end date")
+    parser.add_argument("--period", default="M", help="D, W, M, Q or Y (default M)")
+    parser.add_argument("--customer-col", default="customer_id")
+    parser.add_argument("--date-col", default="date")
+    parser.add_argument("--amount-col", default="amount")
+    parser.add_argument("--refunds", default="error", choices=["error", "net"])
+    parser.add_argument("--date-format", default=None)
+    parser.add_argument("--segment-col", default=None,
+                        help="column of the log with each customer's segment")
+    parser.add_argument("--segmenter", default="none", choices=["none", "kmeans", "rfm"],
+                        help="segment customers at each cutoff: K-Means on RFM or RFM "
+                             "groups (default: the --segment-col column, or one segment)")
+    parser.add_argument("--n-segments", default="4",
+                        help="K-Means clusters (an int, or 'auto')")
+    _add_model_options(parser)
+    parser.add_argument("--title", default="Backtest of customer lifetime value")
+
+
 def _add_report_parser(commands: Any) -> None:
     report = commands.add_parser(
         "report", help="fit a CLV model to a CSV and write an HTML report",
@@ -262,17 +364,8 @@ def _add_report_parser(commands: Any) -> None:
                         help="segment column (default 'segment' for a customer table)")
     report.add_argument("--n-segments", default="4",
                         help="K-Means clusters (an int, or 'auto')")
-    report.add_argument("--retention", default="weibull", choices=sorted(RETENTION_FAMILIES))
-    report.add_argument("--spend", default="gamma_gamma", choices=sorted(SPEND_FAMILIES))
-    report.add_argument("--method", default="nuts", choices=["nuts", "map"])
-    report.add_argument("--draws", type=int, default=_SAMPLING["draws"])
-    report.add_argument("--tune", type=int, default=_SAMPLING["tune"])
-    report.add_argument("--chains", type=int, default=_SAMPLING["chains"])
+    _add_model_options(report)
     report.add_argument("--horizon", type=int, default=36)
-    report.add_argument("--discount-rate", type=float, default=0.01)
-    report.add_argument("--margin", type=float, default=0.3)
-    report.add_argument("--cost-per-period", type=float, default=0.0)
-    report.add_argument("--seed", type=int, default=0)
     report.add_argument("--title", default="Customer lifetime value report")
     report.add_argument("--forecast-periods", type=int, default=12,
                         help="periods of the cash-flow forecast section (0: none)")
@@ -298,13 +391,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo.add_argument("--margin", type=float, default=0.3)
     demo.add_argument("--seed", type=int, default=0)
     _add_report_parser(commands)
+    _add_backtest_parser(commands)
     args = parser.parse_args(argv)
     try:
         if args.command == "demo":
             return _demo(args)
         if args.command == "report":
             return _report(args)
-    except (ValueError, OSError, ImportError) as error:
+        if args.command == "backtest":
+            return _backtest(args)
+    except (ValueError, OSError, ImportError, pd.errors.ParserError) as error:
         # One line, no traceback: bad input, unwritable files, a missing optional package.
         print(f"bayesclv {args.command}: error: {' '.join(str(error).split())}",
               file=sys.stderr)

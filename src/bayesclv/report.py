@@ -8,11 +8,8 @@ offline), ``predictions.csv`` (one row per customer), ``segment_report.csv`` and
 
 from __future__ import annotations
 
-import base64
 import datetime as _dt
 import html
-import io
-import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -20,38 +17,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bayesclv._html import document, figure_html, meta_html, table_html, write_together
 from bayesclv._version import __version__
 from bayesclv.segmentation.strategy import SEGMENT_STRATEGIES
 from bayesclv.segmentation.value_matrix import VALUE_QUADRANTS, unpipe, value_matrix
 from bayesclv.valuation.programmes import rank_programmes
 
 __all__ = ["write_report"]
-
-_STYLE = """
-body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 2em auto;
-       max-width: 1100px; color: #222; background: #fff; line-height: 1.45; }
-h1 { border-bottom: 3px solid #1f77b4; padding-bottom: .2em; }
-h2 { margin-top: 1.8em; color: #1f4e79; }
-table { border-collapse: collapse; margin: .8em 0; font-size: 0.9em; }
-th, td { border: 1px solid #ccc; padding: .3em .6em; text-align: right; }
-th { background: #eef3f8; }
-td:first-child, th:first-child { text-align: left; }
-.meta td, .quadrants td:nth-child(2) { text-align: left; }
-.note { color: #555; font-size: 0.9em; }
-img { max-width: 100%; border: 1px solid #ddd; margin: .5em 0; }
-"""
-
-
-def _figure_html(figure: Any, alt: str) -> str:
-    """A figure as an ``<img>`` with a base64 PNG data URI; the figure is closed."""
-    import matplotlib.pyplot as plt
-
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=100)
-    plt.close(figure)
-    data = base64.b64encode(buffer.getvalue()).decode("ascii")
-    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
-
 
 def _money(value: float) -> str:
     return f"{value:,.0f}"
@@ -147,18 +119,6 @@ def _programme_table(ranked: pd.DataFrame) -> pd.DataFrame:
         "P(gain > cost)": [f"{p:.0%}" if np.isfinite(p) else ""
                            for p in ranked["prob_exceeds_cost"]],
     })
-
-
-def _table_html(table: pd.DataFrame, css_class: str = "", index: bool = False) -> str:
-    if not index and table.index.name is not None:
-        table = table.reset_index()
-    return table.to_html(index=index, escape=True, border=0, classes=css_class or None)
-
-
-def _meta_html(rows: Mapping[str, Any]) -> str:
-    cells = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
-                    for k, v in rows.items())
-    return f'<table class="meta">{cells}</table>'
 
 
 def write_report(
@@ -290,39 +250,39 @@ def write_report(
     strategies = "".join(f"<li><b>{html.escape(k)}</b>: {html.escape(v)}</li>"
                          for k, v in SEGMENT_STRATEGIES.items())
     figures = {
-        "clv": _figure_html(plot_clv_distribution(model, customers),
+        "clv": figure_html(plot_clv_distribution(model, customers),
                             "CLV per customer and segment totals"),
-        "matrix": _figure_html(plot_value_matrix(model, customers, matrix=matrix),
+        "matrix": figure_html(plot_value_matrix(model, customers, matrix=matrix),
                                "value matrix"),
-        "retention": _figure_html(plot_retention(model, customers),
+        "retention": figure_html(plot_retention(model, customers),
                                   "retention curves per segment"),
     }
     sections = []
     if forecast is not None:
-        fan = _figure_html(plot_forecast(forecast, "margin"), "margin per future period")
+        fan = figure_html(plot_forecast(forecast, "margin"), "margin per future period")
         sections.append(f"""
 <h2>Forecast</h2>
 <p>The whole base's cash flows in each of the next {forecast_periods} {period}s: the
 expected value with its HDI (what is uncertain about the parameters and each customer's
 rates) and the predictive interval of what will actually come in (also who churns and
 what each period's spend turns out to be). Per segment in forecast.csv.</p>
-{_table_html(_forecast_table(forecast))}
+{table_html(_forecast_table(forecast))}
 {fan}""")
     if scenarios:
         sections.append(f"""
 <h2>Programmes</h2>
 <p>Retention programmes ranked per segment by posterior expected gain per unit of cost;
 the gain is a difference within each posterior draw, so its interval is honest.</p>
-{_table_html(_programme_table(rank_programmes(scenarios)))}""")
+{table_html(_programme_table(rank_programmes(scenarios)))}""")
     body = f"""
 <h1>{html.escape(title)}</h1>
-{_meta_html(meta)}
+{meta_html(meta)}
 {''.join(f'<p class="note">{html.escape(n)}</p>' for n in notes)}
 <h2>Value by segment</h2>
 <p>Residual lifetime value (future margin, discounted) per segment, ordered by CLV per
 customer. Totals and shares are computed within each posterior draw, so their intervals
 are honest.</p>
-{_table_html(_segment_table(report))}
+{table_html(_segment_table(report))}
 <p class="note">Default strategies (unless given): </p><ul class="note">{strategies}</ul>
 {figures["clv"]}
 <h2>Value matrix</h2>
@@ -331,10 +291,10 @@ Thresholds: current value above
 {_money(matrix.attrs['current_threshold'])}, future value above
 {_money(matrix.attrs['future_threshold'])} (medians unless given). Each customer has the
 posterior probability of each quadrant.</p>
-{_table_html(_quadrant_table(matrix), "quadrants")}
+{table_html(_quadrant_table(matrix), "quadrants")}
 {figures["matrix"]}
 <h2>Most valuable customers</h2>
-{_table_html(_top_customers(table, model.customer_col, top), index=True)}
+{table_html(_top_customers(table, model.customer_col, top), index=True)}
 <h2>Retention</h2>
 <p>Posterior survival curves per segment over the life table of the data.</p>
 {figures["retention"]}
@@ -343,30 +303,10 @@ posterior probability of each quadrant.</p>
 segment_report.csv (one row per segment){", forecast.csv (one row per segment and period)"
                                           if forecast is not None else ""}.</p>
 """
-    document = (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-                f"<title>{html.escape(title)}</title>\n<style>{_STYLE}</style>\n</head>\n"
-                f"<body>{body}</body>\n</html>\n")
+    page = document(title, body)
     contents = {"predictions": table.to_csv(index=False),
-                "segment_report": report.to_csv(), "html": document}
+                "segment_report": report.to_csv(), "html": page}
     if forecast is not None:
         contents["forecast"] = forecast.to_csv(index=False)
-    _write_together(paths, contents)
+    write_together(paths, contents)
     return paths
-
-
-def _write_together(paths: dict[str, Path], contents: dict[str, str]) -> None:
-    """Write every file or none: each to a temporary sibling, then all renamed into place.
-
-    Everything is computed before the first byte is written, so a failure leaves no
-    partial report (and an earlier report in the folder untouched).
-    """
-    staged = {}
-    try:
-        for name, path in paths.items():
-            staged[name] = path.with_name(f".{path.name}.partial")
-            staged[name].write_text(contents[name], encoding="utf-8")
-        for name, path in paths.items():
-            os.replace(staged[name], path)
-    finally:
-        for temporary in staged.values():
-            temporary.unlink(missing_ok=True)

@@ -8,8 +8,10 @@
 """
 
 from bayesclv.backtesting.baseline import BergerNasr
+from bayesclv.backtesting.page import write_backtest
 from bayesclv.backtesting.result import BacktestResult
 from bayesclv.backtesting.run import backtest
 from bayesclv.backtesting.split import HoldoutSplit, split_log
 
-__all__ = ["BacktestResult", "BergerNasr", "HoldoutSplit", "backtest", "split_log"]
+__all__ = ["BacktestResult", "BergerNasr", "HoldoutSplit", "backtest", "split_log",
+           "write_backtest"]

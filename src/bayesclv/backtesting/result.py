@@ -174,8 +174,9 @@ class BacktestResult:
             inside = within(cells[f"{name}_actual"].to_numpy(),
                             cells[f"{name}_pi_low"].to_numpy(),
                             cells[f"{name}_pi_high"].to_numpy())
+            low, high = clopper_pearson(inside.sum(), len(inside))
             figures[f"segment-periods with actual {name} in the interval"] = (
-                inside.mean(), np.nan, np.nan)
+                inside.mean(), float(low), float(high))
         return figures
 
     def summary(self) -> pd.DataFrame:
@@ -188,11 +189,15 @@ class BacktestResult:
             interval probability of the periods' intervals), ``bayesclv`` with
             ``bayesclv_low``, ``bayesclv_high`` (the 95% binomial interval of a coverage)
             and the same three for the baseline. Coverage pools every cutoff's
-            customers; the other figures are means over cutoffs. Rows: coverage of each
+            customers; the other figures are means over cutoffs. The intervals treat
+            customers (and segment-periods) as independent: they share parameters (and
+            a segment's periods share its customers), so read them as a lower bound on
+            the uncertainty. Rows: coverage of each
             level, Spearman rank correlation, top-decile capture (share of realised
             value held by the predicted top 10%), predicted over actual holdout revenue
             and active customers at the horizon, and the share of segment-periods whose
-            actual count and revenue fall in the predictive interval.
+            actual count and revenue fall in the predictive interval (with its binomial
+            interval: a misspecified retention curve shows here first).
         """
         ours = self._figures()
         theirs = self.baseline._figures() if self.baseline is not None else {}
