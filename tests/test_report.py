@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import base64
-import os
 import re
-import shutil
-import subprocess
 
 import numpy as np
 import pandas as pd
 import pytest
+from _browser import assert_renders
 from _simulated import N_SEGMENTS, customer_table, transaction_log
 
 import bayesclv
@@ -102,57 +100,9 @@ def test_report_errors_are_explained(tmp_path, capsys):
 
 # --- rendering in a real browser ---------------------------------------------------------------
 
-_CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable",
-                   "chrome", "chrome-headless-shell")
-
-
-def _chromium() -> str | None:
-    """A Chromium binary: $BAYESCLV_CHROMIUM, one on PATH, or Playwright's own build."""
-    given = os.environ.get("BAYESCLV_CHROMIUM")
-    if given:
-        return given
-    for name in _CHROMIUM_NAMES:
-        found = shutil.which(name)
-        if found:
-            return found
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        return None
-    try:
-        with sync_playwright() as playwright:
-            path = playwright.chromium.executable_path
-    except Exception:  # noqa: BLE001 - any failure means no usable browser
-        return None
-    return path if path and os.path.exists(path) else None
-
-
 @pytest.mark.browser
 def test_report_renders_in_headless_chromium(report_dir, tmp_path):
-    import matplotlib.image
-
-    browser = _chromium()
-    if browser is None:
-        pytest.skip("no headless Chromium found: install Debian's 'chromium' package "
-                    "(apt-get install chromium), or set BAYESCLV_CHROMIUM to a Chrome or "
-                    "Chromium binary, or pip install playwright && playwright install chromium")
-    shot = tmp_path / "report.png"
-    command = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-               "--no-first-run", "--disable-background-networking",
-               "--disable-component-update", "--disable-sync", "--hide-scrollbars",
-               f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1280,2400",
-               f"--screenshot={shot}", (report_dir / "report.html").as_uri()]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
-    assert shot.exists(), f"Chromium wrote no screenshot (exit {done.returncode}):\n" \
-                          f"{done.stderr[-2000:]}"
-    pixels = matplotlib.image.imread(shot)[..., :3]
-    assert pixels.shape[:2] == (2400, 1280)
-    non_white = (pixels < 0.95).any(axis=-1)
-    assert non_white.mean() > 0.05  # text, tables and figures, not a blank page
-    assert pixels.std() > 0.1
-    # The embedded figures are drawn: many distinct colours (plain text has few).
-    colours = np.unique((pixels[::4, ::4] * 255).astype(np.uint8).reshape(-1, 3), axis=0)
-    assert len(colours) > 200
+    assert_renders(report_dir / "report.html", tmp_path)
 
 
 def test_a_repeated_index_gives_one_row_per_customer_in_order(tmp_path):

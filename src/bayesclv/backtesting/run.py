@@ -138,8 +138,8 @@ refunds, date_format
     ...     log, cutoff="2023-06-30", horizon=6, end_col="end_date",
     ...     segment_col="channel", predictive_draws=200,
     ...     model=bayesclv.CLVModel(method="map", random_seed=0))
-    >>> sorted(result.coverage["level"].unique())
-    [0.5, 0.8, 0.9]
+    >>> result.summary().index[:3].tolist()
+    ['coverage of 50% intervals', 'coverage of 80% intervals', 'coverage of 90% intervals']
     """
     dates = _cutoffs(cutoff, cutoffs)
     if horizon is None:
