@@ -62,7 +62,7 @@ def test_report_writes_all_files_or_none(tmp_path, monkeypatch):
     def broken(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(bayesclv.report, "_figure_html", broken)
+    monkeypatch.setattr(bayesclv.report, "figure_html", broken)
     assert main(["report", str(data), "--out", str(out), "--method", "map"]) == 2
     assert sorted(p.name for p in out.iterdir()) == ["predictions.csv"]
     assert (out / "predictions.csv").read_text() == "an earlier report"
