@@ -61,7 +61,8 @@ class BacktestResult:
         predictive interval) and ``value_pi{L}_low``, ``value_pi{L}_high`` per level.
     coverage : pandas.DataFrame
         One row per cutoff, segment (and ``"all"``) and level: ``n_customers`` (active at
-        the cutoff), ``covered``, ``coverage``, its 95% binomial interval
+        the cutoff), ``covered``, ``below`` and ``above`` (missed low and high),
+        ``coverage``, its 95% binomial interval
         ``coverage_low``, ``coverage_high``, and ``verdict`` (``"under"``, ``"ok"``,
         ``"over"``).
     ranking : pandas.DataFrame
@@ -143,7 +144,8 @@ class BacktestResult:
     def pooled_coverage(self, segment: str = "all") -> pd.DataFrame:
         """Coverage per level over every cutoff together, with its binomial interval."""
         part = self.coverage[self.coverage["segment"] == segment]
-        pooled = part.groupby("level", sort=True)[["n_customers", "covered"]].sum()
+        pooled = part.groupby("level", sort=True)[
+            ["n_customers", "covered", "below", "above"]].sum()
         pooled["coverage"] = pooled["covered"] / pooled["n_customers"].clip(lower=1)
         low, high = clopper_pearson(pooled["covered"].to_numpy(),
                                     pooled["n_customers"].to_numpy())

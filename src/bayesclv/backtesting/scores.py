@@ -62,9 +62,12 @@ def coverage_table(customers: pd.DataFrame, levels: Sequence[float], segments: l
     -------
     pandas.DataFrame
         One row per segment and level: ``segment``, ``level``, ``n_customers``,
-        ``covered``, ``coverage``, ``coverage_low``, ``coverage_high`` (the 95%
-        Clopper–Pearson interval) and ``verdict``: ``"under"`` when the whole interval is
-        below the level, ``"over"`` when above, else ``"ok"``.
+        ``covered``, ``below`` and ``above`` (realised values under the lower bound and
+        over the upper one: each should be about ``(1 - level) / 2`` of the customers,
+        and a lopsided split says which way the model is biased), ``coverage``,
+        ``coverage_low``, ``coverage_high`` (the 95% Clopper–Pearson interval) and
+        ``verdict``: ``"under"`` when the whole interval is below the level, ``"over"``
+        when above, else ``"ok"``.
     """
     scored = customers[customers["active_at_cutoff"].to_numpy(dtype=bool)]
     rows = []
@@ -74,10 +77,13 @@ def coverage_table(customers: pd.DataFrame, levels: Sequence[float], segments: l
             scored["segment"].astype(str) == label]
         for level in levels:
             name = f"value_pi{percent(level)}"
-            hits = within(part["realised_value"].to_numpy(), part[f"{name}_low"].to_numpy(),
-                          part[f"{name}_high"].to_numpy())
+            realised = part["realised_value"].to_numpy()
+            low, high = part[f"{name}_low"].to_numpy(), part[f"{name}_high"].to_numpy()
+            hits = within(realised, low, high)
+            above = ~hits & (realised > high)
             rows.append({"segment": label, "level": float(level), "n_customers": len(part),
-                         "covered": int(hits.sum())})
+                         "covered": int(hits.sum()), "below": int((~hits & ~above).sum()),
+                         "above": int(above.sum())})
     table = pd.DataFrame(rows)
     n, covered = table["n_customers"].to_numpy(), table["covered"].to_numpy()
     with np.errstate(invalid="ignore", divide="ignore"):
