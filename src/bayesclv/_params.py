@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Check", "Interval", "Options"]
+__all__ = ["Check", "Interval", "Options", "interval_levels", "level_label"]
 
 
 @dataclass(frozen=True)
@@ -73,3 +73,20 @@ class Check:
 
     def describe(self) -> str:
         return self._text
+
+
+def interval_levels(levels: Any) -> list[float]:
+    """Probabilities of central intervals: numbers in (0, 1), sorted, without repeats."""
+    try:
+        values = sorted({float(level) for level in np.atleast_1d(np.asarray(levels,
+                                                                             dtype=object))})
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"levels must be numbers in (0, 1); got {levels!r}.") from error
+    if not values or any(not 0.0 < v < 1.0 for v in values):
+        raise ValueError(f"levels must be numbers in (0, 1); got {levels!r}.")
+    return values
+
+
+def level_label(level: float) -> str:
+    """A level as the percent in column names: ``0.9 -> '90'``, ``0.975 -> '97.5'``."""
+    return f"{100 * level:g}"

@@ -8,8 +8,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bayesclv._params import level_label
 from bayesclv.backtesting.baseline import BergerNasr
-from bayesclv.backtesting.scores import clopper_pearson, lift_table, percent, within
+from bayesclv.backtesting.scores import clopper_pearson, lift_table, within
 from bayesclv.backtesting.split import HoldoutSplit
 
 __all__ = ["BacktestResult", "CutoffTables"]
@@ -156,7 +157,7 @@ class BacktestResult:
         """The summary's figures of this result: ``{metric: (value, low, high)}``."""
         figures = {}
         for row in self.pooled_coverage().itertuples():
-            figures[f"coverage of {percent(row.level)}% intervals"] = (
+            figures[f"coverage of {level_label(row.level)}% intervals"] = (
                 row.coverage, row.coverage_low, row.coverage_high)
         figures["Spearman rank correlation"] = (self.ranking["spearman"].mean(),
                                                 np.nan, np.nan)

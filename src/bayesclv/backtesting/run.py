@@ -11,9 +11,10 @@ from arviz_stats.base import array_stats
 from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 
+from bayesclv._params import interval_levels, level_label
 from bayesclv.backtesting.baseline import BergerNasr
 from bayesclv.backtesting.result import BacktestResult, CutoffTables
-from bayesclv.backtesting.scores import coverage_table, percent, ranking_scores
+from bayesclv.backtesting.scores import coverage_table, ranking_scores
 from bayesclv.backtesting.split import HoldoutSplit, split_log
 from bayesclv.estimator import CLVModel
 from bayesclv.families import SPEND_FAMILIES
@@ -147,9 +148,10 @@ refunds, date_format
                          "score (e.g. horizon=12).")
     template = _template(CLVModel() if model is None else model, segmenter)
     estimator = template.steps[-1][1] if isinstance(template, Pipeline) else template
-    levels = _levels(levels)
-    spend = SPEND_FAMILIES.get(getattr(estimator, "spend", None))
-    log_spend = spend is not None and "mean_log_spend" in spend.inputs
+    levels = interval_levels(levels)
+    spend = estimator.spend
+    family = SPEND_FAMILIES.get(spend) if isinstance(spend, str) else None
+    log_spend = family is not None and "mean_log_spend" in family.inputs
     options = {"period": period, "customer_col": customer_col, "date_col": date_col,
                "amount_col": amount_col, "end_col": end_col, "inactivity": inactivity,
                "segment_col": segment_col, "refunds": refunds, "date_format": date_format,
@@ -193,16 +195,6 @@ def _template(model: Any, segmenter: Any) -> Any:
     return model
 
 
-def _levels(levels: Sequence[float]) -> list[float]:
-    try:
-        values = sorted({float(level) for level in levels})
-    except (TypeError, ValueError) as error:
-        raise ValueError(f"levels must be numbers in (0, 1); got {levels!r}.") from error
-    if not values or any(not 0.0 < v < 1.0 for v in values):
-        raise ValueError(f"levels must be numbers in (0, 1); got {levels!r}.")
-    return values
-
-
 def _one_cutoff(split: HoldoutSplit, template: Any, levels: list[float],
                 predictive_draws: int) -> CutoffTables:
     fitted = clone(template)
@@ -236,7 +228,7 @@ def _one_cutoff(split: HoldoutSplit, template: Any, levels: list[float],
     model_customers = customers.copy()
     for column in intervals.columns[2:]:
         model_customers[column] = intervals[column].to_numpy()
-    widest = f"value_pi{percent(levels[-1])}"
+    widest = f"value_pi{level_label(levels[-1])}"
     model_customers.insert(7, "value_pi_low", model_customers[f"{widest}_low"])
     model_customers.insert(8, "value_pi_high", model_customers[f"{widest}_high"])
 
@@ -254,8 +246,8 @@ def _one_cutoff(split: HoldoutSplit, template: Any, levels: list[float],
     naive_customers = customers.copy()
     naive_customers["value_mean"] = mean
     for k, level in enumerate(levels):
-        naive_customers[f"value_pi{percent(level)}_low"] = bounds[2 * k]
-        naive_customers[f"value_pi{percent(level)}_high"] = bounds[2 * k + 1]
+        naive_customers[f"value_pi{level_label(level)}_low"] = bounds[2 * k]
+        naive_customers[f"value_pi{level_label(level)}_high"] = bounds[2 * k + 1]
     naive_customers.insert(7, "value_pi_low", naive_customers[f"{widest}_low"])
     naive_customers.insert(8, "value_pi_high", naive_customers[f"{widest}_high"])
     seed = estimator.random_seed if isinstance(estimator.random_seed, (int, np.integer)) else 0

@@ -12,17 +12,13 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from bayesclv._params import level_label
 from bayesclv.valuation.forecast import labels_with_total
 
-__all__ = ["clopper_pearson", "coverage_table", "lift_table", "percent", "ranking_scores",
-           "within"]
+__all__ = ["clopper_pearson", "coverage_table", "lift_table", "ranking_scores", "within"]
+
 #: Confidence of the binomial interval on each coverage figure.
 COVERAGE_CONFIDENCE = 0.95
-
-
-def percent(level: float) -> str:
-    """``0.9 -> '90'``: the suffix of a level's interval columns."""
-    return f"{100 * level:g}"
 
 
 def within(actual: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
@@ -76,7 +72,7 @@ def coverage_table(customers: pd.DataFrame, levels: Sequence[float], segments: l
         part = scored if label == labels[-1] else scored[
             scored["segment"].astype(str) == label]
         for level in levels:
-            name = f"value_pi{percent(level)}"
+            name = f"value_pi{level_label(level)}"
             realised = part["realised_value"].to_numpy()
             low, high = part[f"{name}_low"].to_numpy(), part[f"{name}_high"].to_numpy()
             hits = within(realised, low, high)

@@ -16,6 +16,7 @@ import pandas as pd
 import xarray as xr
 from sklearn.utils.validation import check_is_fitted
 
+from bayesclv._params import interval_levels, level_label
 from bayesclv.data import segment_codes, validate_customers
 from bayesclv.estimator._common import (
     draw_array,
@@ -253,7 +254,7 @@ class DecisionMethods:
         ['value_mean', 'value_pi90_low', 'value_pi90_high']
         """
         check_is_fitted(self, "idata_")
-        levels = _levels(levels)
+        levels = interval_levels(levels)
         if horizon != "model" and horizon is not None:
             horizon = positive_int(horizon, "horizon")
         predictive_draws = positive_int(predictive_draws, "predictive_draws")
@@ -270,7 +271,7 @@ class DecisionMethods:
         out["segment"] = data.segment
         out["value_mean"] = mean
         for k, level in enumerate(levels):
-            name = f"value_pi{_percent(level)}"
+            name = f"value_pi{level_label(level)}"
             out[f"{name}_low"] = quantiles[2 * k]
             out[f"{name}_high"] = quantiles[2 * k + 1]
         out.attrs.update(period=self.period_, levels=list(levels),
@@ -383,19 +384,3 @@ class DecisionMethods:
         draws = totals.stack(sample=("chain", "draw")).transpose("sample", "segment").to_numpy()
         return pd.Series(exceedance_probability(draws, limits),
                          index=pd.Index(segments, name="segment"), name="p_total_above_budget")
-
-
-def _levels(levels: Sequence[float]) -> list[float]:
-    """Interval probabilities, each in (0, 1), in increasing order, without repeats."""
-    try:
-        values = [float(level) for level in np.atleast_1d(np.asarray(levels, dtype=object))]
-    except (TypeError, ValueError) as error:
-        raise ValueError(f"levels must be numbers in (0, 1); got {levels!r}.") from error
-    if not values or any(not 0.0 < v < 1.0 for v in values):
-        raise ValueError(f"levels must be numbers in (0, 1); got {levels!r}.")
-    return sorted(set(values))
-
-
-def _percent(level: float) -> str:
-    """``0.9 -> '90'``, ``0.95 -> '95'``, ``0.975 -> '97.5'``."""
-    return f"{100 * level:g}"
