@@ -9,8 +9,8 @@ spend (:func:`bayesclv.datasets.simulate_transactions`, 30 months, every subscri
 every month) is backtested at one cutoff with the library's defaults (NUTS, 4 chains x
 1,000 draws). Prints a table: the time of the whole :func:`bayesclv.backtest`, of its
 parts measured apart (splitting the log, fitting the model on the training table) and
-the process's peak resident memory so far, then the headline figures of the model and the naive Berger–Nasr
-baseline it scores beside it.
+the process's peak resident memory so far, then the headline figures of the model and
+the naive Berger–Nasr baseline it scores beside it.
 """
 
 from __future__ import annotations

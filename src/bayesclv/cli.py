@@ -249,6 +249,9 @@ def _backtest(args: argparse.Namespace) -> int:
     from bayesclv.backtesting import backtest, write_backtest
 
     _check_out_dir(args.out)
+    if args.segment_col and args.segmenter != "none":
+        raise ValueError(f"--segment-col {args.segment_col} and --segmenter "
+                         f"{args.segmenter} both make the segments: give one.")
     log = _read_csv(args.log, [args.customer_col, args.segment_col])
     model = CLVModel(
         retention=args.retention, spend=args.spend, discount_rate=args.discount_rate,

@@ -38,7 +38,7 @@ def _backtest(seed: int, retention: str = "weibull", channels=None):
 def test_predictive_intervals_hold_their_nominal_share_over_repeated_simulations():
     results = [_backtest(100 + rep) for rep in range(3)]
     coverage = pd.concat([r.coverage[r.coverage["segment"] == "all"] for r in results])
-    pooled = coverage.groupby("level")[["n_customers", "covered", "below", "above"]].sum()
+    pooled = coverage.groupby("nominal")[["n_customers", "covered", "below", "above"]].sum()
     observed = pooled["covered"] / pooled["n_customers"]
     assert pooled["n_customers"].min() > 3000
     np.testing.assert_allclose(observed.to_numpy(), observed.index.to_numpy(), atol=0.04)
@@ -56,8 +56,8 @@ def test_predictive_intervals_hold_their_nominal_share_over_repeated_simulations
         assert abs(summary.loc["holdout revenue, predicted / actual", "bayesclv"] - 1) < 0.06
         assert summary.loc["Spearman rank correlation", "bayesclv"] > 0.6
         # the naive baseline's intervals (churn only, rates and spend known) are too narrow
-        assert (result.baseline.pooled_coverage()["coverage_high"]
-                < result.pooled_coverage()["level"]).all()
+        assert (result.baseline.pooled_coverage()["observed_high"]
+                < result.pooled_coverage()["nominal"]).all()
 
 
 def test_constant_retention_on_duration_dependent_lifetimes_is_flagged():

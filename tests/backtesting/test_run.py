@@ -48,8 +48,8 @@ def test_the_tables_have_the_documented_columns_and_rows(result, log):
                  "value_mean", "value_pi_low", "value_pi_high", "value_pi50_low",
                  "value_pi80_high", "value_pi90_high"):
         assert name in result.customers.columns
-    assert set(result.coverage["level"]) == {0.5, 0.8, 0.9}
-    assert {"coverage", "coverage_low", "coverage_high", "verdict"} <= set(result.coverage)
+    assert set(result.coverage["nominal"]) == {0.5, 0.8, 0.9}
+    assert {"observed", "observed_low", "observed_high", "verdict"} <= set(result.coverage)
     assert list(result.ranking.columns) == ["cutoff", "n_customers", "spearman",
                                             "top_decile_capture"]
     # one row per customer of each cutoff's fit, none acquired after it
@@ -114,8 +114,8 @@ def test_the_baseline_is_berger_nasr_on_the_same_table(result, log):
     np.testing.assert_allclose(rows["value_mean"], np.where(alive, expected, 0.0),
                                rtol=1e-12)
     # the naive intervals leave out spend and parameter uncertainty: far too narrow
-    ours = result.pooled_coverage().set_index("level")["coverage"]
-    theirs = result.baseline.pooled_coverage().set_index("level")["coverage"]
+    ours = result.pooled_coverage().set_index("nominal")["observed"]
+    theirs = result.baseline.pooled_coverage().set_index("nominal")["observed"]
     assert (theirs < ours - 0.1).all()
 
 
@@ -162,11 +162,60 @@ def test_a_segmenter_or_a_pipeline_is_refitted_at_each_cutoff(log):
     assert single.coverage["segment"].unique().tolist() == ["all"]
 
 
-def test_an_inactivity_log_is_backtested(log):
-    result = bayesclv.backtest(log.drop(columns="end_date"), "2023-09-30", 3, inactivity=2,
-                               segment_col="channel", model=_model(), predictive_draws=100)
+def test_an_inactivity_log_is_backtested():
+    # a shop's customers skip months: some labelled churned come back
+    shop, _ = simulate_transactions(900, n_periods=24, random_seed=12,
+                                    active_probability=0.5)
+    shop = shop.drop(columns="end_date")
+    result = bayesclv.backtest(shop, "2023-09-30", 3, inactivity=2, segment_col="channel",
+                               model=_model(), predictive_draws=100)
     assert (result.periods["revenue_uncounted"] == 0).all()
     assert any("without a purchase" in note for note in result.notes)
+    # customers labelled churned at the cutoff who buy again are counted apart
+    split = split_log(shop, "2023-09-30", 3, inactivity=2, segment_col="channel")
+    churned = split.training["churned"].to_numpy()
+    base = result.periods[result.periods["segment"] == "all"]
+    np.testing.assert_array_equal(base["active_returned"],
+                                  split.active[churned].sum(axis=0))
+    np.testing.assert_array_equal(base["active_actual"], split.active[~churned].sum(axis=0))
+    np.testing.assert_allclose(base["revenue_returned"], split.revenue[churned].sum(axis=0))
+    assert base["active_returned"].sum() > 0
+
+
+def test_nothing_after_the_cutoff_reaches_the_segmenter_or_the_model(log):
+    """Later rows shuffled, their amounts changed and later contract ends erased: the
+    fitted segmenter and model, and so every prediction, are bit-identical."""
+    cutoff = pd.Timestamp("2023-06-30")
+    changed = log.copy()
+    changed.loc[changed["end_date"] > cutoff, "end_date"] = pd.NaT
+    later = np.flatnonzero(pd.to_datetime(changed["date"]) > cutoff)
+    rng = np.random.default_rng(1)
+    changed.loc[later, "date"] = changed.loc[rng.permutation(later), "date"].to_numpy()
+    changed.loc[later, "amount"] = changed.loc[later, "amount"].to_numpy()[::-1] + 1.0
+    runs = [bayesclv.backtest(frame, cutoff, 3, end_col="end_date",
+                              segmenter=KMeansSegmenter(n_segments=3, random_state=0),
+                              model=_model(), predictive_draws=100)
+            for frame in (log, changed)]
+    first, second = (run.model for run in runs)
+    np.testing.assert_array_equal(first[0].centres_, second[0].centres_)
+    for name in ("retention_model_", "spend_model_"):
+        a, b = (getattr(m[-1], name).posterior_ for m in (first, second))
+        for var in a.data_vars:
+            np.testing.assert_array_equal(a[var].to_numpy(), b[var].to_numpy())
+    predicted = ["customer_id", "segment", "value_mean", "value_pi_low", "value_pi_high"]
+    pd.testing.assert_frame_equal(runs[0].customers[predicted], runs[1].customers[predicted])
+    assert not np.array_equal(runs[0].customers["realised_value"],
+                              runs[1].customers["realised_value"])
+
+
+def test_every_cutoff_is_checked_before_any_fit(log, monkeypatch):
+    def no_fit(*args, **kwargs):
+        raise AssertionError("fitted before checking the cutoffs")
+
+    monkeypatch.setattr(bayesclv.CLVModel, "fit", no_fit)
+    with pytest.raises(ValueError, match="before the last holdout month"):
+        bayesclv.backtest(log, cutoffs=["2023-03-31", "2023-12-31"], horizon=6,
+                          end_col="end_date", model=_model())
 
 
 def test_bad_arguments_are_refused(log):
@@ -181,9 +230,17 @@ def test_bad_arguments_are_refused(log):
                           model=bayesclv.RetentionModel())
     with pytest.raises(ValueError, match="levels must be numbers in"):
         bayesclv.backtest(log, "2023-09-30", 3, end_col="end_date", levels=[0.5, 1.0])
-    with pytest.raises(ValueError, match="repeat a date"):
-        bayesclv.backtest(log, cutoffs=["2023-09-30", "2023-09-30"], horizon=3,
+    with pytest.raises(ValueError, match="repeat a day"):
+        bayesclv.backtest(log, cutoffs=["2023-09-30", "2023-09-30 12:00"], horizon=3,
                           end_col="end_date")
+    with pytest.raises(ValueError, match="cutoff must be a date"):
+        bayesclv.backtest(log, cutoffs=["2023-09-30", "soon"], horizon=3,
+                          end_col="end_date")
+    with pytest.raises(ValueError, match=r"column options at their defaults.*segment_col"):
+        bayesclv.backtest(log, "2023-09-30", 3, end_col="end_date", segment_col="channel",
+                          model=bayesclv.CLVModel(segment_col="channel"))
+    with pytest.raises(ValueError, match="predictive_draws"):
+        bayesclv.backtest(log, "2023-09-30", 3, end_col="end_date", predictive_draws=0)
     with pytest.raises(ValueError, match="segmenter inside the Pipeline"):
         bayesclv.backtest(log, "2023-09-30", 3, end_col="end_date",
                           segmenter=KMeansSegmenter(),
@@ -235,3 +292,7 @@ def test_the_command_line_writes_the_backtest(log, tmp_path, capsys):
     assert error.startswith("bayesclv backtest: error: cutoff 2023-09-15 is not the last "
                             "day of a month") and error.count("\n") == 1
     assert not (tmp_path / "bad").exists()
+    code = main(["backtest", str(path), "--cutoff", "2023-09-30", "--horizon", "3",
+                 "--out", str(tmp_path / "both"), "--end-col", "end_date",
+                 "--segment-col", "channel", "--segmenter", "kmeans", "--method", "map"])
+    assert code == 2 and "both make the segments" in capsys.readouterr().err

@@ -42,12 +42,15 @@ def test_coverage_counts_customers_active_at_the_cutoff_per_segment_and_flags_mi
     assert coverage.loc["all", "n_customers"] == 390
     assert coverage.loc["good", "verdict"] == "ok"
     assert coverage.loc["bad", "verdict"] == "under"  # the negative control is caught
-    assert coverage.loc["bad", "coverage_high"] < 0.9
+    assert coverage.loc["bad", "observed_high"] < 0.9
     bad = coverage.loc["bad"]
     assert bad["covered"] + bad["below"] + bad["above"] == bad["n_customers"]
     assert bad["below"] > 40 and bad["above"] > 40  # too narrow on both sides
     good = coverage.loc["good"]
-    assert good["coverage_low"] <= good["coverage"] <= good["coverage_high"]
+    assert good["observed_low"] <= good["observed"] <= good["observed_high"]
+    # a segment without customers active at the cutoff is not judged
+    empty = coverage_table(table, [0.9], ["good", "bad", "none"]).set_index("segment")
+    assert empty.loc["none", "verdict"] == "n/a" and np.isnan(empty.loc["none", "observed"])
 
 
 def test_ranking_and_lift():

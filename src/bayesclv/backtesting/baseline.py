@@ -61,7 +61,14 @@ class BergerNasr:
         segment : numpy.ndarray
             Each row's segment label.
 
-        A segment with no period at risk gets the rate of all segments together.
+        Returns
+        -------
+        BergerNasr
+
+        Notes
+        -----
+        A segment with no period at risk gets the rate of all segments together, and
+        one without spenders the spend of all segments together.
         """
         labels, code = _codes(segment)
         tenure = table["tenure"].to_numpy(dtype=np.int64)
@@ -128,8 +135,8 @@ class BergerNasr:
         return mean, np.where(active[None, :], bounds, 0.0)
 
     def simulate_flows(self, spend: np.ndarray, code: np.ndarray, active: np.ndarray,
-                       horizon: int, n_simulations: int, seed: int
-                       ) -> dict[str, np.ndarray]:
+                       horizon: int, n_simulations: int,
+                       seed: int | np.random.SeedSequence) -> dict[str, np.ndarray]:
         """Expected and simulated active customers and revenue per segment and period.
 
         Returns

@@ -17,7 +17,8 @@ from bayesclv.backtesting.result import BacktestResult
 
 __all__ = ["write_backtest"]
 
-#: The CSV files written beside the page: name -> (result attribute, baseline or not).
+#: The CSV files written beside the page: name -> the result's attribute (of the
+#: baseline for names starting with ``baseline_``).
 _TABLES = {
     "summary": "summary",
     "periods": "periods",
@@ -73,13 +74,13 @@ def _period_table(periods: pd.DataFrame, baseline: pd.DataFrame) -> pd.DataFrame
 def _coverage_table(coverage: pd.DataFrame, baseline: pd.DataFrame) -> pd.DataFrame:
     def cell(rows: pd.DataFrame) -> list[str]:
         return [f"{c:.1%} [{lo:.1%}, {hi:.1%}] {v}" for c, lo, hi, v in
-                zip(rows["coverage"], rows["coverage_low"], rows["coverage_high"],
+                zip(rows["observed"], rows["observed_low"], rows["observed_high"],
                     rows["verdict"], strict=True)]
 
     return pd.DataFrame({
         "cutoff": coverage["cutoff"].to_numpy(),
         "segment": coverage["segment"].to_numpy(),
-        "level": coverage["level"].map("{:.0%}".format).to_numpy(),
+        "level": coverage["nominal"].map("{:.0%}".format).to_numpy(),
         "customers": coverage["n_customers"].map("{:,}".format).to_numpy(),
         "bayesclv": cell(coverage),
         "naive (Berger-Nasr)": cell(baseline),

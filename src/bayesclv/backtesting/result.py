@@ -10,7 +10,7 @@ import pandas as pd
 
 from bayesclv._params import level_label
 from bayesclv.backtesting.baseline import BergerNasr
-from bayesclv.backtesting.scores import clopper_pearson, lift_table, within
+from bayesclv.backtesting.scores import clopper_pearson, lift_table, with_observed, within
 from bayesclv.backtesting.split import HoldoutSplit
 
 __all__ = ["BacktestResult", "CutoffTables"]
@@ -51,8 +51,10 @@ class BacktestResult:
         (1..horizon), ``calendar_period``, ``active_actual``, ``active_mean``,
         ``active_pi_low``, ``active_pi_high``, ``revenue_actual``, ``revenue_mean``,
         ``revenue_pi_low``, ``revenue_pi_high``, then the rest of the forecast
-        (HDI of the expected flows, margin) and ``revenue_uncounted`` (paid in the
-        period a contract ended: not part of the forecast, DESIGN §4.3).
+        (HDI of the expected flows, margin), ``revenue_uncounted`` (paid in the period a
+        contract ended: not part of the forecast, DESIGN §4.3) and ``active_returned``,
+        ``revenue_returned`` (customers labelled churned at the cutoff who bought again:
+        not part of the forecast either; inactivity rule only).
     customers : pandas.DataFrame
         One row per cutoff and customer of the fit: ``customer_id``, ``segment``,
         ``active_at_cutoff``, ``realised_revenue`` (in the periods the customer stayed
@@ -61,11 +63,11 @@ class BacktestResult:
         over the horizon), ``value_pi_low``, ``value_pi_high`` (the widest level's
         predictive interval) and ``value_pi{L}_low``, ``value_pi{L}_high`` per level.
     coverage : pandas.DataFrame
-        One row per cutoff, segment (and ``"all"``) and level: ``n_customers`` (active at
-        the cutoff), ``covered``, ``below`` and ``above`` (missed low and high),
-        ``coverage``, its 95% binomial interval
-        ``coverage_low``, ``coverage_high``, and ``verdict`` (``"under"``, ``"ok"``,
-        ``"over"``).
+        One row per cutoff, segment (and ``"all"``) and level: ``nominal`` (the level),
+        ``n_customers`` (active at the cutoff), ``covered``, ``below`` and ``above``
+        (missed low and high), ``observed`` (the coverage), its 95% binomial interval
+        ``observed_low``, ``observed_high``, and ``verdict`` (``"under"``, ``"ok"``,
+        ``"over"``, ``"n/a"``).
     ranking : pandas.DataFrame
         One row per cutoff: ``n_customers``, ``spearman`` and ``top_decile_capture``
         (customers active at the cutoff).
@@ -143,22 +145,21 @@ class BacktestResult:
     # ---- summary -----------------------------------------------------------------------
 
     def pooled_coverage(self, segment: str = "all") -> pd.DataFrame:
-        """Coverage per level over every cutoff together, with its binomial interval."""
+        """Coverage per level over every cutoff together, with its binomial interval.
+
+        Columns as :attr:`coverage` (without ``cutoff`` and ``segment``).
+        """
         part = self.coverage[self.coverage["segment"] == segment]
-        pooled = part.groupby("level", sort=True)[
+        pooled = part.groupby("nominal", sort=True)[
             ["n_customers", "covered", "below", "above"]].sum()
-        pooled["coverage"] = pooled["covered"] / pooled["n_customers"].clip(lower=1)
-        low, high = clopper_pearson(pooled["covered"].to_numpy(),
-                                    pooled["n_customers"].to_numpy())
-        pooled["coverage_low"], pooled["coverage_high"] = low, high
-        return pooled.reset_index()
+        return with_observed(pooled.reset_index())
 
     def _figures(self) -> dict[str, tuple[float, float, float]]:
         """The summary's figures of this result: ``{metric: (value, low, high)}``."""
         figures = {}
         for row in self.pooled_coverage().itertuples():
-            figures[f"coverage of {level_label(row.level)}% intervals"] = (
-                row.coverage, row.coverage_low, row.coverage_high)
+            figures[f"coverage of {level_label(row.nominal)}% intervals"] = (
+                row.observed, row.observed_low, row.observed_high)
         figures["Spearman rank correlation"] = (self.ranking["spearman"].mean(),
                                                 np.nan, np.nan)
         figures["top-decile capture"] = (self.ranking["top_decile_capture"].mean(),
@@ -166,10 +167,10 @@ class BacktestResult:
         base = self.periods[self.periods["segment"] == "all"]
         sums = base.groupby("cutoff")[["revenue_mean", "revenue_actual"]].sum()
         figures["holdout revenue, predicted / actual"] = (
-            (sums["revenue_mean"] / sums["revenue_actual"]).mean(), np.nan, np.nan)
+            _ratio(sums["revenue_mean"], sums["revenue_actual"]), np.nan, np.nan)
         last = base[base["period"] == self.horizon]
         figures["active at the horizon, predicted / actual"] = (
-            (last["active_mean"] / last["active_actual"]).mean(), np.nan, np.nan)
+            _ratio(last["active_mean"], last["active_actual"]), np.nan, np.nan)
         cells = self.periods[self.periods["segment"] != "all"]
         if cells.empty:
             cells = base
@@ -177,7 +178,7 @@ class BacktestResult:
             inside = within(cells[f"{name}_actual"].to_numpy(),
                             cells[f"{name}_pi_low"].to_numpy(),
                             cells[f"{name}_pi_high"].to_numpy())
-            low, high = clopper_pearson(inside.sum(), len(inside))
+            low, high = clopper_pearson(inside.sum(), len(inside))  # NaN when empty
             figures[f"segment-periods with actual {name} in the interval"] = (
                 inside.mean(), float(low), float(high))
         return figures
@@ -296,9 +297,9 @@ class BacktestResult:
                 continue
             pooled = result.pooled_coverage()
             shift = (k - 0.5) * 0.01
-            ax.errorbar(pooled["level"] + shift, pooled["coverage"],
-                        yerr=[pooled["coverage"] - pooled["coverage_low"],
-                              pooled["coverage_high"] - pooled["coverage"]],
+            ax.errorbar(pooled["nominal"] + shift, pooled["observed"],
+                        yerr=[pooled["observed"] - pooled["observed_low"],
+                              pooled["observed_high"] - pooled["observed"]],
                         fmt="o-", color=colour, capsize=3, label=result.name)
         ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="nominal level of the predictive interval",
                ylabel="share of customers whose realised value it holds",
@@ -317,3 +318,11 @@ class BacktestResult:
         ax.set(xlim=(0, 1), ylim=(0, None), xlabel="share of customers, highest predicted "
                "value first", ylabel="share of realised value", title="lift")
         ax.legend(fontsize="small")
+
+
+def _ratio(predicted: pd.Series, actual: pd.Series) -> float:
+    """Mean over cutoffs of predicted / actual, NaN where nothing happened."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = predicted.to_numpy(dtype=float) / actual.to_numpy(dtype=float)
+    ratio[~np.isfinite(ratio)] = np.nan
+    return float(np.nanmean(ratio)) if np.isfinite(ratio).any() else np.nan

@@ -15,8 +15,10 @@ from bayesclv._params import interval_levels, level_label
 from bayesclv.backtesting.baseline import BergerNasr
 from bayesclv.backtesting.result import BacktestResult, CutoffTables
 from bayesclv.backtesting.scores import coverage_table, ranking_scores
-from bayesclv.backtesting.split import HoldoutSplit, split_log
+from bayesclv.backtesting.split import HoldoutSplit, cutoff_day, split_log
+from bayesclv.data import period_alias
 from bayesclv.estimator import CLVModel
+from bayesclv.estimator._common import positive_int
 from bayesclv.families import SPEND_FAMILIES
 from bayesclv.valuation.forecast import PREDICTIVE_DRAWS, labels_with_total
 
@@ -117,10 +119,19 @@ refunds, date_format
     Timing follows the models (DESIGN §4.3): a customer is active in a holdout period
     when it has not ended by the end of it, and a payment counts at the end of a period
     the customer stays through. What a customer pays in the period its contract ends is
-    reported apart (``revenue_uncounted``) rather than scored.
+    reported apart (``revenue_uncounted``) rather than scored, and so are customers
+    labelled churned at the cutoff who buy again (``active_returned``,
+    ``revenue_returned``; with ``inactivity`` only): the forecast is of the customers
+    active at the cutoff.
 
-    Only the training rows reach the fit: a customer's later rows cannot change it (the
-    summaries, and so the fit, are bit-identical however those rows are changed). Each
+    Only the training rows reach the fit: changing, shuffling or adding rows dated after
+    the cutoff (valid ones: the whole log is checked as :func:`~bayesclv.data.summarize`
+    checks it) leaves the training table, and so the fit, bit-identical.
+
+    The tables name the customer id ``customer_id`` and the segment ``segment``, as
+    :func:`~bayesclv.data.summarize` does; leave the model's column options at their
+    defaults. With both ``segment_col`` and ``segmenter``, the segmenter's segments are
+    the ones fitted and scored. Each
     fit costs what one fit on the summarised table costs (sufficient statistics), so a
     rolling backtest over ``k`` cutoffs costs ``k`` fits, plus one summary of the log
     per cutoff.
@@ -142,28 +153,31 @@ refunds, date_format
     >>> result.summary().index[:3].tolist()
     ['coverage of 50% intervals', 'coverage of 80% intervals', 'coverage of 90% intervals']
     """
-    dates = _cutoffs(cutoff, cutoffs)
+    alias, unit = period_alias(period)
+    dates = _cutoffs(cutoff, cutoffs, alias, unit)
     if horizon is None:
         raise ValueError("horizon is required: the number of periods after the cutoff to "
                          "score (e.g. horizon=12).")
     template = _template(CLVModel() if model is None else model, segmenter)
     estimator = template.steps[-1][1] if isinstance(template, Pipeline) else template
     levels = interval_levels(levels)
+    predictive_draws = positive_int(predictive_draws, "predictive_draws")
     spend = estimator.spend
     family = SPEND_FAMILIES.get(spend) if isinstance(spend, str) else None
     log_spend = family is not None and "mean_log_spend" in family.inputs
-    options = {"period": period, "customer_col": customer_col, "date_col": date_col,
+    options = {"period": alias, "customer_col": customer_col, "date_col": date_col,
                "amount_col": amount_col, "end_col": end_col, "inactivity": inactivity,
                "segment_col": segment_col, "refunds": refunds, "date_format": date_format,
                "log_spend": log_spend}
-    parts = []
-    for date in dates:
-        split = split_log(transactions, date, horizon, **options)
-        parts.append(_one_cutoff(split, template, levels, predictive_draws))
+    # Every split first: a cutoff the log cannot score fails before any fit.
+    splits = [split_log(transactions, date, horizon, **options) for date in dates]
+    parts = [_one_cutoff(split, template, levels, predictive_draws) for split in splits]
     return BacktestResult.from_cutoffs(parts, levels)
 
 
-def _cutoffs(cutoff: Any, cutoffs: Sequence[Any] | None) -> list[Any]:
+def _cutoffs(cutoff: Any, cutoffs: Sequence[Any] | None, alias: str, unit: str
+             ) -> list[pd.Timestamp]:
+    """The cutoffs as days (each the last of a period), sorted, without repeats."""
     if (cutoff is None) == (cutoffs is None):
         raise ValueError("Give the cutoff date (cutoff='2024-06-30') or several "
                          "(cutoffs=[...]), not both" + (" and not neither."
@@ -171,13 +185,12 @@ def _cutoffs(cutoff: Any, cutoffs: Sequence[Any] | None) -> list[Any]:
     given = cutoffs if cutoffs is not None else cutoff
     if isinstance(given, (str, bytes, pd.Timestamp)) or not np.iterable(given):
         given = [given]
-    given = list(given)
-    if not given:
+    days = [cutoff_day(c, alias, unit) for c in given]
+    if not days:
         raise ValueError("cutoffs is empty: give at least one date.")
-    stamps = [pd.Timestamp(c) if not isinstance(c, pd.Timestamp) else c for c in given]
-    if len(set(stamps)) != len(stamps):
-        raise ValueError(f"cutoffs repeat a date: {given!r}.")
-    return [c for _, c in sorted(zip(stamps, given, strict=True), key=lambda x: x[0])]
+    if len(set(days)) != len(days):
+        raise ValueError(f"cutoffs repeat a day: {[str(d.date()) for d in days]}.")
+    return sorted(days)
 
 
 def _template(model: Any, segmenter: Any) -> Any:
@@ -192,6 +205,15 @@ def _template(model: Any, segmenter: Any) -> Any:
         raise ValueError(
             "model must be a bayesclv.CLVModel (or a Pipeline ending in one): the backtest "
             f"scores value and cash-flow forecasts; got {type(estimator).__name__}.")
+    defaults = CLVModel().get_params()
+    renamed = {name: value for name, value in estimator.get_params(deep=False).items()
+               if name.endswith("_col") and value != defaults[name]}
+    if renamed:
+        raise ValueError(
+            "The backtest summarises the log into the customer table's own column names "
+            "(customer_id, segment, tenure, churned, n_periods_active, mean_spend): leave "
+            f"the model's column options at their defaults (got {renamed}). Name the "
+            "log's columns in backtest(customer_col=..., segment_col=..., ...) instead.")
     return model
 
 
@@ -200,8 +222,6 @@ def _one_cutoff(split: HoldoutSplit, template: Any, levels: list[float],
     fitted = clone(template)
     estimator = fitted.steps[-1][1] if isinstance(fitted, Pipeline) else fitted
     table = split.training
-    if estimator.customer_col != "customer_id":
-        table = table.rename(columns={"customer_id": estimator.customer_col})
     fitted.fit(table)
     if isinstance(fitted, Pipeline):
         table = fitted[:-1].transform(table)
@@ -218,7 +238,7 @@ def _one_cutoff(split: HoldoutSplit, template: Any, levels: list[float],
     realised_value = ((margin * counted - cost * split.active) * discount).sum(axis=1)
 
     customers = pd.DataFrame({
-        "customer_id": intervals[estimator.customer_col].to_numpy(),
+        "customer_id": intervals["customer_id"].to_numpy(),
         "segment": segment,
         "active_at_cutoff": active_at_cutoff,
         "realised_revenue": counted.sum(axis=1),
@@ -281,9 +301,14 @@ def _actual_flows(split: HoldoutSplit, segment: np.ndarray, segments: list[str]
     code = pd.Index(segments).get_indexer(segment)
     onehot = np.zeros((len(segment), len(segments)))
     onehot[np.arange(len(segment)), code] = 1.0
-    flows = {"active_actual": onehot.T @ split.active,
-             "revenue_actual": onehot.T @ split.counted_revenue,
-             "revenue_uncounted": onehot.T @ split.uncounted_revenue}
+    # The forecast is of the customers active at the cutoff; those labelled churned who
+    # came back (inactivity) are counted apart.
+    alive = ~split.training["churned"].to_numpy(dtype=bool)[:, None]
+    flows = {"active_actual": onehot.T @ (split.active & alive),
+             "revenue_actual": onehot.T @ (split.counted_revenue * alive),
+             "revenue_uncounted": onehot.T @ (split.uncounted_revenue * alive),
+             "active_returned": onehot.T @ (split.active & ~alive),
+             "revenue_returned": onehot.T @ (split.revenue * ~alive)}
     if len(labels) > len(segments):
         flows = {k: np.vstack([v, v.sum(axis=0)]) for k, v in flows.items()}
     horizon = split.horizon
@@ -293,7 +318,8 @@ def _actual_flows(split: HoldoutSplit, segment: np.ndarray, segments: list[str]
     })
     for name, values in flows.items():
         table[name] = values.ravel()
-    table["active_actual"] = table["active_actual"].round().astype(np.int64)
+    for name in ("active_actual", "active_returned"):
+        table[name] = table[name].round().astype(np.int64)
     return table
 
 

@@ -15,7 +15,8 @@ from scipy import stats
 from bayesclv._params import level_label
 from bayesclv.valuation.forecast import labels_with_total
 
-__all__ = ["clopper_pearson", "coverage_table", "lift_table", "ranking_scores", "within"]
+__all__ = ["clopper_pearson", "coverage_table", "lift_table", "ranking_scores", "with_observed",
+           "within"]
 
 #: Confidence of the binomial interval on each coverage figure.
 COVERAGE_CONFIDENCE = 0.95
@@ -57,13 +58,14 @@ def coverage_table(customers: pd.DataFrame, levels: Sequence[float], segments: l
     Returns
     -------
     pandas.DataFrame
-        One row per segment and level: ``segment``, ``level``, ``n_customers``,
-        ``covered``, ``below`` and ``above`` (realised values under the lower bound and
-        over the upper one: each should be about ``(1 - level) / 2`` of the customers,
-        and a lopsided split says which way the model is biased), ``coverage``,
-        ``coverage_low``, ``coverage_high`` (the 95% Clopper–Pearson interval) and
-        ``verdict``: ``"under"`` when the whole interval is below the level, ``"over"``
-        when above, else ``"ok"``.
+        One row per segment and level: ``segment``, ``nominal`` (the level),
+        ``n_customers``, ``covered``, ``below`` and ``above`` (realised values under the
+        lower bound and over the upper one: each should be about ``(1 - nominal) / 2`` of
+        the customers, and a lopsided split says which way the model is biased),
+        ``observed`` (the coverage), ``observed_low``, ``observed_high`` (its 95%
+        Clopper–Pearson interval) and ``verdict``: ``"under"`` when the whole interval is
+        below the nominal level, ``"over"`` when above, ``"n/a"`` without customers, else
+        ``"ok"``.
     """
     scored = customers[customers["active_at_cutoff"].to_numpy(dtype=bool)]
     rows = []
@@ -77,17 +79,26 @@ def coverage_table(customers: pd.DataFrame, levels: Sequence[float], segments: l
             low, high = part[f"{name}_low"].to_numpy(), part[f"{name}_high"].to_numpy()
             hits = within(realised, low, high)
             above = ~hits & (realised > high)
-            rows.append({"segment": label, "level": float(level), "n_customers": len(part),
+            rows.append({"segment": label, "nominal": float(level), "n_customers": len(part),
                          "covered": int(hits.sum()), "below": int((~hits & ~above).sum()),
                          "above": int(above.sum())})
-    table = pd.DataFrame(rows)
+    return with_observed(pd.DataFrame(rows))
+
+
+def with_observed(table: pd.DataFrame) -> pd.DataFrame:
+    """Add the observed coverage, its binomial interval and the verdict to counts.
+
+    ``table`` has ``nominal``, ``n_customers`` and ``covered``. A row without customers
+    has NaN coverage and the verdict ``"n/a"``.
+    """
+    table = table.copy()
     n, covered = table["n_customers"].to_numpy(), table["covered"].to_numpy()
     with np.errstate(invalid="ignore", divide="ignore"):
-        table["coverage"] = np.where(n > 0, covered / np.maximum(n, 1), np.nan)
-    table["coverage_low"], table["coverage_high"] = clopper_pearson(covered, n)
+        table["observed"] = np.where(n > 0, covered / np.maximum(n, 1), np.nan)
+    table["observed_low"], table["observed_high"] = clopper_pearson(covered, n)
     table["verdict"] = np.select(
-        [table["coverage_high"] < table["level"], table["coverage_low"] > table["level"]],
-        ["under", "over"], "ok")
+        [n == 0, table["observed_high"] < table["nominal"],
+         table["observed_low"] > table["nominal"]], ["n/a", "under", "over"], "ok")
     return table
 
 

@@ -55,6 +55,9 @@ class HoldoutSplit:
         Rows dated after the last holdout period (they only inform churn labels).
     churn_rule : str
         ``"contractual"`` or ``"inactivity"``.
+    notes : list of str
+        What was left out or needs saying, in words (customers acquired after the
+        cutoff, rows after the horizon, the inactivity rule's delay).
     """
 
     cutoff: pd.Timestamp

@@ -218,7 +218,10 @@ class DecisionMethods:
         *expected* value, these intervals also simulate whether and when the customer
         churns and what it spends each period (:meth:`distribution_customer_value`): a
         ``level`` interval should hold the value the customer actually brings with
-        probability ``level``, which a backtest checks (:func:`bayesclv.backtest`).
+        probability ``level``, which a backtest checks (:func:`bayesclv.backtest`). The
+        table holds both quantities, named apart (DESIGN §4.3): ``value_mean`` is the
+        posterior mean of the *expected* value, ``value_pi*`` are quantiles of the
+        *realised* value.
 
         Parameters
         ----------
