@@ -30,7 +30,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("storage", ("bayesclv.storage",)),
     ("estimators", ("bayesclv._base", "bayesclv.estimator")),
     ("interfaces", ("bayesclv.io", "bayesclv.report", "bayesclv._html",
-                    "bayesclv.plotting", "bayesclv.backtesting", "bayesclv.cli")),
+                    "bayesclv.plotting", "bayesclv.backtesting", "bayesclv.scoring",
+                    "bayesclv.cli")),
     ("package", ("bayesclv",)),
 ]
 

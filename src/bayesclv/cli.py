@@ -4,7 +4,9 @@
 fits a CLV model to a customer table or a transaction log and writes a self-contained
 HTML report with the per-customer and per-segment tables as CSV files;
 ``bayesclv backtest LOG --cutoff DATE --horizon H --out DIR`` fits on the log up to the
-cutoff and scores the forecasts on what came after.
+cutoff and scores the forecasts on what came after; ``bayesclv fit DATA --out model.nc``
+fits and saves a model (with a model card) and ``bayesclv score MODEL DATA --out OUT``
+predicts it over a CSV or Parquet table in chunks.
 """
 
 from __future__ import annotations
@@ -133,8 +135,13 @@ def _check_out_file(out: str) -> None:
     _check_out_dir(str(path.parent))
 
 
-def _load_customers(args: argparse.Namespace) -> tuple[pd.DataFrame, str, str, str]:
-    """The customer table, its segment column, how segments were made, and the source."""
+def _load_customers(args: argparse.Namespace, *, auto_kmeans: bool = True
+                    ) -> tuple[pd.DataFrame, str, str, str]:
+    """The customer table, its segment column, how segments were made, and the source.
+
+    ``auto_kmeans=False``: ``--segmenter auto`` never picks K-Means (for a saved model,
+    whose segments must come from a column the scored tables also have).
+    """
     transactions = args.inactivity is not None or args.end_col is not None
     raw = _read_csv(args.data, [args.customer_col,
                                 args.segment_col or ("segment" if not transactions else None)])
@@ -171,7 +178,7 @@ def _load_customers(args: argparse.Namespace) -> tuple[pd.DataFrame, str, str, s
     if segmenter == "auto":
         if given_segment is not None:
             segmenter = "column"
-        elif all(c in table.columns for c in _RFM_COLUMNS):
+        elif auto_kmeans and all(c in table.columns for c in _RFM_COLUMNS):
             segmenter = "kmeans"
         else:
             segmenter = "none"
@@ -334,6 +341,147 @@ def _add_backtest_parser(commands: Any) -> None:
     parser.add_argument("--title", default="Backtest of customer lifetime value")
 
 
+def _fit(args: argparse.Namespace) -> int:
+    _check_out_file(args.out)
+    customers, segment_col, how, source = _load_customers(args, auto_kmeans=False)
+    model = CLVModel(
+        retention=args.retention, spend=args.spend, discount_rate=args.discount_rate,
+        horizon=args.horizon, margin=args.margin, cost_per_period=args.cost_per_period,
+        method=args.method, draws=args.draws, tune=args.tune, chains=args.chains,
+        random_seed=args.seed, segment_col=segment_col, customer_col=args.customer_col,
+    )
+    start = time.perf_counter()
+    model.fit(customers)
+    fitted = time.perf_counter()
+    if args.thin:
+        model = model.thin(args.thin)
+    path = model.save(args.out)
+    card = Path(args.out).with_name("card.md")
+    card.write_text(model.card(source=source, segments=how), encoding="utf-8")
+    if not args.quiet:
+        print(f"{len(customers):,} customers, segments: {how}; fitted in "
+              f"{fitted - start:.1f} s ({args.method}).")
+        print(f"model: {path} ({path.stat().st_size / 2**20:.1f} MiB)\ncard: {card}")
+    return 0
+
+
+def _score(args: argparse.Namespace) -> int:
+    from bayesclv.io import load
+    from bayesclv.scoring import DEFAULT_CHUNK_SIZE, score_file, table_format
+
+    table_format(args.data)
+    table_format(args.out)
+    _check_out_file(args.out)
+    model = load(args.model)
+    columns = [c.strip() for c in args.columns.split(",") if c.strip()] if args.columns \
+        else None
+    bar = None if args.quiet else _Bar()
+    start = time.perf_counter()
+    completed = False
+    try:
+        rows = score_file(model, args.data, args.out,
+                          chunk_size=args.chunk_size or DEFAULT_CHUNK_SIZE,
+                          columns=columns, progress=bar)
+        completed = True
+    finally:
+        if bar is not None:
+            bar.close(completed)
+    if not args.quiet:
+        print(f"Scored {rows:,} customers in {time.perf_counter() - start:.1f} s: "
+              f"{args.out}")
+    return 0
+
+
+class _Bar:
+    """A tqdm progress bar fed with rows done, shown on a terminal only (none without tqdm).
+
+    Made on the first chunk scored, so an error in the first chunk prints only the error;
+    a bar cut short by an error is cleared.
+    """
+
+    def __init__(self) -> None:
+        self._bar = None
+
+    def __call__(self, done: int, total: int | None) -> None:
+        if self._bar is None:
+            try:
+                from tqdm import tqdm
+            except ImportError:  # the bar is a nicety: score without it
+                return
+            self._bar = tqdm(total=total, unit=" rows", unit_scale=True, file=sys.stderr,
+                             disable=None)
+        self._bar.update(done - self._bar.n)
+
+    def close(self, completed: bool) -> None:
+        if self._bar is not None:
+            self._bar.leave = completed
+            self._bar.close()
+
+
+def _add_fit_parser(commands: Any) -> None:
+    parser = commands.add_parser(
+        "fit", help="fit a CLV model to a CSV and save it (netCDF, no pickle)",
+        description="Fit a CLV model to DATA and save it to OUT (netCDF), with a model "
+                    "card (card.md) beside it. DATA is a customer table or, with "
+                    "--inactivity or --end-col, a transaction log summarised first. "
+                    "Segments come from a column (a segmenter fitted here could not be "
+                    "applied when scoring).")
+    parser.add_argument("data", help="CSV file: a customer table or a transaction log")
+    parser.add_argument("--out", required=True, help="model file (e.g. model.nc)")
+    _add_data_options(parser, ["auto", "column", "none"])
+    _add_model_options(parser)
+    parser.add_argument("--horizon", type=int, default=36)
+    parser.add_argument("--thin", type=int, default=None,
+                        help="keep this many posterior draws in the saved model (a slim "
+                             "scoring copy; see CLVModel.thin)")
+    parser.add_argument("--quiet", action="store_true", help="print nothing")
+
+
+def _add_score_parser(commands: Any) -> None:
+    parser = commands.add_parser(
+        "score", help="predict a saved model over a CSV or Parquet table, streamed",
+        description="Load MODEL (saved by `bayesclv fit` or model.save) and write its "
+                    "predictions for every row of DATA (a customer table, .csv or .parquet) "
+                    "to OUT (.csv or .parquet), in input order, reading and predicting "
+                    "--chunk-size rows at a time.")
+    parser.add_argument("model", help="saved model (.nc or .zarr)")
+    parser.add_argument("data", help="customer table, .csv or .parquet")
+    parser.add_argument("--out", required=True, help="predictions, .csv or .parquet")
+    parser.add_argument("--chunk-size", type=int, default=None,
+                        help="rows per chunk (default 100,000): memory grows with it")
+    parser.add_argument("--columns", default=None,
+                        help="comma-separated prediction columns to keep (the id is kept)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar, no summary")
+
+
+def _add_data_options(parser: Any, segmenters: list[str]) -> None:
+    """How DATA is read: a customer table, or a transaction log summarised first."""
+    log = parser.add_argument_group("transaction log (summarised into a customer table)")
+    churn = log.add_mutually_exclusive_group()
+    churn.add_argument("--inactivity", type=int, default=None,
+                       help="transactional data: no purchase in the last K periods = churned")
+    churn.add_argument("--end-col", default=None,
+                       help="contractual data: column with each customer's end date")
+    log.add_argument("--date-col", default="date")
+    log.add_argument("--amount-col", default="amount")
+    log.add_argument("--refunds", default="error", choices=["error", "net"])
+    log.add_argument("--date-format", default=None)
+    parser.add_argument("--customer-col", default="customer_id")
+    parser.add_argument("--period", default=None,
+                        help="period: D, W, M, Q or Y for a transaction log (default M); the "
+                             "unit's name for a customer table")
+    named = {"auto": "auto = column if there is one, else kmeans if RFM columns exist, "
+                     "else none", "column": "a given column", "kmeans": "K-Means on RFM",
+             "rfm": "RFM groups", "none": "one segment"}
+    parser.add_argument("--segmenter", default=segmenters[0], choices=segmenters,
+                        help="how customers are segmented: "
+                             + "; ".join(f"{k}: {named[k]}" for k in segmenters))
+    parser.add_argument("--segment-col", default=None,
+                        help="segment column (default 'segment' for a customer table)")
+    parser.add_argument("--n-segments", default="4",
+                        help="K-Means clusters (an int, or 'auto')")
+
+
 def _add_report_parser(commands: Any) -> None:
     report = commands.add_parser(
         "report", help="fit a CLV model to a CSV and write an HTML report",
@@ -344,29 +492,7 @@ def _add_report_parser(commands: Any) -> None:
                     "transaction log (customer_id, date, amount) summarised first.")
     report.add_argument("data", help="CSV file: a customer table or a transaction log")
     report.add_argument("--out", required=True, help="folder for the report and CSV files")
-    log = report.add_argument_group("transaction log (summarised into a customer table)")
-    churn = log.add_mutually_exclusive_group()
-    churn.add_argument("--inactivity", type=int, default=None,
-                       help="transactional data: no purchase in the last K periods = churned")
-    churn.add_argument("--end-col", default=None,
-                       help="contractual data: column with each customer's end date")
-    log.add_argument("--date-col", default="date")
-    log.add_argument("--amount-col", default="amount")
-    log.add_argument("--refunds", default="error", choices=["error", "net"])
-    log.add_argument("--date-format", default=None)
-    report.add_argument("--customer-col", default="customer_id")
-    report.add_argument("--period", default=None,
-                        help="period: D, W, M, Q or Y for a transaction log (default M); the "
-                             "unit's name for a customer table")
-    report.add_argument("--segmenter", default="auto",
-                        choices=["auto", "column", "kmeans", "rfm", "none"],
-                        help="how customers are segmented: a given column, K-Means on RFM, "
-                             "RFM groups or one segment; auto = column if there is one, else "
-                             "kmeans if RFM columns exist, else none")
-    report.add_argument("--segment-col", default=None,
-                        help="segment column (default 'segment' for a customer table)")
-    report.add_argument("--n-segments", default="4",
-                        help="K-Means clusters (an int, or 'auto')")
+    _add_data_options(report, ["auto", "column", "kmeans", "rfm", "none"])
     _add_model_options(report)
     report.add_argument("--horizon", type=int, default=36)
     report.add_argument("--title", default="Customer lifetime value report")
@@ -395,6 +521,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo.add_argument("--seed", type=int, default=0)
     _add_report_parser(commands)
     _add_backtest_parser(commands)
+    _add_fit_parser(commands)
+    _add_score_parser(commands)
     args = parser.parse_args(argv)
     try:
         if args.command == "demo":
@@ -403,6 +531,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _report(args)
         if args.command == "backtest":
             return _backtest(args)
+        if args.command == "fit":
+            return _fit(args)
+        if args.command == "score":
+            return _score(args)
     except (ValueError, OSError, ImportError, pd.errors.ParserError) as error:
         # One line, no traceback: bad input, unwritable files, a missing optional package.
         print(f"bayesclv {args.command}: error: {' '.join(str(error).split())}",

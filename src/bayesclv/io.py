@@ -19,6 +19,7 @@ import xarray as xr
 
 from bayesclv.covariates import CovariateEncoder
 from bayesclv.estimator import CLVModel, RetentionModel, SpendModel
+from bayesclv.estimator.clv import combined_idata
 from bayesclv.exceptions import ModelFormatError
 from bayesclv.priors import priors_from_dict
 from bayesclv.storage import (
@@ -186,12 +187,7 @@ def _restore_arrays(model: Any, tree: xr.DataTree, prefix: str, checksums: Any) 
 
 def _combine_idata(model: CLVModel) -> None:
     """``CLVModel.idata_`` from its sub-models, as :meth:`CLVModel.fit` builds it."""
-    children = {"posterior": xr.merge([model.retention_model_.posterior_,
-                                       model.spend_model_.posterior_])}
-    for name, sub in (("retention", model.retention_model_), ("spend", model.spend_model_)):
-        if "sample_stats" in sub.idata_.children:
-            children[f"sample_stats_{name}"] = sub.idata_["sample_stats"].to_dataset()
-    model.idata_ = xr.DataTree.from_dict(children)
+    model.idata_ = combined_idata(model.retention_model_, model.spend_model_)
 
 
 def load(path: str | os.PathLike) -> Any:

@@ -30,6 +30,7 @@ from bayesclv.data import (
     validate_customers,
 )
 from bayesclv.diagnostics import diagnostics_table
+from bayesclv.estimator._card import model_card
 from bayesclv.exceptions import DataValidationError, UnseenSegmentWarning
 from bayesclv.priors import resolve_parametrisation
 
@@ -419,6 +420,35 @@ class SegmentedModel(BayesianEstimator):
         if getattr(self, "covariates_", None) is not None:
             names.append(f"{self._prefix}_coef")
         return names
+
+    def card(self, *, backtest: Any = None, source: str | None = None,
+             segments: str | None = None) -> str:
+        """The model card, as Markdown: data, families and priors, convergence, limits.
+
+        Parameters
+        ----------
+        backtest : BacktestResult or pandas.DataFrame, optional
+            A backtest of this model (:func:`bayesclv.backtest`) or its ``summary()``.
+        source : str, optional
+            Where the training data came from.
+        segments : str, optional
+            How the segments were made.
+
+        Returns
+        -------
+        str
+            Markdown (``bayesclv fit`` writes it to ``card.md`` beside the model).
+
+        Examples
+        --------
+        >>> import bayesclv
+        >>> customers = bayesclv.datasets.load_example()
+        >>> model = bayesclv.RetentionModel(method="map", random_seed=0).fit(customers)
+        >>> model.card().splitlines()[0]
+        '# Model card: RetentionModel'
+        """
+        check_is_fitted(self, "idata_")
+        return model_card(self, backtest=backtest, source=source, segments=segments)
 
     def diagnostics(self) -> pd.DataFrame:
         """Convergence diagnostics of the fitted parameters (ArviZ summary).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -16,6 +17,7 @@ from bayesclv._hierarchy import profile_names
 from bayesclv._params import Interval, Options
 from bayesclv.data import CustomerData, validate_customers
 from bayesclv.data._dask import is_dask_frame, predict_partitions
+from bayesclv.estimator._card import model_card
 from bayesclv.estimator._clv_priors import PriorChecks
 from bayesclv.estimator._common import (
     dask_statistics,
@@ -217,14 +219,7 @@ class CLVModel(DecisionMethods, ForecastMethods, PriorChecks, BayesianEstimator)
         self.segments_ = list(self.retention_model_.segments_)
         self.n_customers_in_ = self.retention_model_.n_customers_in_
         self.has_segment_column_ = self.retention_model_.has_segment_column_
-        children = {
-            "posterior": xr.merge([self.retention_model_.posterior_,
-                                   self.spend_model_.posterior_]),
-        }
-        for name, sub in (("retention", self.retention_model_), ("spend", self.spend_model_)):
-            if "sample_stats" in sub.idata_.children:
-                children[f"sample_stats_{name}"] = sub.idata_["sample_stats"].to_dataset()
-        self.idata_ = xr.DataTree.from_dict(children)
+        self.idata_ = combined_idata(self.retention_model_, self.spend_model_)
         return self
 
     def _validated(self, X: pd.DataFrame) -> CustomerData:
@@ -514,6 +509,56 @@ class CLVModel(DecisionMethods, ForecastMethods, PriorChecks, BayesianEstimator)
         check_is_fitted(self, "idata_")
         return self.retention_model_.retention_curve(periods, segments)
 
+    def card(self, *, backtest: Any = None, source: str | None = None,
+             segments: str | None = None) -> str:
+        """The model card, as Markdown: data, families and priors, convergence, limits.
+
+        Parameters
+        ----------
+        backtest : BacktestResult or pandas.DataFrame, optional
+            A backtest of this model (:func:`bayesclv.backtest`) or its ``summary()``.
+        source : str, optional
+            Where the training data came from.
+        segments : str, optional
+            How the segments were made.
+
+        Returns
+        -------
+        str
+            Markdown (``bayesclv fit`` writes it to ``card.md`` beside the model).
+
+        Examples
+        --------
+        >>> import bayesclv
+        >>> customers = bayesclv.datasets.load_example()
+        >>> model = bayesclv.CLVModel(method="map", random_seed=0).fit(customers)
+        >>> model.card().splitlines()[0]
+        '# Model card: CLVModel'
+        """
+        check_is_fitted(self, "idata_")
+        return model_card(self, backtest=backtest, source=source, segments=segments)
+
+    def thin(self, draws: int = 500) -> CLVModel:
+        """A copy keeping ``draws`` posterior samples of each sub-model.
+
+        :meth:`RetentionModel.thin` applied to both sub-models, for scoring-only copies
+        (its Notes give the Monte-Carlo error thinning adds).
+
+        Examples
+        --------
+        >>> import bayesclv
+        >>> customers = bayesclv.datasets.load_example()
+        >>> model = bayesclv.CLVModel(method="map", random_seed=0).fit(customers)
+        >>> model.thin(100).spend_model_.posterior_.sizes["draw"]
+        1
+        """
+        check_is_fitted(self, "idata_")
+        thinned = copy.copy(self)
+        thinned.retention_model_ = self.retention_model_.thin(draws)
+        thinned.spend_model_ = self.spend_model_.thin(draws)
+        thinned.idata_ = combined_idata(thinned.retention_model_, thinned.spend_model_)
+        return thinned
+
     def diagnostics(self) -> pd.DataFrame:
         """Convergence diagnostics of both sub-models (ArviZ summary).
 
@@ -552,3 +597,12 @@ class CLVModel(DecisionMethods, ForecastMethods, PriorChecks, BayesianEstimator)
                        "steps_per_draw_by_model": {name: t.attrs["steps_per_draw"]
                                                    for name, t in tables.items()}}
         return table
+
+
+def combined_idata(retention: RetentionModel, spend: SpendModel) -> xr.DataTree:
+    """``CLVModel.idata_``: both posteriors merged, each sampler's statistics apart."""
+    children = {"posterior": xr.merge([retention.posterior_, spend.posterior_])}
+    for name, sub in (("retention", retention), ("spend", spend)):
+        if "sample_stats" in sub.idata_.children:
+            children[f"sample_stats_{name}"] = sub.idata_["sample_stats"].to_dataset()
+    return xr.DataTree.from_dict(children)
