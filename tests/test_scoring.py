@@ -62,6 +62,28 @@ def test_bad_rows_are_named_by_their_row_in_the_file(saved, customers, tmp_path)
     assert not out.exists() and not list(tmp_path.glob(".*partial*"))
 
 
+def test_ids_in_the_index_empty_tables_and_ids_repeated_across_chunks(saved, customers,
+                                                                      tmp_path):
+    model = bayesclv.load(saved)
+    indexed = tmp_path / "indexed.parquet"
+    customers.set_index("customer_id").to_parquet(indexed)
+    out = tmp_path / "scores.parquet"
+    assert score_file(model, indexed, out, chunk_size=600) == len(customers)
+    assert pd.read_parquet(out)["customer_id"].tolist() == customers["customer_id"].tolist()
+    empty = tmp_path / "empty.csv"
+    customers.head(0).to_csv(empty, index=False)
+    with pytest.raises(bayesclv.DataValidationError, match="has no rows"):
+        score_file(model, empty, tmp_path / "none.csv")
+    repeated = pd.concat([customers, customers.iloc[[5, 7]]], ignore_index=True)
+    data = tmp_path / "repeated.csv"
+    repeated.to_csv(data, index=False)
+    target = tmp_path / "repeated_scores.csv"
+    with pytest.raises(bayesclv.DataValidationError,
+                       match=r"2 repeated customer id\(s\).*'005', '007'"):
+        score_file(model, data, target, chunk_size=500)  # each chunk alone is fine
+    assert not target.exists() and not list(tmp_path.glob(".*partial*"))
+
+
 def test_the_command_line_fits_and_scores(customers, tmp_path, capsys):
     data = tmp_path / "customers.csv"
     customers.to_csv(data, index=False)
@@ -71,6 +93,10 @@ def test_the_command_line_fits_and_scores(customers, tmp_path, capsys):
     assert "card.md" in capsys.readouterr().out
     card = (tmp_path / "card.md").read_text()
     assert card.startswith("# Model card: CLVModel") and "## Known limits" in card
+    assert "| saved file | the whole posterior |" in card
+    with pytest.raises(SystemExit):
+        main(["fit", str(data), "--out", str(model_path), "--thin", "0"])
+    assert "must be an integer >= 1" in capsys.readouterr().err
     table = tmp_path / "customers.parquet"
     customers.to_parquet(table, index=False)
     out = tmp_path / "scores.csv"
@@ -99,7 +125,15 @@ def test_thin_keeps_evenly_spaced_draws_per_chain(customers, tmp_path):
     slim = model.thin(50)
     for sub in (slim.retention_model_, slim.spend_model_):
         assert sub.posterior_.sizes["chain"] == 2 and sub.posterior_.sizes["draw"] == 25
-        np.testing.assert_array_equal(sub.posterior_["draw"], np.linspace(0, 99, 25).round())
+        # relabelled like a fresh fit's draws, so outputs of the copy align
+        np.testing.assert_array_equal(sub.posterior_["draw"], np.arange(25))
+        kept = np.linspace(0, 99, 25).round().astype(int)
+        full = (model.retention_model_ if sub is slim.retention_model_
+                else model.spend_model_).posterior_
+        name = next(iter(sub.posterior_.data_vars))
+        np.testing.assert_array_equal(sub.posterior_[name].to_numpy(),
+                                      full[name].isel(draw=kept).to_numpy())
+        assert sub.posterior_.attrs["thinned_from_draws"] == 100
     assert model.retention_model_.posterior_.sizes["draw"] == 100  # the original is kept
     assert slim.idata_["posterior"].sizes["draw"] == 25
     full, thin = model.predict(customers), slim.predict(customers)
@@ -126,6 +160,8 @@ def test_the_card_says_what_the_model_is_and_cannot_do(model):
     assert "| coverage of 90% intervals | 0.9 | 0.91 |" in with_backtest
     retention = bayesclv.RetentionModel(method="map", random_seed=0).fit(
         bayesclv.datasets.load_example().head(500))
-    assert retention.card().startswith("# Model card: RetentionModel")
+    retention_card = retention.card()
+    assert retention_card.startswith("# Model card: RetentionModel")
+    assert "spend in every period" not in retention_card  # only the limits that apply
     with pytest.raises(bayesclv.NotFittedError):
         bayesclv.CLVModel().card()

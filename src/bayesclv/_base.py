@@ -139,8 +139,8 @@ def thin_idata(tree: xr.DataTree, draws: int) -> xr.DataTree:
     """Keep about ``draws`` samples in every group with a ``draw`` dimension.
 
     Every chain keeps ``ceil(draws / chains)`` draws evenly spaced over its run (the first
-    and the last included), so chains stay aligned; nothing is kept when there are
-    already no more than ``draws`` samples.
+    and the last included), so chains stay aligned, relabelled ``0..k-1``; the tree is
+    copied whole when there are already no more than ``draws`` samples.
     """
     first = next(node for node in tree.children.values() if "draw" in node.dims)
     n_chains, n_draws = first.sizes.get("chain", 1), first.sizes["draw"]
@@ -148,9 +148,14 @@ def thin_idata(tree: xr.DataTree, draws: int) -> xr.DataTree:
         return tree.copy()
     per_chain = -(-draws // n_chains)
     keep = np.unique(np.linspace(0, n_draws - 1, per_chain).round().astype(int))
-    children = {name: (node.to_dataset().isel(draw=keep) if "draw" in node.dims
-                       else node.to_dataset())
-                for name, node in tree.children.items()}
+    children = {}
+    for name, node in tree.children.items():
+        data = node.to_dataset()
+        if "draw" in data.dims:
+            # Draws relabelled 0..k-1 like a fresh fit's; which were kept is in attrs.
+            data = data.isel(draw=keep).assign_coords(draw=np.arange(len(keep)))
+            data.attrs["thinned_from_draws"] = int(n_draws)
+        children[name] = data
     return xr.DataTree.from_dict(children)
 
 
@@ -245,8 +250,8 @@ class BayesianEstimator(BaseEstimator):
         Parameters
         ----------
         draws : int, default=500
-            Posterior samples to keep (over all chains). A posterior with no more samples
-            is kept whole.
+            Posterior samples to keep over all chains: each chain keeps
+            ``ceil(draws / chains)``. A posterior with no more samples is kept whole.
 
         Returns
         -------

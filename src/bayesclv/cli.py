@@ -353,21 +353,38 @@ def _fit(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     model.fit(customers)
     fitted = time.perf_counter()
-    if args.thin:
-        model = model.thin(args.thin)
-    path = model.save(args.out)
-    card = Path(args.out).with_name("card.md")
-    card.write_text(model.card(source=source, segments=how), encoding="utf-8")
+    saved = "the whole posterior"
+    if args.thin is not None:
+        # The card describes the fit (its diagnostics need every draw); the file keeps
+        # the slim copy.
+        saved = f"a scoring copy thinned to about {args.thin} posterior samples"
+    card_text = model.card(source=source, segments=how, notes={"saved file": saved})
+    path = (model.thin(args.thin) if args.thin is not None else model).save(args.out)
+    card = path.with_name("card.md")
+    card.write_text(card_text, encoding="utf-8")
     if not args.quiet:
+        size = (sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+                if path.is_dir() else path.stat().st_size)
         print(f"{len(customers):,} customers, segments: {how}; fitted in "
               f"{fitted - start:.1f} s ({args.method}).")
-        print(f"model: {path} ({path.stat().st_size / 2**20:.1f} MiB)\ncard: {card}")
+        print(f"model: {path} ({size / 2**20:.1f} MiB; {saved})\ncard: {card}")
     return 0
+
+
+def _positive(text: str) -> int:
+    """An argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1; got {text!r}")
+    return value
 
 
 def _score(args: argparse.Namespace) -> int:
     from bayesclv.io import load
-    from bayesclv.scoring import DEFAULT_CHUNK_SIZE, score_file, table_format
+    from bayesclv.scoring import score_file, table_format
 
     table_format(args.data)
     table_format(args.out)
@@ -379,8 +396,7 @@ def _score(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     completed = False
     try:
-        rows = score_file(model, args.data, args.out,
-                          chunk_size=args.chunk_size or DEFAULT_CHUNK_SIZE,
+        rows = score_file(model, args.data, args.out, chunk_size=args.chunk_size,
                           columns=columns, progress=bar)
         completed = True
     finally:
@@ -431,10 +447,11 @@ def _add_fit_parser(commands: Any) -> None:
     _add_data_options(parser, ["auto", "column", "none"])
     _add_model_options(parser)
     parser.add_argument("--horizon", type=int, default=36)
-    parser.add_argument("--thin", type=int, default=None,
-                        help="keep this many posterior draws in the saved model (a slim "
-                             "scoring copy; see CLVModel.thin)")
-    parser.add_argument("--quiet", action="store_true", help="print nothing")
+    parser.add_argument("--thin", type=_positive, default=None,
+                        help="save a slim scoring copy keeping about this many posterior "
+                             "samples (CLVModel.thin; the full fit is not saved, the card "
+                             "describes it)")
+    parser.add_argument("--quiet", action="store_true", help="no summary")
 
 
 def _add_score_parser(commands: Any) -> None:
@@ -447,7 +464,7 @@ def _add_score_parser(commands: Any) -> None:
     parser.add_argument("model", help="saved model (.nc or .zarr)")
     parser.add_argument("data", help="customer table, .csv or .parquet")
     parser.add_argument("--out", required=True, help="predictions, .csv or .parquet")
-    parser.add_argument("--chunk-size", type=int, default=None,
+    parser.add_argument("--chunk-size", type=_positive, default=100_000,
                         help="rows per chunk (default 100,000): memory grows with it")
     parser.add_argument("--columns", default=None,
                         help="comma-separated prediction columns to keep (the id is kept)")
@@ -470,16 +487,18 @@ def _add_data_options(parser: Any, segmenters: list[str]) -> None:
     parser.add_argument("--period", default=None,
                         help="period: D, W, M, Q or Y for a transaction log (default M); the "
                              "unit's name for a customer table")
-    named = {"auto": "auto = column if there is one, else kmeans if RFM columns exist, "
-                     "else none", "column": "a given column", "kmeans": "K-Means on RFM",
+    auto = ("column if there is one, else kmeans if RFM columns exist, else none"
+            if "kmeans" in segmenters else "column if there is one, else none")
+    named = {"auto": auto, "column": "a given column", "kmeans": "K-Means on RFM",
              "rfm": "RFM groups", "none": "one segment"}
     parser.add_argument("--segmenter", default=segmenters[0], choices=segmenters,
                         help="how customers are segmented: "
                              + "; ".join(f"{k}: {named[k]}" for k in segmenters))
     parser.add_argument("--segment-col", default=None,
                         help="segment column (default 'segment' for a customer table)")
-    parser.add_argument("--n-segments", default="4",
-                        help="K-Means clusters (an int, or 'auto')")
+    if "kmeans" in segmenters:
+        parser.add_argument("--n-segments", default="4",
+                            help="K-Means clusters (an int, or 'auto')")
 
 
 def _add_report_parser(commands: Any) -> None:

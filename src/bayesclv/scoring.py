@@ -65,6 +65,8 @@ def read_chunks(path: str | os.PathLike, chunk_size: int,
             start = 0
             for batch in source.iter_batches(batch_size=chunk_size):
                 frame = batch.to_pandas()
+                if any(name is not None for name in frame.index.names):
+                    frame = frame.reset_index()  # an id stored as the pandas index
                 frame.index = pd.RangeIndex(start, start + len(frame))
                 start += len(frame)
                 yield frame
@@ -104,6 +106,7 @@ class _Writer:
     def close(self) -> None:
         if self._parquet is not None:
             self._parquet.close()
+            self._parquet = None
         elif self.rows == 0:
             self.path.write_text("")
 
@@ -118,6 +121,28 @@ def _selected(predictions: pd.DataFrame, columns: Sequence[str] | None, id_colum
                          f"predicts {list(predictions.columns)}.")
     keep = [id_column] + [c for c in columns if c != id_column]
     return predictions[keep]
+
+
+def _check_unique_ids(hashes: np.ndarray, data: str | os.PathLike, chunk_size: int,
+                      text: Sequence[str | None], id_column: str) -> None:
+    """Refuse repeated ids across chunks, naming them (the file is read again to do so)."""
+    unique, counts = np.unique(hashes, return_counts=True)
+    if (counts == 1).all():
+        return
+    repeated = set(unique[counts > 1].tolist())
+    names: list[Any] = []
+    chunks, _ = read_chunks(data, chunk_size, text)
+    for chunk in chunks:
+        ids = chunk[id_column]
+        found = pd.util.hash_pandas_object(ids, index=False).isin(repeated).to_numpy()
+        names.extend(ids[found].tolist())
+        if len(set(names)) >= 5:
+            break
+    shown = list(dict.fromkeys(names))[:5]
+    raise DataValidationError(
+        f"Column {id_column!r}: {int((counts - 1)[counts > 1].sum())} repeated customer "
+        f"id(s) in {Path(data).name} (e.g. {', '.join(repr(n) for n in shown)}): "
+        "one row per customer; nothing was written.")
 
 
 def score_file(model: Any, data: str | os.PathLike, out: str | os.PathLike, *,
@@ -153,7 +178,8 @@ def score_file(model: Any, data: str | os.PathLike, out: str | os.PathLike, *,
     DataValidationError
         For the first chunk that fails validation (the message says which rows of the
         file the chunk holds, then names the offending customers and their count in it),
-        or an empty table.
+        ids repeated anywhere in the table (checked over all chunks: 8 bytes per row are
+        kept), or an empty table.
     ValueError
         For an unknown file type, a bad ``chunk_size`` or unknown ``columns``.
     """
@@ -167,8 +193,12 @@ def score_file(model: Any, data: str | os.PathLike, out: str | os.PathLike, *,
     chunks, total = read_chunks(data, int(chunk_size), text)
     staged = out.with_name(f".{out.stem}.partial{out.suffix}")
     writer = _Writer(staged)
+    # Ids must be unique over the whole table, not only within a chunk: 8 bytes per row.
+    id_hashes = []
     try:
         for chunk in chunks:
+            if len(chunk) == 0:
+                continue
             try:
                 predictions = model.predict(chunk)
             except DataValidationError as error:
@@ -176,13 +206,17 @@ def score_file(model: Any, data: str | os.PathLike, out: str | os.PathLike, *,
                 raise DataValidationError(
                     f"{Path(data).name}, rows {chunk.index[0]:,} to {chunk.index[-1]:,} "
                     f"(counting from 0): {error}") from error
+            id_hashes.append(pd.util.hash_pandas_object(chunk[id_column], index=False)
+                             .to_numpy())
             writer.write(_selected(predictions, columns, id_column))
             if progress is not None:
                 progress(writer.rows, total)
         writer.close()
         if writer.rows == 0:
             raise DataValidationError(f"{str(data)!r} has no rows: there is nothing to score.")
+        _check_unique_ids(np.concatenate(id_hashes), data, chunk_size, text, id_column)
         os.replace(staged, out)
     finally:
+        writer.close()
         staged.unlink(missing_ok=True)
     return writer.rows

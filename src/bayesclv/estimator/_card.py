@@ -20,21 +20,31 @@ from bayesclv.priors import priors_table
 __all__ = ["KNOWN_LIMITS", "model_card"]
 
 #: What every bayesclv model assumes, in words a reader of the card can check.
-KNOWN_LIMITS = (
-    "Churn is contractual: a customer is a customer until it ends (an end date, or a "
-    "label after a stretch without purchases); a customer labelled churned who comes "
-    "back is not modelled, and with an inactivity rule churn is only seen that many "
-    "periods late.",
-    "A customer is assumed to spend in every period it stays, at its own mean spend per "
-    "active period: where customers skip periods, revenue and value are over-stated.",
-    "Stationarity: each segment's retention curve (by tenure) and spend are the same for "
-    "every calendar period and cohort; trends, seasonality and shocks after the data are "
-    "not in the intervals.",
-    "A segment unseen in training is valued from the population of segments: a real "
-    "answer with wide intervals.",
-    "Values are residual (future) margin over the horizon, discounted per period, in the "
-    "currency of the spend data.",
-)
+KNOWN_LIMITS = {
+    "retention": (
+        "Churn is contractual: a customer is a customer until it ends (an end date, or a "
+        "label after a stretch without purchases); a customer labelled churned who comes "
+        "back is not modelled, and with an inactivity rule churn is only seen that many "
+        "periods late."),
+    "spend": (
+        "A customer is assumed to spend in every period it stays, at its own mean spend "
+        "per active period: where customers skip periods, revenue and value are "
+        "over-stated."),
+    "stationarity": (
+        "Stationarity: each segment's retention curve (by tenure) and spend are the same "
+        "for every calendar period and cohort; trends, seasonality and shocks after the "
+        "data are not in the intervals."),
+    "unseen": (
+        "A segment unseen in training is valued from the population of segments: a real "
+        "answer with wide intervals."),
+    "value": (
+        "Values are residual (future) margin over the horizon, discounted per period, in "
+        "the currency of the spend data."),
+}
+#: Which limits apply to which estimator.
+_LIMITS_OF = {"CLVModel": list(KNOWN_LIMITS),
+              "RetentionModel": ["retention", "stationarity", "unseen"],
+              "SpendModel": ["spend", "stationarity", "unseen"]}
 
 
 def _table(frame: pd.DataFrame) -> str:
@@ -132,10 +142,13 @@ def model_card(model: Any, *, backtest: Any = None, source: str | None = None,
                          + (f" ({segments})" if segments else ""),
              **dict(_families(model)),
              "method": str(params.get("method", "nuts")),
-             "random seed": str(params.get("random_seed"))}
+             "random seed": str(getattr(model, "seed_", params.get("random_seed")))}
     for name in ("horizon", "discount_rate", "margin", "cost_per_period", "hdi_prob"):
         if name in params:
-            about[name.replace("_", " ")] = str(params[name])
+            value = params[name]
+            about[name.replace("_", " ")] = ("until the remaining survival is negligible"
+                                             if name == "horizon" and value is None
+                                             else str(value))
     about.update(dict(notes or {}))
     lines += ["## Summary", "", _table(pd.DataFrame({"value": about}).rename_axis("item")),
               ""]
@@ -153,5 +166,6 @@ def model_card(model: Any, *, backtest: Any = None, source: str | None = None,
             lines += [f"Cutoffs {', '.join(attrs['cutoffs'])}, horizon {attrs.get('horizon')}"
                       f" {attrs.get('unit', 'period')}s.", ""]
         lines += [_table(summary), ""]
-    lines += ["## Known limits", "", *[f"- {limit}" for limit in KNOWN_LIMITS], ""]
+    limits = _LIMITS_OF.get(type(model).__name__, list(KNOWN_LIMITS))
+    lines += ["## Known limits", "", *[f"- {KNOWN_LIMITS[key]}" for key in limits], ""]
     return "\n".join(lines)

@@ -422,7 +422,7 @@ class SegmentedModel(BayesianEstimator):
         return names
 
     def card(self, *, backtest: Any = None, source: str | None = None,
-             segments: str | None = None) -> str:
+             segments: str | None = None, notes: Mapping[str, str] | None = None) -> str:
         """The model card, as Markdown: data, families and priors, convergence, limits.
 
         Parameters
@@ -433,6 +433,8 @@ class SegmentedModel(BayesianEstimator):
             Where the training data came from.
         segments : str, optional
             How the segments were made.
+        notes : mapping, optional
+            More rows for the card's summary table.
 
         Returns
         -------
@@ -448,7 +450,8 @@ class SegmentedModel(BayesianEstimator):
         '# Model card: RetentionModel'
         """
         check_is_fitted(self, "idata_")
-        return model_card(self, backtest=backtest, source=source, segments=segments)
+        return model_card(self, backtest=backtest, source=source, segments=segments,
+                          notes=notes)
 
     def diagnostics(self) -> pd.DataFrame:
         """Convergence diagnostics of the fitted parameters (ArviZ summary).

@@ -510,7 +510,7 @@ class CLVModel(DecisionMethods, ForecastMethods, PriorChecks, BayesianEstimator)
         return self.retention_model_.retention_curve(periods, segments)
 
     def card(self, *, backtest: Any = None, source: str | None = None,
-             segments: str | None = None) -> str:
+             segments: str | None = None, notes: Mapping[str, str] | None = None) -> str:
         """The model card, as Markdown: data, families and priors, convergence, limits.
 
         Parameters
@@ -521,6 +521,8 @@ class CLVModel(DecisionMethods, ForecastMethods, PriorChecks, BayesianEstimator)
             Where the training data came from.
         segments : str, optional
             How the segments were made.
+        notes : mapping, optional
+            More rows for the card's summary table.
 
         Returns
         -------
@@ -536,7 +538,8 @@ class CLVModel(DecisionMethods, ForecastMethods, PriorChecks, BayesianEstimator)
         '# Model card: CLVModel'
         """
         check_is_fitted(self, "idata_")
-        return model_card(self, backtest=backtest, source=source, segments=segments)
+        return model_card(self, backtest=backtest, source=source, segments=segments,
+                          notes=notes)
 
     def thin(self, draws: int = 500) -> CLVModel:
         """A copy keeping ``draws`` posterior samples of each sub-model.
