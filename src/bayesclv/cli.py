@@ -211,12 +211,8 @@ def _report(args: argparse.Namespace) -> int:
     try:
         _check_out_dir(args.out)
         customers, segment_col, how, source = _load_customers(args)
-        model = CLVModel(
-            retention=args.retention, spend=args.spend, discount_rate=args.discount_rate,
-            horizon=args.horizon, margin=args.margin, cost_per_period=args.cost_per_period,
-            method=args.method, draws=args.draws, tune=args.tune, chains=args.chains,
-            random_seed=args.seed, segment_col=segment_col, customer_col=args.customer_col,
-        )
+        model = _clv_model(args, horizon=args.horizon, segment_col=segment_col,
+                           customer_col=args.customer_col)
         start = time.perf_counter()
         model.fit(customers)
         fitted = time.perf_counter()
@@ -236,6 +232,15 @@ def _report(args: argparse.Namespace) -> int:
     for name, path in paths.items():
         print(f"{name}: {path}")
     return 0
+
+
+def _clv_model(args: argparse.Namespace, **options: Any) -> CLVModel:
+    """A CLVModel with the options of :func:`_add_model_options`, plus ``options``."""
+    return CLVModel(
+        retention=args.retention, spend=args.spend, discount_rate=args.discount_rate,
+        margin=args.margin, cost_per_period=args.cost_per_period, method=args.method,
+        draws=args.draws, tune=args.tune, chains=args.chains, random_seed=args.seed,
+        **options)
 
 
 def _add_model_options(parser: Any) -> None:
@@ -260,11 +265,7 @@ def _backtest(args: argparse.Namespace) -> int:
         raise ValueError(f"--segment-col {args.segment_col} and --segmenter "
                          f"{args.segmenter} both make the segments: give one.")
     log = _read_csv(args.log, [args.customer_col, args.segment_col])
-    model = CLVModel(
-        retention=args.retention, spend=args.spend, discount_rate=args.discount_rate,
-        margin=args.margin, cost_per_period=args.cost_per_period, method=args.method,
-        draws=args.draws, tune=args.tune, chains=args.chains, random_seed=args.seed,
-    )
+    model = _clv_model(args)
     segmenter = None
     how = f"column {args.segment_col!r}" if args.segment_col else "one segment"
     if args.segmenter == "kmeans":
@@ -344,12 +345,8 @@ def _add_backtest_parser(commands: Any) -> None:
 def _fit(args: argparse.Namespace) -> int:
     _check_out_file(args.out)
     customers, segment_col, how, source = _load_customers(args, auto_kmeans=False)
-    model = CLVModel(
-        retention=args.retention, spend=args.spend, discount_rate=args.discount_rate,
-        horizon=args.horizon, margin=args.margin, cost_per_period=args.cost_per_period,
-        method=args.method, draws=args.draws, tune=args.tune, chains=args.chains,
-        random_seed=args.seed, segment_col=segment_col, customer_col=args.customer_col,
-    )
+    model = _clv_model(args, horizon=args.horizon, segment_col=segment_col,
+                       customer_col=args.customer_col)
     start = time.perf_counter()
     model.fit(customers)
     fitted = time.perf_counter()

@@ -49,6 +49,13 @@ def _summary_table(summary: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
+def _predicted(rows: pd.DataFrame, name: str) -> list[str]:
+    """``mean [pi_low, pi_high]`` cells of one predicted flow."""
+    return [f"{m:,.0f} [{lo:,.0f}, {hi:,.0f}]" for m, lo, hi in
+            zip(rows[f"{name}_mean"], rows[f"{name}_pi_low"], rows[f"{name}_pi_high"],
+                strict=True)]
+
+
 def _period_table(periods: pd.DataFrame, baseline: pd.DataFrame) -> pd.DataFrame:
     base = periods[periods["segment"] == "all"]
     naive = baseline[baseline["segment"] == "all"]
@@ -56,16 +63,10 @@ def _period_table(periods: pd.DataFrame, baseline: pd.DataFrame) -> pd.DataFrame
         "cutoff": base["cutoff"].to_numpy(),
         "period": base["calendar_period"].to_numpy(),
         "active: actual": base["active_actual"].map("{:,}".format).to_numpy(),
-        "active: predicted [PI]": [
-            f"{m:,.0f} [{lo:,.0f}, {hi:,.0f}]" for m, lo, hi in
-            zip(base["active_mean"], base["active_pi_low"], base["active_pi_high"],
-                strict=True)],
+        "active: predicted [PI]": _predicted(base, "active"),
         "active: naive": naive["active_mean"].map("{:,.0f}".format).to_numpy(),
         "revenue: actual": base["revenue_actual"].map("{:,.0f}".format).to_numpy(),
-        "revenue: predicted [PI]": [
-            f"{m:,.0f} [{lo:,.0f}, {hi:,.0f}]" for m, lo, hi in
-            zip(base["revenue_mean"], base["revenue_pi_low"], base["revenue_pi_high"],
-                strict=True)],
+        "revenue: predicted [PI]": _predicted(base, "revenue"),
         "revenue: naive": naive["revenue_mean"].map("{:,.0f}".format).to_numpy(),
     })
     return table

@@ -119,23 +119,23 @@ class BacktestResult:
         common = {"levels": levels, "horizon": first.split.horizon, "unit": first.split.unit,
                   "period_alias": first.split.alias,
                   "hdi_prob": first.hdi_prob, "notes": notes}
-        baseline = cls(
-            name=BASELINE_NAME,
-            periods=stacked([p.baseline_periods for p in parts], cutoffs),
-            customers=stacked([p.baseline_customers for p in parts], cutoffs),
-            coverage=stacked([p.baseline_scores[0] for p in parts], cutoffs),
-            ranking=pd.DataFrame([{"cutoff": c, **p.baseline_scores[1]}
-                                  for c, p in zip(cutoffs, parts, strict=True)]),
-            baseline=None, model=parts[-1].baseline,
-            models={c: p.baseline for c, p in zip(cutoffs, parts, strict=True)}, **common)
-        return cls(
-            name=MODEL_NAME,
-            periods=stacked([p.periods for p in parts], cutoffs),
-            customers=stacked([p.customers for p in parts], cutoffs),
-            coverage=stacked([p.scores[0] for p in parts], cutoffs),
-            ranking=pd.DataFrame([{"cutoff": c, **p.scores[1]}
-                                  for c, p in zip(cutoffs, parts, strict=True)]),
-            baseline=baseline, model=fitted[cutoffs[-1]], models=fitted, **common)
+        def result(name: str, prefix: str, models: dict[str, Any],
+                   baseline: BacktestResult | None) -> BacktestResult:
+            # prefix "" reads the model's tables of each part, "baseline_" the baseline's
+            tables = [{key: getattr(p, prefix + key) for key in
+                       ("periods", "customers", "scores")} for p in parts]
+            return cls(
+                name=name,
+                periods=stacked([t["periods"] for t in tables], cutoffs),
+                customers=stacked([t["customers"] for t in tables], cutoffs),
+                coverage=stacked([t["scores"][0] for t in tables], cutoffs),
+                ranking=pd.DataFrame([{"cutoff": c, **t["scores"][1]}
+                                      for c, t in zip(cutoffs, tables, strict=True)]),
+                baseline=baseline, model=models[cutoffs[-1]], models=models, **common)
+
+        naive = {c: p.baseline for c, p in zip(cutoffs, parts, strict=True)}
+        return result(MODEL_NAME, "", fitted,
+                      result(BASELINE_NAME, "baseline_", naive, None))
 
     @property
     def cutoffs(self) -> list[str]:

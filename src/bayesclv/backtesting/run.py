@@ -222,9 +222,10 @@ def _one_cutoff(split: HoldoutSplit, template: Any, levels: list[float],
     fitted = clone(template)
     estimator = fitted.steps[-1][1] if isinstance(fitted, Pipeline) else fitted
     table = split.training
-    fitted.fit(table)
     if isinstance(fitted, Pipeline):
-        table = fitted[:-1].transform(table)
+        # What Pipeline.fit does, keeping the transformed table instead of recomputing it.
+        table = fitted[:-1].fit_transform(table)
+    estimator.fit(table)
     horizon = split.horizon
     intervals = estimator.predict_interval(table, levels, horizon=horizon,
                                            predictive_draws=predictive_draws)
@@ -245,16 +246,11 @@ def _one_cutoff(split: HoldoutSplit, template: Any, levels: list[float],
         "revenue_uncounted": split.uncounted_revenue.sum(axis=1),
         "realised_value": realised_value,
     })
-    model_customers = customers.copy()
-    for column in intervals.columns[2:]:
-        model_customers[column] = intervals[column].to_numpy()
-    widest = f"value_pi{level_label(levels[-1])}"
-    model_customers.insert(7, "value_pi_low", model_customers[f"{widest}_low"])
-    model_customers.insert(8, "value_pi_high", model_customers[f"{widest}_high"])
-
+    # predict_interval's columns after value_mean: each level's low and high, in order
+    model_customers = _valued(customers, intervals["value_mean"].to_numpy(),
+                              intervals.iloc[:, 3:].to_numpy().T, levels)
     actual = _actual_flows(split, segment, segments)
-    periods = forecast.merge(actual, on=["segment", "period"], how="left", validate="1:1")
-    periods = _ordered_periods(periods, split)
+    periods = _compared(forecast, actual, split)
 
     # The naive baseline, fitted to the same table.
     naive = BergerNasr.fit(table, segment)
@@ -263,21 +259,13 @@ def _one_cutoff(split: HoldoutSplit, template: Any, levels: list[float],
     mean, bounds = naive.customer_values(
         spend, code, active_at_cutoff, horizon, margin=margin, cost_per_period=cost,
         discount_rate=float(estimator.discount_rate), levels=levels)
-    naive_customers = customers.copy()
-    naive_customers["value_mean"] = mean
-    for k, level in enumerate(levels):
-        naive_customers[f"value_pi{level_label(level)}_low"] = bounds[2 * k]
-        naive_customers[f"value_pi{level_label(level)}_high"] = bounds[2 * k + 1]
-    naive_customers.insert(7, "value_pi_low", naive_customers[f"{widest}_low"])
-    naive_customers.insert(8, "value_pi_high", naive_customers[f"{widest}_high"])
+    naive_customers = _valued(customers, mean, bounds, levels)
     seed = estimator.random_seed if isinstance(estimator.random_seed, (int, np.integer)) else 0
     flows = naive.simulate_flows(spend, code, active_at_cutoff, horizon, predictive_draws,
                                  np.random.SeedSequence([int(seed), split.cutoff.toordinal()]))
     naive_periods = _baseline_periods(flows, naive.segments, float(estimator.hdi_prob),
                                       margin, cost)
-    naive_periods = naive_periods.merge(actual, on=["segment", "period"], how="left",
-                                        validate="1:1")
-    naive_periods = _ordered_periods(naive_periods, split)
+    naive_periods = _compared(naive_periods, actual, split)
 
     def scored(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, float]]:
         coverage = coverage_table(frame, levels, segments)
@@ -292,6 +280,28 @@ def _one_cutoff(split: HoldoutSplit, template: Any, levels: list[float],
         baseline_periods=naive_periods, baseline_customers=naive_customers,
         baseline_scores=scored(naive_customers), hdi_prob=float(estimator.hdi_prob),
     )
+
+
+def _valued(customers: pd.DataFrame, mean: np.ndarray, bounds: np.ndarray,
+            levels: list[float]) -> pd.DataFrame:
+    """The customers with a model's expected value and its interval bounds per level.
+
+    ``bounds`` is (2 x levels, customers): each level's low, then high. The widest level's
+    bounds come first, unsuffixed, as ``value_pi_low`` and ``value_pi_high``.
+    """
+    out = customers.copy()
+    out["value_mean"] = mean
+    out["value_pi_low"], out["value_pi_high"] = bounds[-2], bounds[-1]
+    for k, level in enumerate(levels):
+        out[f"value_pi{level_label(level)}_low"] = bounds[2 * k]
+        out[f"value_pi{level_label(level)}_high"] = bounds[2 * k + 1]
+    return out
+
+
+def _segment_periods(labels: list[str], horizon: int) -> pd.DataFrame:
+    """One row per segment label and holdout period, segments outermost."""
+    return pd.DataFrame({"segment": np.repeat(labels, horizon),
+                         "period": np.tile(np.arange(1, horizon + 1), len(labels))})
 
 
 def _actual_flows(split: HoldoutSplit, segment: np.ndarray, segments: list[str]
@@ -311,11 +321,7 @@ def _actual_flows(split: HoldoutSplit, segment: np.ndarray, segments: list[str]
              "revenue_returned": onehot.T @ (split.revenue * ~alive)}
     if len(labels) > len(segments):
         flows = {k: np.vstack([v, v.sum(axis=0)]) for k, v in flows.items()}
-    horizon = split.horizon
-    table = pd.DataFrame({
-        "segment": np.repeat(labels, horizon),
-        "period": np.tile(np.arange(1, horizon + 1), len(labels)),
-    })
+    table = _segment_periods(labels, split.horizon)
     for name, values in flows.items():
         table[name] = values.ravel()
     for name in ("active_actual", "active_returned"):
@@ -329,11 +335,7 @@ def _baseline_periods(flows: dict[str, np.ndarray], segments: list[str], prob: f
     if len(labels) > len(segments):
         flows = {k: np.concatenate([v, v.sum(axis=-2, keepdims=True)], axis=-2)
                  for k, v in flows.items()}
-    horizon = flows["active"].shape[-1]
-    table = pd.DataFrame({
-        "segment": np.repeat(labels, horizon),
-        "period": np.tile(np.arange(1, horizon + 1), len(labels)),
-    })
+    table = _segment_periods(labels, flows["active"].shape[-1])
     flows["margin"] = margin * flows["revenue"] - cost * flows["active"]
     flows["realised_margin"] = (margin * flows["realised_revenue"]
                                 - cost * flows["realised_active"])
@@ -346,9 +348,13 @@ def _baseline_periods(flows: dict[str, np.ndarray], segments: list[str], prob: f
     return table
 
 
-def _ordered_periods(table: pd.DataFrame, split: HoldoutSplit) -> pd.DataFrame:
-    """The comparison columns first, then the rest; the calendar period added."""
-    table = table.copy()
+def _compared(predicted: pd.DataFrame, actual: pd.DataFrame, split: HoldoutSplit
+              ) -> pd.DataFrame:
+    """Predicted flows beside the actual ones, with the calendar period.
+
+    The comparison columns come first, then the rest of the predicted ones.
+    """
+    table = predicted.merge(actual, on=["segment", "period"], how="left", validate="1:1")
     table.insert(2, "calendar_period", np.asarray(split.periods)[table["period"] - 1])
     first = ["segment", "period", "calendar_period", "active_actual", "active_mean",
              "active_pi_low", "active_pi_high", "revenue_actual", "revenue_mean",

@@ -12,12 +12,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.utils.validation import check_is_fitted
 
 from bayesclv._version import __version__
 from bayesclv.diagnostics import ESS_MIN, RHAT_MAX
 from bayesclv.priors import priors_table
 
-__all__ = ["KNOWN_LIMITS", "model_card"]
+__all__ = ["KNOWN_LIMITS", "CardMethods", "model_card"]
 
 #: What every bayesclv model assumes, in words a reader of the card can check.
 KNOWN_LIMITS = {
@@ -169,3 +170,39 @@ def model_card(model: Any, *, backtest: Any = None, source: str | None = None,
     limits = _LIMITS_OF.get(type(model).__name__, list(KNOWN_LIMITS))
     lines += ["## Known limits", "", *[f"- {KNOWN_LIMITS[key]}" for key in limits], ""]
     return "\n".join(lines)
+
+
+class CardMethods:
+    """Mixin of the three estimators: :meth:`card`."""
+
+    def card(self, *, backtest: Any = None, source: str | None = None,
+             segments: str | None = None, notes: Mapping[str, str] | None = None) -> str:
+        """The model card, as Markdown: data, families and priors, convergence, limits.
+
+        Parameters
+        ----------
+        backtest : BacktestResult or pandas.DataFrame, optional
+            A backtest of this model (:func:`bayesclv.backtest`) or its ``summary()``.
+        source : str, optional
+            Where the training data came from.
+        segments : str, optional
+            How the segments were made.
+        notes : mapping, optional
+            More rows for the card's summary table.
+
+        Returns
+        -------
+        str
+            Markdown (``bayesclv fit`` writes it to ``card.md`` beside the model).
+
+        Examples
+        --------
+        >>> import bayesclv
+        >>> customers = bayesclv.datasets.load_example()
+        >>> model = bayesclv.CLVModel(method="map", random_seed=0).fit(customers)
+        >>> model.card().splitlines()[0]
+        '# Model card: CLVModel'
+        """
+        check_is_fitted(self, "idata_")
+        return model_card(self, backtest=backtest, source=source, segments=segments,
+                          notes=notes)

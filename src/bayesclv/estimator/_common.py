@@ -30,7 +30,7 @@ from bayesclv.data import (
     validate_customers,
 )
 from bayesclv.diagnostics import diagnostics_table
-from bayesclv.estimator._card import model_card
+from bayesclv.estimator._card import CardMethods
 from bayesclv.exceptions import DataValidationError, UnseenSegmentWarning
 from bayesclv.priors import resolve_parametrisation
 
@@ -165,7 +165,7 @@ def dask_statistics(X: Any, columns: Any, covariates: Sequence[str] | None,
     return training_statistics(X, columns, **requirements)
 
 
-class SegmentedModel(BayesianEstimator):
+class SegmentedModel(CardMethods, BayesianEstimator):
     """Shared fitted-state helpers of the per-segment models."""
 
     _prefix: str
@@ -420,38 +420,6 @@ class SegmentedModel(BayesianEstimator):
         if getattr(self, "covariates_", None) is not None:
             names.append(f"{self._prefix}_coef")
         return names
-
-    def card(self, *, backtest: Any = None, source: str | None = None,
-             segments: str | None = None, notes: Mapping[str, str] | None = None) -> str:
-        """The model card, as Markdown: data, families and priors, convergence, limits.
-
-        Parameters
-        ----------
-        backtest : BacktestResult or pandas.DataFrame, optional
-            A backtest of this model (:func:`bayesclv.backtest`) or its ``summary()``.
-        source : str, optional
-            Where the training data came from.
-        segments : str, optional
-            How the segments were made.
-        notes : mapping, optional
-            More rows for the card's summary table.
-
-        Returns
-        -------
-        str
-            Markdown (``bayesclv fit`` writes it to ``card.md`` beside the model).
-
-        Examples
-        --------
-        >>> import bayesclv
-        >>> customers = bayesclv.datasets.load_example()
-        >>> model = bayesclv.RetentionModel(method="map", random_seed=0).fit(customers)
-        >>> model.card().splitlines()[0]
-        '# Model card: RetentionModel'
-        """
-        check_is_fitted(self, "idata_")
-        return model_card(self, backtest=backtest, source=source, segments=segments,
-                          notes=notes)
 
     def diagnostics(self) -> pd.DataFrame:
         """Convergence diagnostics of the fitted parameters (ArviZ summary).

@@ -17,7 +17,7 @@ from bayesclv._hierarchy import profile_names
 from bayesclv._params import Interval, Options
 from bayesclv.data import CustomerData, validate_customers
 from bayesclv.data._dask import is_dask_frame, predict_partitions
-from bayesclv.estimator._card import model_card
+from bayesclv.estimator._card import CardMethods
 from bayesclv.estimator._clv_priors import PriorChecks
 from bayesclv.estimator._common import (
     dask_statistics,
@@ -46,7 +46,8 @@ _ZARR_CHUNK = 10_240
 
 
 @documented
-class CLVModel(DecisionMethods, ForecastMethods, PriorChecks, BayesianEstimator):
+class CLVModel(DecisionMethods, ForecastMethods, PriorChecks, CardMethods,
+               BayesianEstimator):
     """Posterior customer lifetime value from hierarchical retention and spend models.
 
     Parameters
@@ -508,38 +509,6 @@ class CLVModel(DecisionMethods, ForecastMethods, PriorChecks, BayesianEstimator)
         """Posterior draws of ``S(t)``, ``t = 0..periods``, dims (chain, draw, segment, period)."""
         check_is_fitted(self, "idata_")
         return self.retention_model_.retention_curve(periods, segments)
-
-    def card(self, *, backtest: Any = None, source: str | None = None,
-             segments: str | None = None, notes: Mapping[str, str] | None = None) -> str:
-        """The model card, as Markdown: data, families and priors, convergence, limits.
-
-        Parameters
-        ----------
-        backtest : BacktestResult or pandas.DataFrame, optional
-            A backtest of this model (:func:`bayesclv.backtest`) or its ``summary()``.
-        source : str, optional
-            Where the training data came from.
-        segments : str, optional
-            How the segments were made.
-        notes : mapping, optional
-            More rows for the card's summary table.
-
-        Returns
-        -------
-        str
-            Markdown (``bayesclv fit`` writes it to ``card.md`` beside the model).
-
-        Examples
-        --------
-        >>> import bayesclv
-        >>> customers = bayesclv.datasets.load_example()
-        >>> model = bayesclv.CLVModel(method="map", random_seed=0).fit(customers)
-        >>> model.card().splitlines()[0]
-        '# Model card: CLVModel'
-        """
-        check_is_fitted(self, "idata_")
-        return model_card(self, backtest=backtest, source=source, segments=segments,
-                          notes=notes)
 
     def thin(self, draws: int = 500) -> CLVModel:
         """A copy keeping ``draws`` posterior samples of each sub-model.
