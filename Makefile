@@ -9,7 +9,7 @@ PYTHON ?= $(shell for p in python3.12 python3.13 python3.14 \
 	$(HOME)/.pyenv/versions/3.12*/bin/python3.12 $(HOME)/.pyenv/versions/3.13*/bin/python3.13 \
 	/root/.pyenv/versions/3.12*/bin/python3.12 /root/.pyenv/versions/3.13*/bin/python3.13; do \
 	"$$p" -c 'import sys; assert sys.version_info >= (3, 12)' >/dev/null 2>&1 && { echo "$$p"; break; }; done)
-EXTRAS ?= test,plot,dask,fast,io
+EXTRAS ?= test,plot,dask,fast,io,mlflow
 # Compiled PyTensor code is kept inside the project so that repeated runs do not recompile.
 export PYTENSOR_FLAGS ?= base_compiledir=$(CURDIR)/.cache/pytensor,blas__ldflags=
 # The library's own compiled kernels (numba, cache=True) are kept there too.

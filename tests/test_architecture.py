@@ -31,7 +31,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("estimators", ("bayesclv._base", "bayesclv.estimator")),
     ("interfaces", ("bayesclv.io", "bayesclv.report", "bayesclv._html",
                     "bayesclv.plotting", "bayesclv.backtesting", "bayesclv.scoring",
-                    "bayesclv.cli")),
+                    "bayesclv.mlflow", "bayesclv.cli")),
     ("package", ("bayesclv",)),
 ]
 
