@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 import xarray as xr
 from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
 
 import bayesclv
 from bayesclv import io
@@ -297,9 +298,11 @@ def test_malformed_arrays_are_refused(map_model, tmp_path):
 def test_save_refuses_what_it_cannot_save(map_model, small_customers, tmp_path):
     with pytest.raises(NotFittedError):
         bayesclv.CLVModel().save(tmp_path / "unfitted.nc")
-    pipe = Pipeline([("value", map_model)])
-    with pytest.raises(TypeError, match="segmenters cannot be saved yet"):
+    pipe = Pipeline([("scale", StandardScaler()), ("value", map_model)])
+    with pytest.raises(TypeError, match="only RFMSegmenter and KMeansSegmenter"):
         io.save(pipe, tmp_path / "pipe.nc")
+    with pytest.raises(TypeError, match="Cannot save a StandardScaler"):
+        io.save(StandardScaler(), tmp_path / "scaler.nc")
     occupied = tmp_path / "occupied"
     occupied.mkdir()
     (occupied / "keep.txt").write_text("precious")

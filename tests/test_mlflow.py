@@ -192,6 +192,32 @@ def test_sub_models_round_trip_through_a_model_directory(kind, customers, tmp_pa
     assert ("mean_spend" in names) == (kind == "SpendModel")
 
 
+@pytest.mark.parametrize("segmenter", ["rfm", "kmeans"])
+def test_pipeline_with_its_segmenter_round_trips(segmenter, tracking, tmp_path):
+    from sklearn.pipeline import Pipeline
+
+    from bayesclv.segmentation import KMeansSegmenter, RFMSegmenter
+
+    log, _ = bayesclv.datasets.simulate_transactions(400, n_periods=18, random_seed=5)
+    table = bayesclv.data.summarize(log, end_col="end_date")
+    step = RFMSegmenter() if segmenter == "rfm" else KMeansSegmenter(3, random_state=0)
+    pipeline = Pipeline([("segments", step),
+                         ("value", bayesclv.CLVModel(method="map", random_seed=0))]).fit(table)
+    mlflow.set_experiment("bayesclv-tests")
+    info = bayesclv_mlflow.log_model(pipeline, f"pipeline-{segmenter}",
+                                     input_example=table.head(5),
+                                     registered_model_name=f"pipeline-{segmenter}")
+    uri = f"models:/pipeline-{segmenter}/1"
+    loaded = bayesclv_mlflow.load_model(uri)
+    assert isinstance(loaded, Pipeline) and type(loaded[0]) is type(step)
+    assert loaded.predict(table).equals(pipeline.predict(table))
+    assert mlflow.pyfunc.load_model(uri).predict(table).equals(pipeline.predict(table))
+    names = mlflow.models.get_model_info(info.model_uri).signature.inputs.input_names()
+    assert {"recency", "frequency", "monetary"} <= set(names)
+    assert "segment" not in names  # the segmenter writes it
+    assert mlflow.get_logged_model(info.model_id).params["segmenter"] == type(step).__name__
+
+
 def test_diagnostics_are_logged_as_metrics(tracking, nuts_model, customers):
     mlflow.set_experiment("bayesclv-tests")
     with warnings.catch_warnings():
@@ -249,6 +275,7 @@ def test_other_objects_are_refused(tmp_path, customers):
     with pytest.raises(TypeError, match="CLVModel, RetentionModel or SpendModel"):
         bayesclv_mlflow.save_model(bayesclv.segmentation.RFMSegmenter().fit(customers.assign(
             recency=1.0, frequency=1.0, monetary=1.0)), tmp_path / "m")
+    assert not (tmp_path / "m").exists()
     with pytest.raises(bayesclv.NotFittedError):
         bayesclv_mlflow.save_model(bayesclv.CLVModel(), tmp_path / "m")
 

@@ -112,3 +112,28 @@ def test_the_command_line_fits_and_scores(customers, tmp_path, capsys):
                  "--columns", "nope"]) == 2
     error = capsys.readouterr().err
     assert "are not prediction columns" in error and error.count("\n") == 1
+
+
+def test_a_saved_pipeline_scores_its_raw_table(tmp_path, capsys):
+    from sklearn.pipeline import Pipeline
+
+    from bayesclv.segmentation import KMeansSegmenter
+
+    log, _ = bayesclv.datasets.simulate_transactions(500, n_periods=18, random_seed=2)
+    table = bayesclv.data.summarize(log, end_col="end_date")
+    pipeline = Pipeline([("segments", KMeansSegmenter(3, random_state=0)),
+                         ("value", bayesclv.CLVModel(method="map", random_seed=0))]).fit(table)
+    path = bayesclv.io.save(pipeline, tmp_path / "pipeline.nc")
+    data = tmp_path / "customers.parquet"
+    table.to_parquet(data, index=False)
+    out = tmp_path / "scores.parquet"
+    assert main(["score", str(path), str(data), "--out", str(out), "--chunk-size", "150",
+                 "--quiet"]) == 0
+    pd.testing.assert_frame_equal(pd.read_parquet(out),
+                                  pipeline.predict(table).reset_index(drop=True),
+                                  check_exact=False, rtol=1e-12, check_dtype=False)
+    segmenter = bayesclv.io.save(pipeline[0], tmp_path / "segmenter.nc")
+    with pytest.raises(ValueError, match="Cannot score with a KMeansSegmenter"):
+        score_file(bayesclv.load(segmenter), data, out)
+    assert main(["score", str(segmenter), str(data), "--out", str(out), "--quiet"]) == 2
+    assert "Cannot score with a KMeansSegmenter" in capsys.readouterr().err

@@ -1,27 +1,33 @@
 """Loading fitted models saved by :func:`save` (see :mod:`bayesclv.storage` for the format).
 
 :func:`load` never unpickles, evaluates or imports anything named in a file: it parses
-the config with :func:`json.loads`, looks the class name up in a fixed table of the three
-estimators, checks the format version and the hash, rebuilds the estimator with
-``set_params`` (and re-validates its hyper-parameters) and restores the fitted attributes
-after checking their types and the shapes of the arrays. See ``docs/security.md``.
-:func:`save` and :func:`load_data` are those of :mod:`bayesclv.storage`.
+the config with :func:`json.loads`, looks the class name up in a fixed table (the three
+estimators, the two segmenters and ``Pipeline``), checks the format version and the hash,
+rebuilds the estimator with ``set_params`` (and re-validates its hyper-parameters) and
+restores the fitted attributes after checking their types and the shapes of the arrays.
+See ``docs/security.md``. :func:`save` and :func:`load_data` are those of
+:mod:`bayesclv.storage`.
 """
 
 from __future__ import annotations
 
+import inspect
 import os
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import xarray as xr
+from sklearn.pipeline import Pipeline
 
 from bayesclv.covariates import CovariateEncoder
 from bayesclv.estimator import CLVModel, RetentionModel, SpendModel
 from bayesclv.estimator.clv import combined_idata
 from bayesclv.exceptions import ModelFormatError
 from bayesclv.priors import priors_from_dict
+from bayesclv.segmentation import KMeansSegmenter, RFMSegmenter
+from bayesclv.segmentation._common import _validate_params
+from bayesclv.segmentation.rfm import _groups_from_json
 from bayesclv.storage import (
     _STATE_CHECKS,
     _TABLES,
@@ -44,7 +50,91 @@ _ESTIMATORS: dict[str, type] = {
     "RetentionModel": RetentionModel,
     "SpendModel": SpendModel,
 }
+_SEGMENTERS: dict[str, type] = {
+    "RFMSegmenter": RFMSegmenter,
+    "KMeansSegmenter": KMeansSegmenter,
+}
+#: Every class a file may name at its top: the above, and ``Pipeline`` of segmenters
+#: ending in an estimator.
+_LOADABLE = sorted([*_ESTIMATORS, *_SEGMENTERS, "Pipeline"])
 _SUB_MODELS = {"retention_model_": "RetentionModel", "spend_model_": "SpendModel"}
+
+
+def _build_any(config: Any, tree: xr.DataTree, checksums: Any) -> Any:
+    """What a file's config names: an estimator, a segmenter or a Pipeline."""
+    name = config.get("estimator") if isinstance(config, dict) else None
+    if name == "Pipeline":
+        return _build_pipeline(config, tree, checksums)
+    if name in _SEGMENTERS:
+        return _build_segmenter(config, "")
+    if name not in _ESTIMATORS:
+        raise ModelFormatError(
+            f"The file names the class {name!r}, which is not one of {_LOADABLE}; refusing "
+            "to load (a saved model never names other classes)."
+        )
+    return _build(config, tree, "", checksums=checksums)
+
+
+def _build_segmenter(config: Any, where: str) -> Any:
+    """A fitted segmenter from its config (``where``: its place in the file, for errors)."""
+    if not isinstance(config, dict):
+        raise ModelFormatError(f"{where or 'config'}: expected a JSON object.")
+    name = config.get("estimator")
+    if not isinstance(name, str) or name not in _SEGMENTERS:
+        raise ModelFormatError(
+            f"{where or 'The file'} names the segmenter {name!r}, which is not one of "
+            f"{sorted(_SEGMENTERS)}; refusing to load."
+        )
+    params, state = config.get("params"), config.get("state")
+    if not isinstance(params, dict) or not isinstance(state, dict):
+        raise ModelFormatError(f"{name}: 'params' and 'state' must be JSON objects.")
+    segmenter = _SEGMENTERS[name]()
+    params = dict(params)
+    if "groups" in params:
+        params["groups"] = _groups_from_json(params["groups"])
+    try:
+        segmenter.set_params(**params)
+        _validate_params(segmenter, segmenter._parameter_constraints)
+        segmenter._restore_fitted_state(state)
+    except (TypeError, ValueError, KeyError, AttributeError) as error:
+        raise ModelFormatError(f"{where + ': ' if where else ''}{name}: invalid "
+                               f"hyper-parameters or fitted state in the file: {error}"
+                               ) from error
+    return segmenter
+
+
+def _build_pipeline(config: dict, tree: xr.DataTree, checksums: Any) -> Pipeline:
+    """A fitted Pipeline: its segmenters, then its estimator (arrays under ``steps/<i>/``)."""
+    params, steps = config.get("params"), config.get("steps")
+    if not (isinstance(params, dict) and set(params) == {"verbose"}
+            and isinstance(params["verbose"], bool)):
+        raise ModelFormatError(f"Pipeline: 'params' must be {{'verbose': a bool}}; the file "
+                               f"has {params!r}.")
+    if not (isinstance(steps, list) and steps and all(
+            isinstance(step, list) and len(step) == 2 and isinstance(step[0], str)
+            for step in steps)):
+        raise ModelFormatError("Pipeline: 'steps' must be a non-empty list of [name, "
+                               "config] pairs.")
+    names = [name for name, _ in steps]
+    reserved = set(inspect.signature(Pipeline).parameters)
+    if len(set(names)) != len(names) or any(
+            not name or "__" in name or name in reserved for name in names):
+        raise ModelFormatError(f"Pipeline: invalid step names {names} (they must be "
+                               "distinct, non-empty, without '__').")
+    built = [(name, _build_segmenter(step, f"Pipeline step {index} ({name!r})"))
+             for index, (name, step) in enumerate(steps[:-1])]
+    name, final = steps[-1]
+    if not isinstance(final, dict) or final.get("estimator") not in _ESTIMATORS:
+        found = final.get("estimator") if isinstance(final, dict) else final
+        raise ModelFormatError(
+            f"Pipeline: its last step {name!r} names {found!r}, which is not one of "
+            f"{sorted(_ESTIMATORS)}; refusing to load."
+        )
+    built.append((name, _build(final, tree, f"steps/{len(steps) - 1}/",
+                               checksums=checksums)))
+    return Pipeline(built, verbose=params["verbose"])
+
+
 def _build(config: Any, tree: xr.DataTree, prefix: str, expected: str | None = None,
            checksums: Any = None) -> Any:
     """An estimator from its config and its arrays under ``prefix`` in ``tree``."""
@@ -194,9 +284,11 @@ def load(path: str | os.PathLike) -> Any:
     """Load a model written by :func:`save` (or an estimator's ``save`` method).
 
     Nothing in the file is executed: the config is parsed with :func:`json.loads`, the
-    estimator class is looked up in a fixed table of ``CLVModel``, ``RetentionModel`` and
-    ``SpendModel``, the hyper-parameters go through ``set_params`` and the estimator's
-    own checks, and the fitted attributes are type-checked before they are set.
+    class is looked up in a fixed table of ``CLVModel``, ``RetentionModel``,
+    ``SpendModel``, ``RFMSegmenter``, ``KMeansSegmenter`` and ``Pipeline``, the
+    hyper-parameters go through ``set_params`` and the estimator's own checks, and the
+    fitted attributes are type-checked before they are set. A Pipeline is rebuilt as
+    ``Pipeline([(name, step), ...], verbose=...)`` from its saved steps.
 
     Parameters
     ----------
@@ -205,8 +297,9 @@ def load(path: str | os.PathLike) -> Any:
 
     Returns
     -------
-    CLVModel, RetentionModel or SpendModel
-        The fitted estimator; ``predict`` gives bitwise the same output as the saved one.
+    CLVModel, RetentionModel, SpendModel, segmenter or sklearn.pipeline.Pipeline
+        The fitted estimator; ``predict`` (``transform`` for a segmenter) gives bitwise
+        the same output as the saved one's.
 
     Raises
     ------
@@ -231,6 +324,6 @@ def load(path: str | os.PathLike) -> Any:
     path, tree = _open(path)
     with tree:
         config = _read_config(path, tree.attrs)
-        return _build(config, tree, "", checksums=checksums_of(config))
+        return _build_any(config, tree, checksums_of(config))
 
 

@@ -84,20 +84,26 @@ def _final_model(model: Any) -> Any:
 # Signature, params and metrics
 # ---------------------------------------------------------------------------------------
 
-def _input_columns(model: Any, id_type: Any) -> list[Any]:
-    """ColSpecs of the customer table ``model`` reads (DESIGN §3)."""
-    from mlflow.types.schema import ColSpec
+def _input_columns(model: Any, example: pd.DataFrame | None) -> list[Any]:
+    """ColSpecs of the customer table ``model`` reads (DESIGN §3).
+
+    The contract gives the columns and their types; a column of ``example`` keeps the
+    example's type instead (counts held as floats, spend held as integers), since MLflow
+    refuses any conversion it deems unsafe, integer to float included.
+    """
+    from mlflow.types.schema import AnyType, ColSpec
 
     final = _final_model(model)
     columns = final._columns()
     needs = final._requirements
     specs: dict[str, Any] = {}
     # The id may be a column or the index: the column is optional in the schema.
-    specs[columns.customer] = ColSpec(id_type, columns.customer, required=False)
+    specs[columns.customer] = ColSpec(AnyType(), columns.customer, required=False)
     if isinstance(model, Pipeline):
         for step in model[:-1]:
-            for name in step._columns():
-                specs[name] = ColSpec("double", name)
+            # Recency and frequency in periods, as summarize() writes them; monetary value.
+            for name, kind in zip(step._columns(), ("long", "long", "double"), strict=True):
+                specs[name] = ColSpec(kind, name)
     elif columns.segment is not None and final.has_segment_column_:
         specs[columns.segment] = ColSpec("string", columns.segment)
     if needs.get("require_retention", True):
@@ -116,6 +122,11 @@ def _input_columns(model: Any, id_type: Any) -> list[Any]:
             for name in encoder.columns:
                 specs.setdefault(name, ColSpec("double" if name in encoder.numeric
                                                else "string", name))
+    if example is not None:
+        for name, spec in specs.items():
+            if name in example.columns:
+                specs[name] = ColSpec(_column_type(example[name]), name,
+                                      required=spec.required)
     return list(specs.values())
 
 
@@ -136,8 +147,9 @@ def model_signature(model: Any, input_example: pd.DataFrame | None = None) -> An
         monetary) and its final model's columns but the segment, which the segmenter
         writes.
     input_example : pandas.DataFrame, optional
-        A few customers. Their id column's type becomes the id's type (otherwise any
-        type is accepted), and ``predict`` on them gives the output schema.
+        A few customers, typed as the tables to score will be: each contract column it
+        has takes its type (the id's too; without it, any id type is accepted), and
+        ``predict`` on them gives the output schema.
 
     Returns
     -------
@@ -151,22 +163,18 @@ def model_signature(model: Any, input_example: pd.DataFrame | None = None) -> An
     Notes
     -----
     MLflow checks a scored table against the inputs: columns missing or of another
-    type are refused (an integer ``mean_spend`` column must be cast to float first),
-    and columns not in the signature are dropped before ``predict`` sees them.
+    type are refused (without an example, an integer ``mean_spend`` column must be cast
+    to float first), and columns not in the signature are dropped before ``predict``
+    sees them.
     """
     mlflow = _mlflow()
-    from mlflow.types.schema import AnyType, Schema
+    from mlflow.types.schema import Schema
 
-    final = _final_model(model)
-    id_type: Any = AnyType()
     outputs = None
     if input_example is not None:
-        name = final.customer_col
-        if name in input_example.columns:
-            id_type = _column_type(input_example[name])
         outputs = mlflow.models.infer_signature(model_output=model.predict(input_example)
                                                 ).outputs
-    return mlflow.models.ModelSignature(inputs=Schema(_input_columns(model, id_type)),
+    return mlflow.models.ModelSignature(inputs=Schema(_input_columns(model, input_example)),
                                         outputs=outputs)
 
 

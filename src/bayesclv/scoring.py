@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.pipeline import Pipeline
 
 from bayesclv.exceptions import DataValidationError
 
@@ -152,10 +153,10 @@ def score_file(model: Any, data: str | os.PathLike, out: str | os.PathLike, *,
 
     Parameters
     ----------
-    model : fitted estimator
+    model : fitted estimator or Pipeline
         A :class:`~bayesclv.CLVModel`, :class:`~bayesclv.RetentionModel` or
-        :class:`~bayesclv.SpendModel` (e.g. from :func:`bayesclv.load`); its ``predict``
-        gives the columns.
+        :class:`~bayesclv.SpendModel`, or a Pipeline of segmenters ending in one (e.g.
+        from :func:`bayesclv.load`); its ``predict`` gives the columns.
     data : str or os.PathLike
         The customer table (DESIGN §3), ``.csv`` or ``.parquet``.
     out : str or os.PathLike
@@ -181,15 +182,21 @@ def score_file(model: Any, data: str | os.PathLike, out: str | os.PathLike, *,
         ids repeated anywhere in the table (checked over all chunks: 8 bytes per row are
         kept), or an empty table.
     ValueError
-        For an unknown file type, a bad ``chunk_size`` or unknown ``columns``.
+        For an unknown file type, a bad ``chunk_size``, unknown ``columns``, or a model
+        that does not score customers (a segmenter alone).
     """
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) \
             or chunk_size < 1:
         raise ValueError(f"chunk_size must be an integer >= 1; got {chunk_size!r}.")
     out = Path(out)
     table_format(out)
-    id_column = model.customer_col
-    text = [id_column, getattr(model, "segment_col", None)]
+    final = model[-1] if isinstance(model, Pipeline) else model
+    if not hasattr(final, "customer_col"):
+        raise ValueError(f"Cannot score with a {type(final).__name__}: a CLVModel, "
+                        "RetentionModel or SpendModel (or a Pipeline ending in one) scores "
+                        "customers.")
+    id_column = final.customer_col
+    text = [id_column, getattr(final, "segment_col", None)]
     chunks, total = read_chunks(data, int(chunk_size), text)
     staged = out.with_name(f".{out.stem}.partial{out.suffix}")
     writer = _Writer(staged)

@@ -15,15 +15,17 @@ file) or as a Zarr store (a directory, or a path ending in ``.zarr``):
   ``get_params()`` and its fitted non-array state) and ``config_sha256`` (the SHA-256 of
   ``config``).
 
-This module knows no estimator class: each estimator declares what it saves
-(``_saved_state``, ``_saved_children``, ``_requirements``), and :func:`bayesclv.io.load`,
-above the estimators, looks the class a file names up in a fixed table and rebuilds it.
-Nothing in a file is unpickled, evaluated or imported. See ``docs/security.md``.
+A segmenter (``RFMSegmenter``, ``KMeansSegmenter``) has no arrays: its config holds its
+fitted state as plain JSON. A :class:`~sklearn.pipeline.Pipeline` of segmenters ending in
+an estimator has the config ``{"estimator": "Pipeline", "params": {"verbose": ...},
+"steps": [[name, step config], ...]}`` and the estimator's groups under ``steps/<i>/``
+(``i`` its position, not its name).
 
-Segmenters (:class:`~bayesclv.segmentation.RFMSegmenter`,
-:class:`~bayesclv.segmentation.KMeansSegmenter`) and Pipelines cannot be saved yet:
-:func:`save` refuses them with a :class:`TypeError` that says what to do instead (save
-the final model, and keep the segment column with the customers).
+This module knows no estimator class: each estimator declares what it saves
+(``_saved_state``, ``_saved_children``, ``_requirements``), each segmenter gives its
+fitted state (``_fitted_state``), and :func:`bayesclv.io.load`, above the estimators,
+looks the class a file names up in a fixed table and rebuilds it. Nothing in a file is
+unpickled, evaluated or imported. See ``docs/security.md``.
 """
 
 from __future__ import annotations
@@ -40,12 +42,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import xarray as xr
+from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
 from bayesclv._version import __version__
 from bayesclv.data import validate_customers
 from bayesclv.exceptions import ModelFormatError
 from bayesclv.priors import priors_to_dict
+from bayesclv.segmentation import KMeansSegmenter, RFMSegmenter
 
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "MAX_ELEMENTS", "READABLE_VERSIONS", "load_data",
            "save"]
@@ -71,6 +75,8 @@ _TABLES = {
                            "churned": "bool", "count": "int64"}),
 }
 _SAMPLE_GROUPS = ("posterior", "sample_stats")
+#: The segmenters that can be saved, alone or as the steps of a Pipeline before its model.
+_SEGMENTERS = (RFMSegmenter, KMeansSegmenter)
 _TABLE_GROUPS = tuple(group for group, _ in _TABLES.values())
 
 
@@ -119,6 +125,13 @@ def _plain(value: Any) -> Any:
 def _describe(model: Any, prefix: str, groups: dict[str, xr.Dataset]) -> dict[str, Any]:
     """The JSON config of ``model``; its arrays are added to ``groups`` under ``prefix``."""
     kind = type(model)
+    if kind in _SEGMENTERS:  # no arrays: the fitted state is plain JSON
+        check_is_fitted(model)
+        params = model.get_params(deep=False)
+        if isinstance(params.get("groups"), Mapping):  # rules in order: JSON sorts keys
+            params["groups"] = list(params["groups"].items())
+        return {"estimator": kind.__name__, "state": model._fitted_state(),
+                "params": {k: _plain(v) for k, v in params.items()}}
     config: dict[str, Any] = {
         "estimator": kind.__name__,
         "params": {k: _plain(v) for k, v in model.get_params(deep=False).items()},
@@ -148,9 +161,44 @@ def _describe(model: Any, prefix: str, groups: dict[str, xr.Dataset]) -> dict[st
     return config
 
 
+def _kind(step: Any) -> str:
+    return repr(step) if step is None or isinstance(step, str) else f"a {type(step).__name__}"
+
+
+def _describe_pipeline(pipeline: Pipeline, groups: dict[str, xr.Dataset]) -> dict[str, Any]:
+    """The JSON config of a fitted Pipeline: segmenters, then one estimator.
+
+    The arrays of the estimator, the step at position ``i``, go under ``steps/<i>/``.
+    """
+    steps = list(pipeline.steps)
+    *transforms, (last_name, last) = steps
+    for name, step in transforms:
+        if type(step) not in _SEGMENTERS:
+            raise TypeError(f"Cannot save the Pipeline: its step {name!r} is {_kind(step)}, "
+                            "but only RFMSegmenter and KMeansSegmenter can come before the "
+                            "model. Save the final model (pipeline[-1].save(path)) alone.")
+    if not getattr(type(last), "_saved_state", ()):
+        raise TypeError(f"Cannot save the Pipeline: its last step {last_name!r} is "
+                        f"{_kind(last)}, not a CLVModel, RetentionModel or SpendModel.")
+    check_is_fitted(last, "idata_")
+    described = [[name, _describe(step, f"steps/{index}/", groups)]
+                 for index, (name, step) in enumerate(steps)]
+    return {"estimator": "Pipeline", "params": {"verbose": bool(pipeline.verbose)},
+            "steps": described}
+
+
 def _data_group(model: Any, customers: pd.DataFrame) -> xr.Dataset:
     """The customer table as a Dataset on a ``row`` dim (index kept, strings checked)."""
-    validate_customers(customers, model._columns(), **type(model)._requirements)
+    if isinstance(model, Pipeline):  # the raw table: what the Pipeline is given
+        segmented = customers
+        for _, step in model.steps[:-1]:
+            segmented = step.transform(segmented)
+        final = model.steps[-1][1]
+        validate_customers(segmented, final._columns(), **type(final)._requirements)
+    elif type(model) in _SEGMENTERS:
+        model.transform(customers)
+    else:
+        validate_customers(customers, model._columns(), **type(model)._requirements)
     variables = {}
     for column in customers.columns:
         if not isinstance(column, str):
@@ -194,14 +242,14 @@ def _is_zarr(path: Path) -> bool:
 
 def save(model: Any, path: str | os.PathLike, *,
          include_data: bool | pd.DataFrame = False) -> Path:
-    """Save a fitted estimator to netCDF (a file) or Zarr (a directory or ``*.zarr``).
+    """Save a fitted estimator, segmenter or Pipeline to netCDF (a file) or Zarr.
 
     Parameters
     ----------
-    model : CLVModel, RetentionModel or SpendModel
-        A fitted estimator. It declares what it saves: ``_saved_state`` (the names of its
-        fitted non-array attributes), ``_saved_children`` (sub-models, for a
-        ``CLVModel``) and ``_requirements`` (the columns its table needs).
+    model : CLVModel, RetentionModel, SpendModel, segmenter or sklearn.pipeline.Pipeline
+        A fitted estimator (it declares what it saves: ``_saved_state``,
+        ``_saved_children``, ``_requirements``), a fitted ``RFMSegmenter`` or
+        ``KMeansSegmenter``, or a fitted Pipeline of segmenters ending in an estimator.
     path : str or os.PathLike
         A file path (netCDF, written with the ``h5netcdf`` engine; an existing file is
         replaced), or a directory / a path ending in ``.zarr`` (Zarr store). An existing
@@ -209,7 +257,9 @@ def save(model: Any, path: str | os.PathLike, *,
     include_data : bool or pandas.DataFrame, default=False
         ``True`` stores the table the model was fitted on, provided the caller still holds
         it (the model keeps only a weak reference to it, never a copy); a DataFrame stores
-        that table. Read back with :func:`load_data`.
+        that table. Read back with :func:`load_data`. A Pipeline or a segmenter stores
+        the table it is given (before segmentation; ``True`` is refused), checked by
+        transforming it and validating the result for the final model.
 
     Returns
     -------
@@ -219,12 +269,13 @@ def save(model: Any, path: str | os.PathLike, *,
     Raises
     ------
     sklearn.exceptions.NotFittedError
-        If ``model`` is not fitted.
+        If ``model``, or a step of the Pipeline, is not fitted.
     TypeError
-        If ``model`` is not one of the three estimators (e.g. a Pipeline or a segmenter,
-        which cannot be saved yet), or ``include_data`` is neither a bool nor a DataFrame.
+        If ``model`` is none of the above (e.g. a Pipeline with a scaler or
+        ``"passthrough"`` step), or ``include_data`` is neither a bool nor a DataFrame.
     ValueError
-        If ``include_data=True`` and the training table is no longer in memory.
+        If ``include_data=True`` and the training table is no longer in memory, or
+        ``model`` is a Pipeline or a segmenter.
     FileExistsError
         If ``path`` is a non-empty directory that does not hold a saved model.
     DataValidationError
@@ -234,7 +285,9 @@ def save(model: Any, path: str | os.PathLike, *,
     -----
     The file holds the posterior draws, the small sufficient-statistics tables and a JSON
     config, so its size grows with draws x parameters x segments, not with customers
-    (unless ``include_data`` is given). Nothing is pickled.
+    (unless ``include_data`` is given); a segmenter adds a few numbers to the config.
+    Nothing is pickled. A Pipeline's ``memory`` is not saved; RFM ``groups`` given as a
+    mapping are read back as a tuple of ``(name, conditions)`` rules, in the same order.
 
     Examples
     --------
@@ -246,16 +299,35 @@ def save(model: Any, path: str | os.PathLike, *,
     >>> loaded = bayesclv.load(bayesclv.io.save(model, path))
     >>> loaded.predict(customers).equals(model.predict(customers))
     True
+
+    A Pipeline of a segmenter and a model (Pipelines have no ``save`` method):
+
+    >>> from sklearn.pipeline import Pipeline
+    >>> from bayesclv.segmentation import RFMSegmenter
+    >>> log, _ = bayesclv.datasets.simulate_transactions(300, n_periods=18, random_seed=5)
+    >>> table = bayesclv.data.summarize(log, end_col="end_date")  # with recency etc.
+    >>> model = bayesclv.CLVModel(method="map", random_seed=0)
+    >>> pipe = Pipeline([("rfm", RFMSegmenter()), ("value", model)]).fit(table)
+    >>> loaded = bayesclv.load(bayesclv.io.save(pipe, path.with_name("pipe.zarr")))
+    >>> loaded.predict(table).equals(pipe.predict(table))
+    True
     """
-    if not getattr(type(model), "_saved_state", ()):
+    single = not isinstance(model, Pipeline) and type(model) not in _SEGMENTERS
+    if single and not getattr(type(model), "_saved_state", ()):
         raise TypeError(
-            f"Cannot save a {type(model).__name__}: only CLVModel, RetentionModel and "
-            "SpendModel can be saved. For a Pipeline, save its final model "
-            "(pipeline[-1].save(path)) and keep the segment column with your customers "
-            "(pipeline[:-1].transform(customers)); segmenters cannot be saved yet."
+            f"Cannot save a {type(model).__name__}: only CLVModel, RetentionModel, "
+            "SpendModel, RFMSegmenter, KMeansSegmenter and Pipelines of segmenters ending "
+            "in one of those models can be saved."
         )
-    check_is_fitted(model, "idata_")
+    if single:
+        check_is_fitted(model, "idata_")
     if include_data is True:
+        if not single:
+            raise ValueError(
+                f"include_data=True: a {type(model).__name__} keeps no reference to the "
+                "table it was fitted on; pass it explicitly, e.g. "
+                "bayesclv.io.save(pipeline, path, include_data=customers)."
+            )
         reference = getattr(model, "_training_table", None)
         include_data = reference() if reference is not None else None
         if include_data is None:
@@ -272,7 +344,8 @@ def save(model: Any, path: str | os.PathLike, *,
         )
     path = Path(os.fspath(path))
     groups: dict[str, xr.Dataset] = {}
-    config = _describe(model, "", groups)
+    config = (_describe_pipeline(model, groups) if isinstance(model, Pipeline)
+              else _describe(model, "", groups))
     if isinstance(include_data, pd.DataFrame):
         groups["data"] = _data_group(model, include_data)
     config["checksums"] = {f"{group}/{name}": array_digest(dataset[name].to_numpy())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -17,7 +18,13 @@ from bayesclv.exceptions import DataValidationError
 from bayesclv.segmentation._common import (
     _ColumnName,
     _feature_names_out,
+    _names_state,
     _rfm_values,
+    _state_count,
+    _state_feature_names,
+    _state_floats,
+    _state_labels,
+    _state_value,
     _validate_params,
 )
 
@@ -49,6 +56,21 @@ def value_segment_names(n_segments: int) -> list[str]:
     named = {2: ["high", "low"], 3: ["high", "mid", "low"],
              4: ["high", "mid-high", "mid-low", "low"]}
     return named.get(n_segments, [f"value-{i}" for i in range(1, n_segments + 1)])
+
+
+def _nearest_centre(z: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    """Index of the nearest centre (squared Euclidean distance) of each row of ``z``.
+
+    The first centre wins ties. One pass per centre, so memory stays that of ``z``.
+    """
+    best = np.zeros(len(z), dtype=np.int64)
+    best_distance = np.full(len(z), np.inf)
+    for c, centre in enumerate(centres):
+        distance = ((z - centre) ** 2).sum(axis=1)
+        closer = distance < best_distance
+        best[closer] = c
+        best_distance[closer] = distance[closer]
+    return best
 
 
 def _is_n_segments(value: Any) -> bool:
@@ -96,7 +118,13 @@ class KMeansSegmenter(TransformerMixin, BaseEstimator, auto_wrap_output_keys=Non
     scaler_ : sklearn.preprocessing.StandardScaler
         Fitted on ``log1p`` of the three columns.
     kmeans_ : sklearn.cluster.KMeans
-        Fitted on the standardised features.
+        Fitted on the standardised features. ``transform`` does not call its
+        ``predict``: it assigns each customer to the nearest of its
+        ``cluster_centers_`` itself, so that a segmenter read back by
+        :func:`bayesclv.load` transforms exactly as the saved one. The ``kmeans_`` of a
+        loaded segmenter has the fitted ``cluster_centers_``, ``inertia_``, ``n_iter_``
+        and ``n_features_in_`` only: no ``labels_`` of the training customers, and its
+        own ``predict`` (which needs scikit-learn's private state) is not supported.
     n_segments_ : int
         Number of clusters used.
     segment_names_ : list of str
@@ -119,7 +147,13 @@ class KMeansSegmenter(TransformerMixin, BaseEstimator, auto_wrap_output_keys=Non
     periods). K-Means cluster numbers depend on the seed; the value order does not, so
     on well-separated data the names are the same for any ``random_state``.
     ``transform`` applies the learned scaler and centres, so new customers are assigned
-    to the training segments.
+    to the training segments: the nearest centre by squared Euclidean distance on the
+    standardised features, the first (in K-Means' cluster order) on a tie. It is
+    K-Means' own assignment up to rounding, which can only matter for a customer
+    equidistant from two centres.
+
+    A fitted segmenter can be saved with :func:`bayesclv.io.save`, alone or in a
+    :class:`~sklearn.pipeline.Pipeline`, and read back with :func:`bayesclv.load`.
 
     Examples
     --------
@@ -287,7 +321,8 @@ class KMeansSegmenter(TransformerMixin, BaseEstimator, auto_wrap_output_keys=Non
         """
         check_is_fitted(self, "kmeans_")
         _, features = self._features(X)
-        clusters = self.kmeans_.predict(self.scaler_.transform(features))
+        z = (features - self.scaler_.mean_) / self.scaler_.scale_
+        clusters = _nearest_centre(z, self.kmeans_.cluster_centers_)
         label = pd.Categorical.from_codes(self.cluster_rank_[clusters],
                                           categories=self.segment_names_)
         out = X.copy()
@@ -295,6 +330,143 @@ class KMeansSegmenter(TransformerMixin, BaseEstimator, auto_wrap_output_keys=Non
         if self.segment_col is not None:
             out[self.segment_col] = label
         return out
+
+    def _fitted_state(self) -> dict[str, Any]:
+        """The fitted attributes as plain JSON data, for saved models.
+
+        Returns
+        -------
+        dict
+            The scaler's ``mean_``, ``var_``, ``scale_`` and ``n_samples_seen_``; K-Means'
+            ``cluster_centers_``, ``inertia_`` and ``n_iter_``; ``n_segments_``,
+            ``segment_names_``, ``cluster_rank_``, ``centres_`` (its numbers by row, and
+            ``n_customers``), ``silhouette_scores_`` (keys as strings), ``n_features_in_``
+            and ``feature_names_in_``. Floats are Python floats, which JSON writes
+            exactly.
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            If the transformer is not fitted.
+        ValueError
+            If a column name of the training table is neither a string nor an int.
+        """
+        check_is_fitted(self, "kmeans_")
+        scaler, kmeans = self.scaler_, self.kmeans_
+        numbers = [*self._columns(), "value"]
+        scores = self.silhouette_scores_
+        return {
+            "scaler_": {"mean_": scaler.mean_.tolist(), "var_": scaler.var_.tolist(),
+                        "scale_": scaler.scale_.tolist(),
+                        "n_samples_seen_": int(scaler.n_samples_seen_)},
+            "kmeans_": {"cluster_centers_": kmeans.cluster_centers_.tolist(),
+                        "inertia_": float(kmeans.inertia_), "n_iter_": int(kmeans.n_iter_)},
+            "n_segments_": int(self.n_segments_),
+            "segment_names_": [str(name) for name in self.segment_names_],
+            "cluster_rank_": [int(rank) for rank in self.cluster_rank_],
+            "centres_": {"values": self.centres_[numbers].to_numpy(np.float64).tolist(),
+                         "n_customers": [int(n) for n in self.centres_["n_customers"]]},
+            "silhouette_scores_": None if scores is None else {
+                str(k): float(v) for k, v in scores.items()},
+            "n_features_in_": int(self.n_features_in_),
+            "feature_names_in_": _names_state(self.feature_names_in_),
+        }
+
+    def _restore_fitted_state(self, state: Mapping[str, Any]) -> KMeansSegmenter:
+        """Set the fitted attributes from :meth:`_fitted_state`'s data, checking them.
+
+        ``scaler_`` becomes a :class:`~sklearn.preprocessing.StandardScaler` and
+        ``kmeans_`` a :class:`~sklearn.cluster.KMeans` (with this segmenter's ``n_init``
+        and ``random_state``) holding their public fitted attributes; ``kmeans_`` has no
+        ``labels_``.
+
+        Parameters
+        ----------
+        state : mapping
+            As returned by :meth:`_fitted_state` (after a JSON round trip).
+
+        Returns
+        -------
+        KMeansSegmenter
+            ``self``, fitted.
+
+        Raises
+        ------
+        TypeError
+            If ``state`` or one of its parts is not a mapping.
+        ValueError
+            If an entry is missing or malformed (shapes that do not match the number of
+            segments, non-finite numbers, a non-positive scale, a cluster rank that is
+            not a permutation, negative counts, ...).
+        """
+        owner = type(self).__name__
+        k = _state_count(state, "n_segments_", owner, 2)
+        scores = _state_value(state, "silhouette_scores_", owner)
+        if scores is not None:
+            if not (isinstance(scores, Mapping) and scores and all(
+                    isinstance(key, str) and key.isascii() and key.isdigit()
+                    and int(key) >= 2 for key in scores)):
+                raise ValueError(f"{owner}: silhouette_scores_ must be null or map numbers "
+                                 f"of clusters (>= 2) to scores; got {scores!r}.")
+            scores = {int(key): float(_state_floats(scores, key, f"{owner}.silhouette_"
+                                                    "scores_", ())) for key in scores}
+        if self.n_segments is None or self.n_segments == "auto":
+            if scores is None or k not in scores:
+                raise ValueError(f"{owner}: n_segments={self.n_segments!r} needs the "
+                                 f"silhouette_scores_ of the {k} clusters chosen; got "
+                                 f"{scores!r}.")
+        elif k != self.n_segments or scores is not None:
+            raise ValueError(f"{owner}: n_segments={self.n_segments!r} needs n_segments_ "
+                             f"= {self.n_segments} and no silhouette_scores_; got {k} and "
+                             f"{scores!r}.")
+        scaler_state = _state_value(state, "scaler_", owner)
+        kmeans_state = _state_value(state, "kmeans_", owner)
+        scaler = StandardScaler()
+        scaler.mean_ = _state_floats(scaler_state, "mean_", f"{owner}.scaler_", (3,))
+        scaler.var_ = _state_floats(scaler_state, "var_", f"{owner}.scaler_", (3,))
+        scaler.scale_ = _state_floats(scaler_state, "scale_", f"{owner}.scaler_", (3,))
+        if (scaler.var_ < 0).any() or (scaler.scale_ <= 0).any():
+            raise ValueError(f"{owner}: the scaler's var_ must be >= 0 and its scale_ > 0; "
+                             f"got {scaler.var_.tolist()} and {scaler.scale_.tolist()}.")
+        scaler.n_samples_seen_ = _state_count(scaler_state, "n_samples_seen_",
+                                              f"{owner}.scaler_", 1)
+        scaler.n_features_in_ = 3
+        kmeans = KMeans(n_clusters=k, n_init=self.n_init, random_state=self.random_state)
+        kmeans.cluster_centers_ = _state_floats(kmeans_state, "cluster_centers_",
+                                                f"{owner}.kmeans_", (k, 3))
+        kmeans.inertia_ = float(_state_floats(kmeans_state, "inertia_", f"{owner}.kmeans_",
+                                              ()))
+        kmeans.n_iter_ = _state_count(kmeans_state, "n_iter_", f"{owner}.kmeans_", 0)
+        kmeans.n_features_in_ = 3
+        names = _state_labels(state, "segment_names_", owner, size=k)
+        rank = _state_value(state, "cluster_rank_", owner)
+        if not (isinstance(rank, list) and all(isinstance(r, int) and not isinstance(r, bool)
+                                               for r in rank)
+                and sorted(rank) == list(range(k))):
+            raise ValueError(f"{owner}: cluster_rank_ must be a permutation of 0..{k - 1}; "
+                             f"got {rank!r}.")
+        centres_state = _state_value(state, "centres_", owner)
+        numbers = [*self._columns(), "value"]
+        values = _state_floats(centres_state, "values", f"{owner}.centres_",
+                               (k, len(numbers)))
+        counts = _state_value(centres_state, "n_customers", f"{owner}.centres_")
+        if not (isinstance(counts, list) and len(counts) == k and all(
+                isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in counts)):
+            raise ValueError(f"{owner}: centres_ n_customers must be {k} counts >= 0; got "
+                             f"{counts!r}.")
+        n_features, feature_names = _state_feature_names(state, owner)
+        self.scaler_ = scaler
+        self.kmeans_ = kmeans
+        self.n_segments_ = k
+        self.segment_names_ = names
+        self.cluster_rank_ = np.asarray(rank, dtype=np.int64)
+        self.centres_ = pd.DataFrame(values, index=pd.Index(names, name="segment"),
+                                     columns=numbers)
+        self.centres_["n_customers"] = np.asarray(counts, dtype=np.int64)
+        self.silhouette_scores_ = scores
+        self.n_features_in_ = n_features
+        self.feature_names_in_ = feature_names
+        return self
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         """Columns of the table ``transform`` returns for a table like the training one.

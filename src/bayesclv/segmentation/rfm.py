@@ -13,7 +13,11 @@ from sklearn.utils.validation import check_is_fitted
 from bayesclv.segmentation._common import (
     _ColumnName,
     _feature_names_out,
+    _names_state,
     _rfm_values,
+    _state_feature_names,
+    _state_floats,
+    _state_labels,
     _validate_params,
 )
 
@@ -76,6 +80,72 @@ def _normalise_groups(groups: Any) -> list[tuple[str, dict[str, tuple[int, int]]
     return rules
 
 
+def _rule_table(groups: Any) -> tuple[list[str], np.ndarray]:
+    """Group names and the group code of each score cell, ``table[r - 1, f - 1, m - 1]``.
+
+    ``groups`` is the hyper-parameter (``None``: :data:`DEFAULT_RFM_GROUPS`). Raises
+    ValueError for invalid rules or rules that leave a cell without a group.
+    """
+    rules = _normalise_groups(DEFAULT_RFM_GROUPS if groups is None else groups)
+    names = list(dict.fromkeys(name for name, _ in rules))
+    table = np.full((_N_SCORES,) * 3, -1, dtype=np.int64)
+    r, f, m = _score_grid()
+    grid = {"r": r, "f": f, "m": m}
+    for name, conditions in rules:
+        match = table < 0
+        for key, (low, high) in conditions.items():
+            match &= (grid[key] >= low) & (grid[key] <= high)
+        table[match] = names.index(name)
+    if (table < 0).any():
+        cells = [f"{a}{b}{c}" for a, b, c in zip(r[table < 0], f[table < 0], m[table < 0],
+                                                 strict=True)]
+        raise ValueError(
+            f"The RFM group rules leave {len(cells)} of the 125 score cells without a "
+            f"group (e.g. {', '.join(cells[:5])}); end the rules with a catch-all such "
+            "as ('other', {})."
+        )
+    return names, table
+
+
+def _score_grid() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    scores = np.arange(1, _N_SCORES + 1)
+    return tuple(np.meshgrid(scores, scores, scores, indexing="ij"))
+
+
+def _cell_groups(names: list[str], table: np.ndarray) -> pd.Series:
+    """The group of each of the 125 cells, indexed by cell (``"555"`` ... ``"111"``)."""
+    r, f, m = _score_grid()
+    cells = pd.Index([f"{a}{b}{c}" for a, b, c in zip(r.ravel(), f.ravel(), m.ravel(),
+                                                      strict=True)], name="rfm_cell")
+    return pd.Series(np.asarray(names, dtype=object)[table.ravel()], index=cells,
+                     name="rfm_group").iloc[::-1]
+
+
+def _groups_from_json(groups: Any) -> Any:
+    """The ``groups`` hyper-parameter as JSON gives it back, with its tuples restored.
+
+    JSON turns the rules' tuples into lists; this gives ``(name, {key: (low, high)})``
+    tuples again, so that a reloaded segmenter's ``get_params()`` equals the saved one's
+    for rules written as :data:`DEFAULT_RFM_GROUPS` is. (Rules given as a mapping are
+    saved as a list of pairs, since JSON objects are written with sorted keys and the
+    rules' order matters; a mapping read here keeps its order, with ``(low, high)``
+    tuples.) Anything else is returned unchanged, for :func:`_normalise_groups` to
+    refuse.
+    """
+    def rule(conditions: Any) -> Any:
+        if not isinstance(conditions, Mapping):
+            return conditions
+        return {key: tuple(bounds) if isinstance(bounds, list) else bounds
+                for key, bounds in conditions.items()}
+
+    if isinstance(groups, Mapping):
+        return {name: rule(conditions) for name, conditions in groups.items()}
+    if isinstance(groups, list) and all(isinstance(item, list) and len(item) == 2
+                                        for item in groups):
+        return tuple((name, rule(conditions)) for name, conditions in groups)
+    return groups
+
+
 class RFMSegmenter(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
     """RFM scores (1-5 quintiles) and rule-based RFM groups, as a transformer.
 
@@ -129,6 +199,9 @@ class RFMSegmenter(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
     rather than splitting the ties arbitrarily. The recency score is reversed (a low
     recency, a recent purchase, scores 5). ``transform`` reproduces the training scores
     exactly and places new values between the learned edges.
+
+    A fitted segmenter can be saved with :func:`bayesclv.io.save`, alone or in a
+    :class:`~sklearn.pipeline.Pipeline`, and read back with :func:`bayesclv.load`.
 
     Examples
     --------
@@ -198,25 +271,7 @@ class RFMSegmenter(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
             For a missing column, an empty table, or NaN / infinite values.
         """
         _validate_params(self, self._parameter_constraints)
-        rules = _normalise_groups(DEFAULT_RFM_GROUPS if self.groups is None else self.groups)
-        names = list(dict.fromkeys(name for name, _ in rules))
-        table = np.full((_N_SCORES,) * 3, -1, dtype=np.int64)
-        scores = np.arange(1, _N_SCORES + 1)
-        r, f, m = np.meshgrid(scores, scores, scores, indexing="ij")
-        grid = {"r": r, "f": f, "m": m}
-        for name, conditions in rules:
-            match = table < 0
-            for key, (low, high) in conditions.items():
-                match &= (grid[key] >= low) & (grid[key] <= high)
-            table[match] = names.index(name)
-        if (table < 0).any():
-            cells = [f"{a}{b}{c}" for a, b, c in zip(r[table < 0], f[table < 0], m[table < 0],
-                                                     strict=True)]
-            raise ValueError(
-                f"The RFM group rules leave {len(cells)} of the 125 score cells without a "
-                f"group (e.g. {', '.join(cells[:5])}); end the rules with a catch-all such "
-                "as ('other', {})."
-            )
+        names, table = _rule_table(self.groups)
 
         values = _rfm_values(X, self._columns(), type(self).__name__, min_value=None)
         edges = np.empty((3, _N_SCORES - 1), dtype=np.float64)
@@ -227,14 +282,83 @@ class RFMSegmenter(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
                 edges[j, b - 1] = below.max() if below.size else -np.inf
         self.edges_ = pd.DataFrame(edges, index=self._columns(),
                                    columns=list(range(1, _N_SCORES)))
-        self.group_names_ = names
-        cells = pd.Index([f"{a}{b}{c}" for a, b, c in zip(r.ravel(), f.ravel(), m.ravel(),
-                                                          strict=True)], name="rfm_cell")
-        self.cell_groups_ = pd.Series(np.asarray(names, dtype=object)[table.ravel()],
-                                      index=cells, name="rfm_group").iloc[::-1]
-        self._group_table = table
+        self._set_groups(names, table)
         self.n_features_in_ = X.shape[1]
         self.feature_names_in_ = np.asarray(X.columns, dtype=object)
+        return self
+
+    def _set_groups(self, names: list[str], table: np.ndarray) -> None:
+        self.group_names_ = names
+        self.cell_groups_ = _cell_groups(names, table)
+        self._group_table = table
+
+    def _fitted_state(self) -> dict[str, Any]:
+        """The fitted attributes as plain JSON data, for saved models.
+
+        Returns
+        -------
+        dict
+            ``edges_`` (3 lists of 4 floats, ``None`` for ``-inf``), ``group_names_``,
+            ``n_features_in_`` and ``feature_names_in_``. The group of each cell is not
+            included: it follows from the ``groups`` hyper-parameter.
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            If the transformer is not fitted.
+        ValueError
+            If a column name of the training table is neither a string nor an int.
+        """
+        check_is_fitted(self, "edges_")
+        return {
+            "edges_": [[None if np.isneginf(v) else float(v) for v in row]
+                       for row in self.edges_.to_numpy()],
+            "group_names_": [str(name) for name in self.group_names_],
+            "n_features_in_": int(self.n_features_in_),
+            "feature_names_in_": _names_state(self.feature_names_in_),
+        }
+
+    def _restore_fitted_state(self, state: Mapping[str, Any]) -> RFMSegmenter:
+        """Set the fitted attributes from :meth:`_fitted_state`'s data, checking them.
+
+        The hyper-parameters must already be set: the group of each score cell is
+        rebuilt from ``groups``, and must give the saved ``group_names_``.
+
+        Parameters
+        ----------
+        state : mapping
+            As returned by :meth:`_fitted_state` (after a JSON round trip).
+
+        Returns
+        -------
+        RFMSegmenter
+            ``self``, fitted.
+
+        Raises
+        ------
+        TypeError
+            If ``state`` is not a mapping.
+        ValueError
+            If an entry is missing or malformed: edges not 3 x 4 numbers (or ``null``)
+            ascending along each row, group names that are not those of ``groups``,
+            feature names that do not match ``n_features_in_``.
+        """
+        owner = type(self).__name__
+        edges = _state_floats(state, "edges_", owner, (3, _N_SCORES - 1), allow_null=True)
+        if (np.diff(edges, axis=1) < 0).any():
+            raise ValueError(f"{owner}: each row of edges_ must be ascending; got "
+                             f"{edges.tolist()}.")
+        names, table = _rule_table(self.groups)
+        saved = _state_labels(state, "group_names_", owner)
+        if saved != names:
+            raise ValueError(f"{owner}: group_names_ {saved} are not the names of the "
+                             f"groups parameter, {names}.")
+        n_features, feature_names = _state_feature_names(state, owner)
+        self.edges_ = pd.DataFrame(edges, index=self._columns(),
+                                   columns=list(range(1, _N_SCORES)))
+        self._set_groups(names, table)
+        self.n_features_in_ = n_features
+        self.feature_names_in_ = feature_names
         return self
 
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:
