@@ -35,7 +35,7 @@ def tracking(tmp_path_factory):
     """A local tracking store and registry (SQLite), the tracking URI set for the module."""
     folder = tmp_path_factory.mktemp("mlflow")
     uri = f"sqlite:///{folder / 'mlflow.db'}"
-    previous = mlflow.get_tracking_uri()
+    previous = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
     cwd = os.getcwd()
     os.chdir(folder)  # artifacts of the default experiment go to ./mlruns
     mlflow.set_tracking_uri(uri)
@@ -43,7 +43,8 @@ def tracking(tmp_path_factory):
     try:
         yield uri
     finally:
-        mlflow.set_tracking_uri(previous)
+        mlflow.set_tracking_uri(previous[0])
+        mlflow.set_registry_uri(previous[1])
         os.chdir(cwd)
 
 
@@ -175,9 +176,26 @@ def test_signature_comes_from_the_customer_contract(registered, customers):
     extra = customers.assign(email="x@example.com")
     assert pyfunc.predict(extra).equals(pyfunc.predict(customers))
     # The id may be the index rather than a column.
-    indexed = customers.set_index("customer_id")
-    assert pyfunc.predict(indexed)["clv_mean"].to_numpy().tolist() == pyfunc.predict(
-        customers)["clv_mean"].to_numpy().tolist()
+    indexed = pyfunc.predict(customers.set_index("customer_id"))
+    assert indexed["customer_id"].tolist() == customers["customer_id"].tolist()
+    assert indexed["clv_mean"].tolist() == pyfunc.predict(customers)["clv_mean"].tolist()
+
+
+def test_default_signature_without_segments_or_example(customers, tmp_path):
+    table = customers.drop(columns="segment")
+    model = bayesclv.RetentionModel(method="map", random_seed=0).fit(table)
+    path = bayesclv_mlflow.save_model(model, tmp_path / "model",
+                                      extra_pip_requirements=["pyarrow>=15"])
+    signature = mlflow.models.Model.load(path).signature
+    assert "segment" not in signature.inputs.input_names()
+    assert signature.outputs is None  # no example: nothing to infer the outputs from
+    requirements = (path / "requirements.txt").read_text().split()
+    assert f"bayesclv=={bayesclv.__version__}" in requirements and "pyarrow>=15" in requirements
+    pyfunc = mlflow.pyfunc.load_model(str(path))
+    assert pyfunc.predict(table).equals(model.predict(table))
+    with pytest.raises(ValueError, match="not both"):
+        bayesclv_mlflow.save_model(model, tmp_path / "other", pip_requirements=["x"],
+                                   extra_pip_requirements=["y"])
 
 
 @pytest.mark.parametrize("kind", ["RetentionModel", "SpendModel"])
@@ -218,18 +236,33 @@ def test_pipeline_with_its_segmenter_round_trips(segmenter, tracking, tmp_path):
     assert mlflow.get_logged_model(info.model_id).params["segmenter"] == type(step).__name__
 
 
-def test_diagnostics_are_logged_as_metrics(tracking, nuts_model, customers):
+def test_diagnostics_are_logged_as_metrics(tracking, nuts_model, map_model, customers):
     mlflow.set_experiment("bayesclv-tests")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         info = bayesclv_mlflow.log_model(nuts_model, "nuts")  # starts and ends a run
     assert mlflow.active_run() is None
-    run = mlflow.get_run(mlflow.get_logged_model(info.model_id).source_run_id)
+    logged = mlflow.get_logged_model(info.model_id)
+    run = mlflow.get_run(logged.source_run_id)
     table = nuts_model.diagnostics()
-    assert run.data.metrics["r_hat_max"] == pytest.approx(float(table["r_hat"].max()))
-    assert run.data.metrics["ess_bulk_min"] == pytest.approx(float(table["ess_bulk"].min()))
-    assert run.data.metrics["divergences"] == table.attrs["divergences"]
-    assert {"steps_per_draw.retention", "steps_per_draw.spend"} <= set(run.data.metrics)
+    metrics = run.data.metrics
+    assert metrics["nuts.r_hat_max"] == pytest.approx(float(table["r_hat"].max()))
+    assert metrics["nuts.ess_bulk_min"] == pytest.approx(float(table["ess_bulk"].min()))
+    assert metrics["nuts.divergences"] == table.attrs["divergences"]
+    assert metrics["nuts.converged"] == float(not table.attrs["divergences"] and float(
+        table["r_hat"].max()) <= 1.01 and float(table["ess_bulk"].min()) >= 400)
+    assert {"nuts.steps_per_draw.retention", "nuts.steps_per_draw.spend"} <= set(metrics)
+    assert {m.key for m in logged.metrics} == set(metrics)
+    assert logged.params["sampled_by"] == nuts_model.retention_model_.sampler_
+    # Two models in one run keep their metrics apart.
+    with mlflow.start_run() as both, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        first = bayesclv_mlflow.log_model(nuts_model, "first")
+        second = bayesclv_mlflow.log_model(nuts_model.thin(100), "second")
+    keys = set(mlflow.get_run(both.info.run_id).data.metrics)
+    assert {"first.r_hat_max", "second.r_hat_max"} <= keys
+    assert mlflow.get_logged_model(second.model_id).params["thinned_from_draws"] == "100"
+    assert "thinned_from_draws" not in mlflow.get_logged_model(first.model_id).params
     assert bayesclv_mlflow.fit_metrics(bayesclv.CLVModel(method="map")
                                        .fit(customers.head(300))) == {}
 
@@ -268,6 +301,10 @@ def test_crafted_model_directories_are_refused_without_unpickling(map_model, tmp
     (path / "MLmodel").write_text(yaml.safe_dump(description))
     with pytest.raises(ModelFormatError):
         bayesclv_mlflow.load_model(path)
+    description["flavors"]["bayesclv"]["model_file"] = "../../../elsewhere.nc"
+    (path / "MLmodel").write_text(yaml.safe_dump(description))
+    with pytest.raises(ValueError, match="outside the model's directory"):
+        bayesclv_mlflow.load_model(path)
     assert not marker.exists()
 
 
@@ -292,7 +329,14 @@ def test_batch_scorer_gives_the_whole_table_rows(registered, map_model, customer
         scorer.predict)
     pd.testing.assert_frame_equal(grouped.loc[expected.index], expected, check_exact=False,
                                   rtol=1e-12, atol=1e-9)
-    assert pickle.loads(pickle.dumps(scorer)).model_uri == "models:/clv/1"
+    copy = pickle.loads(pickle.dumps(scorer))
+    assert copy.artifact_uri == scorer.artifact_uri != "models:/clv/1"
+    assert Path(scorer.artifact_uri, "data", "bayesclv", "model.nc").exists()
+
+
+def _use_store(uri):
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
 
 
 def test_registry_model_scores_a_dask_frame_on_a_cluster(registered, tracking, map_model,
@@ -301,19 +345,16 @@ def test_registry_model_scores_a_dask_frame_on_a_cluster(registered, tracking, m
     distributed = pytest.importorskip("dask.distributed")
     expected = map_model.predict(customers)
     frame = dd.from_pandas(customers, npartitions=4, sort=False)
-    # The workers read the tracking store: they inherit the URI through the environment.
-    os.environ["MLFLOW_TRACKING_URI"] = tracking
-    try:
-        with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                      dashboard_address=None) as cluster, \
-                distributed.Client(cluster):
-            loaded = bayesclv_mlflow.load_model("models:/clv/1")
-            pd.testing.assert_frame_equal(loaded.predict(frame).compute(), expected,
-                                          check_exact=False, rtol=1e-12, atol=1e-9)
-            scorer = bayesclv_mlflow.BatchScorer("models:/clv/1")
-            lazy = frame.map_partitions(scorer.predict, meta=expected.iloc[:0])
-            pd.testing.assert_frame_equal(lazy.compute(), expected, check_exact=False,
-                                          rtol=1e-12, atol=1e-9)
-    finally:
-        del os.environ["MLFLOW_TRACKING_URI"]
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        # Workers whose default store is another one: the scorer carries the one in use.
+        client.run(_use_store, "sqlite:///elsewhere.db")
+        loaded = bayesclv_mlflow.load_model("models:/clv/1")
+        pd.testing.assert_frame_equal(loaded.predict(frame).compute(), expected,
+                                      check_exact=False, rtol=1e-12, atol=1e-9)
+        scorer = bayesclv_mlflow.BatchScorer("models:/clv/1")
+        lazy = frame.map_partitions(scorer.predict, meta=expected.iloc[:0])
+        pd.testing.assert_frame_equal(lazy.compute(), expected, check_exact=False,
+                                      rtol=1e-12, atol=1e-9)
     assert np.isfinite(expected["clv_mean"]).all()

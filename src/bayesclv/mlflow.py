@@ -1,11 +1,14 @@
 """The ``bayesclv`` MLflow model flavour: a fitted model in a registry, never pickled.
 
-A model saved by this flavour is an MLflow model directory whose ``data/`` folder holds
-the library's own saved-model file (``model.nc``, :func:`bayesclv.io.save`) and the
-model card (``card.md``). Loading goes through :func:`bayesclv.load`, which reads JSON
-and arrays only, so neither :func:`load_model` nor ``mlflow.pyfunc.load_model`` unpickles
-anything. The ``python_function`` flavour is declared with ``loader_module`` (this
-module), which is MLflow's way of loading a model without cloudpickle.
+A model saved by this flavour is an MLflow model directory whose ``data/bayesclv/``
+folder holds the library's own saved-model file (``model.nc``, :func:`bayesclv.io.save`)
+and the model card (``card.md``). Loading goes through :func:`bayesclv.load`, which reads
+JSON and arrays only, so neither :func:`load_model` nor ``mlflow.pyfunc.load_model``
+unpickles anything. The ``python_function`` flavour is declared with ``loader_module``
+(this module), which is MLflow's way of loading a model without cloudpickle. MLflow's
+own loader follows whatever the ``MLmodel`` file names, so a directory from an untrusted
+source is read safely only by :func:`load_model`, which reads the ``bayesclv`` flavour
+alone and nothing outside the model's directory.
 
 * :func:`save_model` writes the directory; :func:`log_model` logs it to the active run
   (starting one if none is active), logs the fit's settings and priors as the logged
@@ -24,10 +27,10 @@ for a local ``sqlite:///`` tracking store, SQLAlchemy and Alembic).
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
 import sys
 import tempfile
+import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -42,6 +45,7 @@ from bayesclv.diagnostics import ESS_MIN, RHAT_MAX
 from bayesclv.estimator import CLVModel, RetentionModel, SpendModel
 from bayesclv.io import load, save
 from bayesclv.priors import priors_table
+from bayesclv.segmentation import KMeansSegmenter, RFMSegmenter
 
 __all__ = ["CARD_FILE", "FLAVOR_NAME", "MODEL_FILE", "BatchScorer", "fit_metrics", "fit_params",
            "get_default_pip_requirements", "load_model", "log_model", "model_signature",
@@ -54,6 +58,7 @@ CARD_FILE = "card.md"
 _DATA_DIR = "bayesclv"
 
 _ESTIMATORS = (CLVModel, RetentionModel, SpendModel)
+_SEGMENTERS = (RFMSegmenter, KMeansSegmenter)
 
 
 def _mlflow() -> Any:
@@ -70,11 +75,14 @@ def _mlflow() -> Any:
 def _final_model(model: Any) -> Any:
     """The fitted estimator that values customers: ``model`` or a Pipeline's last step."""
     final = model[-1] if isinstance(model, Pipeline) else model
-    if not isinstance(final, _ESTIMATORS):
+    steps = list(model[:-1]) if isinstance(model, Pipeline) else []
+    if not isinstance(final, _ESTIMATORS) or not all(isinstance(step, _SEGMENTERS)
+                                                      for step in steps):
         raise TypeError(
             "bayesclv.mlflow saves a CLVModel, RetentionModel or SpendModel, or a Pipeline "
             f"of segmenters ending in one; got {type(model).__name__}"
-            + (f" ending in {type(final).__name__}" if final is not model else "") + "."
+            + (f" of {[type(step).__name__ for step in model]}" if final is not model
+               else "") + "."
         )
     check_is_fitted(final, "idata_")
     return final
@@ -99,12 +107,15 @@ def _input_columns(model: Any, example: pd.DataFrame | None) -> list[Any]:
     specs: dict[str, Any] = {}
     # The id may be a column or the index: the column is optional in the schema.
     specs[columns.customer] = ColSpec(AnyType(), columns.customer, required=False)
+    written = set()
     if isinstance(model, Pipeline):
         for step in model[:-1]:
             # Recency and frequency in periods, as summarize() writes them; monetary value.
             for name, kind in zip(step._columns(), ("long", "long", "double"), strict=True):
                 specs[name] = ColSpec(kind, name)
-    elif columns.segment is not None and final.has_segment_column_:
+            written.add(step.segment_col)
+    if columns.segment is not None and final.has_segment_column_ \
+            and columns.segment not in written:
         specs[columns.segment] = ColSpec("string", columns.segment)
     if needs.get("require_retention", True):
         specs[columns.tenure] = ColSpec("long", columns.tenure)
@@ -119,9 +130,10 @@ def _input_columns(model: Any, example: pd.DataFrame | None) -> list[Any]:
     for sub in _fitted_parts(final):
         encoder = getattr(sub, "covariates_", None)
         if encoder is not None:
+            # Numbers may be held as ints or floats, levels as strings, bools or
+            # categories: any type passes here, and the model validates them itself.
             for name in encoder.columns:
-                specs.setdefault(name, ColSpec("double" if name in encoder.numeric
-                                               else "string", name))
+                specs.setdefault(name, ColSpec(AnyType(), name))
     if example is not None:
         for name, spec in specs.items():
             if name in example.columns:
@@ -195,9 +207,12 @@ def fit_params(model: Any) -> dict[str, str]:
     -------
     dict of str to str
         ``estimator``, the hyper-parameters that change the fit or the valuation
-        (families, method, draws, chains, seed, horizon, discount rate, margin, HDI
-        probability), ``period``, ``n_customers``, ``n_segments``, ``segmenter`` (for a
-        Pipeline), ``bayesclv_version`` and one ``prior.<key>`` per prior.
+        (families, method, sampler, draws, tune, chains, target_accept, seed, horizon,
+        discount rate, margin, HDI probability), ``seed`` (the one used), ``sampled_by``
+        (the sampler that ran), ``period``, ``n_customers``, ``n_segments``,
+        ``segmenter`` (for a Pipeline), ``thinned_from_draws`` (a thinned copy),
+        ``bayesclv_version`` and one ``prior.<key>`` per prior (long values shortened;
+        the model card has them whole).
     """
     final = _final_model(model)
     params: dict[str, Any] = {"estimator": type(final).__name__,
@@ -205,9 +220,9 @@ def fit_params(model: Any) -> dict[str, str]:
     if isinstance(model, Pipeline):
         params["segmenter"] = " > ".join(type(step).__name__ for step in model[:-1])
     settings = final.get_params(deep=False)
-    for name in ("retention", "spend", "family", "method", "draws", "tune", "chains",
-                 "random_seed", "horizon", "discount_rate", "margin", "cost_per_period",
-                 "hdi_prob", "covariates"):
+    for name in ("retention", "spend", "family", "method", "sampler", "draws", "tune",
+                 "chains", "target_accept", "random_seed", "horizon", "discount_rate",
+                 "margin", "cost_per_period", "hdi_prob", "covariates"):
         if name in settings:
             params[name] = settings[name]
     params["seed"] = getattr(final, "seed_", None)
@@ -215,11 +230,19 @@ def fit_params(model: Any) -> dict[str, str]:
     params["n_customers"] = getattr(final, "n_customers_in_", None) or getattr(
         _fitted_parts(final)[0], "n_customers_in_", None)
     params["n_segments"] = len(final.segments_)
+    params["sampled_by"] = getattr(_fitted_parts(final)[0], "sampler_", None)
+    thinned = _fitted_parts(final)[0].posterior_.attrs.get("thinned_from_draws")
+    if thinned is not None:
+        params["thinned_from_draws"] = thinned
     for row in priors_table(final.priors_).itertuples(index=False):
         detail = row.params if hasattr(row, "params") else getattr(row, "value", "")
-        text = f"{row.distribution}{detail}" if getattr(row, "distribution", "") else detail
-        params[f"prior.{row.key}"] = str(text)
-    return {key: str(value) for key, value in params.items()}
+        text = str(f"{row.distribution}{detail}" if getattr(row, "distribution", "")
+                   else detail)
+        # MLflow caps a param at 6,000 characters; per-segment settings (the centred
+        # mask) grow with segments: the card holds them in full.
+        params[f"prior.{row.key}"] = text if len(text) <= 500 else (
+            f"{text[:450]} ... ({len(text):,} characters: see the model card)")
+    return {key: str(value) for key, value in params.items() if value is not None}
 
 
 def fit_metrics(model: Any) -> dict[str, float]:
@@ -233,10 +256,14 @@ def fit_metrics(model: Any) -> dict[str, float]:
     Returns
     -------
     dict of str to float
-        ``r_hat_max``, ``ess_bulk_min``, ``ess_tail_min``, ``divergences``,
-        ``converged`` (1.0 when R-hat <= 1.01, both ESS >= 400 and no divergence),
-        ``steps_per_draw`` per sub-model (``steps_per_draw.retention``, ...) and
-        ``sampling_seconds``; empty for a ``method="map"`` fit, which has none.
+        ``r_hat_max`` (with more than one chain), ``ess_bulk_min``, ``ess_tail_min``,
+        ``divergences``, ``converged`` (1.0 when no parameter has R-hat above 1.01 or
+        bulk ESS below 400 and no transition diverged: the rule of the library's
+        :class:`~bayesclv.ConvergenceWarning`), ``steps_per_draw.<part>`` (``retention``
+        and ``spend`` for a CLVModel, ``model`` otherwise) and ``sampling_seconds``;
+        empty for a ``method="map"`` fit, which has none. A thinned copy
+        (:meth:`~bayesclv.CLVModel.thin`) describes its kept draws only: log the full
+        fit to record its convergence.
     """
     final = _final_model(model)
     if final.get_params(deep=False).get("method", "nuts") == "map":
@@ -246,9 +273,10 @@ def fit_metrics(model: Any) -> dict[str, float]:
                "ess_bulk_min": float(table["ess_bulk"].min()),
                "ess_tail_min": float(table["ess_tail"].min()),
                "divergences": float(table.attrs.get("divergences", 0))}
-    metrics["converged"] = float(metrics["r_hat_max"] <= RHAT_MAX
-                                 and min(metrics["ess_bulk_min"], metrics["ess_tail_min"])
-                                 >= ESS_MIN and metrics["divergences"] == 0)
+    several_chains = int(table.attrs.get("chains", 1)) > 1
+    metrics["converged"] = float((not several_chains or metrics["r_hat_max"] <= RHAT_MAX)
+                                 and metrics["ess_bulk_min"] >= ESS_MIN
+                                 and metrics["divergences"] == 0)
     steps = table.attrs.get("steps_per_draw_by_model") or {
         "model": table.attrs.get("steps_per_draw")}
     metrics.update({f"steps_per_draw.{name}": float(value) for name, value in steps.items()
@@ -343,11 +371,22 @@ def save_model(model: Any, path: str | os.PathLike, *, mlflow_model: Any = None,
         mlflow.pyfunc.save_model(
             path, loader_module=__name__, data_path=str(data), mlflow_model=mlflow_model,
             signature=signature, input_example=input_example,
-            pip_requirements=list(pip_requirements) if pip_requirements is not None
-            else get_default_pip_requirements(),
-            extra_pip_requirements=extra_pip_requirements,
+            pip_requirements=_requirements(pip_requirements, extra_pip_requirements),
             metadata=dict(metadata) if metadata is not None else None)
     return path
+
+
+def _requirements(pip_requirements: Sequence[str] | None,
+                  extra_pip_requirements: Sequence[str] | None) -> list[str]:
+    """The model's pip requirements: given, or this bayesclv version plus the extra ones.
+
+    MLflow takes only one of the two arguments, so the extra ones are added here.
+    """
+    if pip_requirements is not None and extra_pip_requirements is not None:
+        raise ValueError("Give pip_requirements or extra_pip_requirements, not both.")
+    if pip_requirements is not None:
+        return list(pip_requirements)
+    return get_default_pip_requirements() + list(extra_pip_requirements or ())
 
 
 @contextlib.contextmanager
@@ -386,7 +425,8 @@ def log_model(model: Any, name: str = "model", *, input_example: pd.DataFrame | 
         Seconds to wait for the version to be ready.
     params, tags : mapping, optional
         More params and tags of the logged model; ``params`` adds to (and may override)
-        :func:`fit_params`.
+        :func:`fit_params`. MLflow also copies the run's own params onto the logged
+        model, and those win over both: do not log run params named like ours.
 
     Returns
     -------
@@ -398,8 +438,10 @@ def log_model(model: Any, name: str = "model", *, input_example: pd.DataFrame | 
     -----
     The logged model's params are :func:`fit_params` (settings and priors); the
     metrics :func:`fit_metrics` (R-hat, ESS, divergences, leapfrog steps) are logged to
-    the run and linked to the logged model. With no active run, one is started and
-    ended. The model card is also logged to the run as ``<name>_card.md``.
+    the run as ``<name>.<metric>`` (e.g. ``clv.r_hat_max``), so that several models
+    logged in one run keep theirs apart, and linked to the logged model. With no active
+    run, one is started and ended. The model card is also logged to the run as
+    ``<name>_card.md``.
     """
     mlflow = _mlflow()
     _final_model(model)
@@ -413,7 +455,7 @@ def log_model(model: Any, name: str = "model", *, input_example: pd.DataFrame | 
             model=model, input_example=input_example, signature=signature,
             pip_requirements=pip_requirements, extra_pip_requirements=extra_pip_requirements,
             metadata=metadata, card=card)
-        metrics = fit_metrics(model)
+        metrics = {f"{name}.{key}": value for key, value in fit_metrics(model).items()}
         if metrics:
             mlflow.log_metrics(metrics, run_id=run.info.run_id, model_id=info.model_id)
         mlflow.log_text(card if card is not None else _card(model), f"{name}_card.md",
@@ -452,7 +494,11 @@ def load_model(model_uri: str | os.PathLike, dst_path: str | None = None) -> Any
         raise ValueError(f"{model_uri} was not saved by the bayesclv flavour (its flavours: "
                          f"{sorted(description.flavors)}).")
     flavor = description.flavors[FLAVOR_NAME]
-    return load(local / flavor["data"] / flavor["model_file"])
+    path = (local / str(flavor.get("data")) / str(flavor.get("model_file"))).resolve()
+    if not path.is_relative_to(local.resolve()):
+        raise ValueError(f"{model_uri}: the bayesclv flavour names the file {path}, outside "
+                         "the model's directory; refusing to read it.")
+    return load(path)
 
 
 class _PyFuncModel:
@@ -475,8 +521,11 @@ class _PyFuncModel:
         return self.model
 
 
-def _load_pyfunc(path: str) -> _PyFuncModel:
-    """Called by ``mlflow.pyfunc.load_model`` with the model's ``data/bayesclv`` folder."""
+def _load_pyfunc(path: str, model_config: Any = None) -> _PyFuncModel:
+    """Called by ``mlflow.pyfunc.load_model`` with the model's ``data/bayesclv`` folder.
+
+    ``model_config`` (MLflow's inference config) is not used: scoring has no options.
+    """
     return _PyFuncModel(load(Path(path) / MODEL_FILE))
 
 
@@ -491,13 +540,23 @@ class BatchScorer:
       an iterator of pandas DataFrames and yields one ``predict`` table per batch);
     * Dask: ``dask_frame.map_partitions(BatchScorer(uri).predict, meta=...)``, or simply
       ``load_model(uri).predict(dask_frame)``;
-    * pandas: ``table.groupby(key, group_keys=False).apply(BatchScorer(uri).predict)``.
+    * pandas: ``table.groupby(np.arange(len(table)) // 100_000, group_keys=False)
+      .apply(BatchScorer(uri).predict)`` (group by an array: pandas 3 leaves grouping
+      columns out of the groups, and ``predict`` needs them).
 
     Parameters
     ----------
     model_uri : str
         Any MLflow model URI of a model logged by this flavour, e.g.
-        ``"models:/customer-value/3"``.
+        ``"models:/customer-value/3"`` or ``"models:/customer-value@champion"``,
+        resolved where the scorer is made, with the tracking store in use there.
+
+    Attributes
+    ----------
+    artifact_uri : str
+        Where the model's files are (the artifact store's URI, e.g. ``s3://...``, or a
+        path): what the workers read, so they need access to the artifact store but
+        not to the tracking server.
 
     Notes
     -----
@@ -508,12 +567,20 @@ class BatchScorer:
     """
 
     def __init__(self, model_uri: str) -> None:
+        mlflow = _mlflow()
         self.model_uri = str(model_uri)
+        # Resolved once, here: the workers need no tracking server (theirs may be another
+        # or none), and an alias moved during the job cannot split it between versions.
+        location = mlflow.models.Model.load(self.model_uri).artifact_path
+        self.artifact_uri = str(location) if location else self.model_uri
 
     @property
     def model(self) -> Any:
         """The model, loaded once per process (a worker's tasks share it)."""
-        return _cached_model(self.model_uri)
+        with _LOADING:
+            if self.artifact_uri not in _LOADED:
+                _LOADED[self.artifact_uri] = load_model(self.artifact_uri)
+            return _LOADED[self.artifact_uri]
 
     def predict(self, batch: pd.DataFrame) -> pd.DataFrame:
         """The ``predict`` table of one batch of customers."""
@@ -525,6 +592,5 @@ class BatchScorer:
             yield self.predict(batch)
 
 
-@functools.lru_cache(maxsize=4)
-def _cached_model(model_uri: str) -> Any:
-    return load_model(model_uri)
+_LOADED: dict[str, Any] = {}
+_LOADING = threading.Lock()  # a worker's threads wait for one load, not one each
