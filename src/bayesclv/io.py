@@ -75,21 +75,31 @@ def _build_any(config: Any, tree: xr.DataTree, checksums: Any) -> Any:
     return _build(config, tree, "", checksums=checksums)
 
 
-def _build_segmenter(config: Any, where: str) -> Any:
-    """A fitted segmenter from its config (``where``: its place in the file, for errors)."""
+def _named_config(config: Any, table: dict[str, type], what: str, where: str
+                  ) -> tuple[str, dict, dict]:
+    """The class name, hyper-parameters and state of a config naming a class of ``table``.
+
+    ``where`` says where the config is in the file, for the errors.
+    """
     if not isinstance(config, dict):
-        raise ModelFormatError(f"{where or 'config'}: expected a JSON object.")
+        raise ModelFormatError(f"{where}: expected a JSON object.")
     name = config.get("estimator")
-    if not isinstance(name, str) or name not in _SEGMENTERS:
+    if not isinstance(name, str) or name not in table:
         raise ModelFormatError(
-            f"{where or 'The file'} names the segmenter {name!r}, which is not one of "
-            f"{sorted(_SEGMENTERS)}; refusing to load."
+            f"{where} names the {what} {name!r}, which is not one of {sorted(table)}; "
+            "refusing to load (a saved model never names other classes)."
         )
     params, state = config.get("params"), config.get("state")
     if not isinstance(params, dict) or not isinstance(state, dict):
         raise ModelFormatError(f"{name}: 'params' and 'state' must be JSON objects.")
+    return name, dict(params), state
+
+
+def _build_segmenter(config: Any, where: str) -> Any:
+    """A fitted segmenter from its config (``where``: its place in the file, for errors)."""
+    name, params, state = _named_config(config, _SEGMENTERS, "segmenter",
+                                        where or "The file")
     segmenter = _SEGMENTERS[name]()
-    params = dict(params)
     if "groups" in params:
         params["groups"] = _groups_from_json(params["groups"])
     try:
@@ -138,22 +148,11 @@ def _build_pipeline(config: dict, tree: xr.DataTree, checksums: Any) -> Pipeline
 def _build(config: Any, tree: xr.DataTree, prefix: str, expected: str | None = None,
            checksums: Any = None) -> Any:
     """An estimator from its config and its arrays under ``prefix`` in ``tree``."""
-    if not isinstance(config, dict):
-        raise ModelFormatError(f"config{prefix or ' '}: expected a JSON object.")
-    name = config.get("estimator")
-    if not isinstance(name, str) or name not in _ESTIMATORS:
-        raise ModelFormatError(
-            f"The file names the estimator {name!r}, which is not one of "
-            f"{sorted(_ESTIMATORS)}; refusing to load (a saved model never names other "
-            "classes)."
-        )
+    name, params, state = _named_config(config, _ESTIMATORS, "estimator",
+                                        f"The file (at {prefix!r})" if prefix else "The file")
     if expected is not None and name != expected:
         raise ModelFormatError(f"{prefix!r} must hold a {expected}; the file says {name}.")
-    params, state = config.get("params"), config.get("state")
-    if not isinstance(params, dict) or not isinstance(state, dict):
-        raise ModelFormatError(f"{name}: 'params' and 'state' must be JSON objects.")
     model = _ESTIMATORS[name]()
-    params = dict(params)
     if isinstance(params.get("priors"), dict):
         params["priors"] = _priors(params["priors"], name)
     try:
