@@ -16,6 +16,9 @@ export PYTENSOR_FLAGS ?= base_compiledir=$(CURDIR)/.cache/pytensor,blas__ldflags
 export NUMBA_CACHE_DIR ?= $(CURDIR)/.cache/numba
 export MPLBACKEND ?= Agg
 PYTEST_ARGS ?=
+# The tests run in one worker process per core (pytest-xdist), a test file per worker at a
+# time, so that a file's module fixtures (fitted models) are built once.
+PYTEST_WORKERS ?= -n auto --dist loadfile
 
 .PHONY: demo test test-slow docs bench-venv bench-quick bench-speed clean
 
@@ -33,10 +36,10 @@ demo: $(VENV)
 
 # pytest exits 5 when it collects no test: not a failure of the suite.
 test: $(VENV)
-	$(BIN)/python -m pytest $(PYTEST_ARGS) || [ $$? -eq 5 ]
+	$(BIN)/python -m pytest $(PYTEST_WORKERS) $(PYTEST_ARGS) || [ $$? -eq 5 ]
 
 test-slow: $(VENV)
-	$(BIN)/python -m pytest --run-slow -m slow $(PYTEST_ARGS) || [ $$? -eq 5 ]
+	$(BIN)/python -m pytest --run-slow -m slow $(PYTEST_WORKERS) $(PYTEST_ARGS) || [ $$? -eq 5 ]
 
 # The documentation's dependencies (Sphinx, myst-nb, ...) on top of the same .venv.
 $(VENV)/.installed-docs: $(VENV)/.installed
