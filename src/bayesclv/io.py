@@ -25,7 +25,6 @@ from bayesclv.estimator import CLVModel, RetentionModel, SpendModel
 from bayesclv.estimator.clv import combined_idata
 from bayesclv.exceptions import ModelFormatError
 from bayesclv.priors import priors_from_dict
-from bayesclv.segmentation import KMeansSegmenter, RFMSegmenter
 from bayesclv.segmentation._common import _validate_params
 from bayesclv.segmentation.rfm import _groups_from_json
 from bayesclv.storage import (
@@ -33,6 +32,7 @@ from bayesclv.storage import (
     _TABLES,
     FORMAT_NAME,
     FORMAT_VERSION,
+    SAVED_SEGMENTERS,
     _group,
     _open,
     _read_config,
@@ -50,10 +50,7 @@ _ESTIMATORS: dict[str, type] = {
     "RetentionModel": RetentionModel,
     "SpendModel": SpendModel,
 }
-_SEGMENTERS: dict[str, type] = {
-    "RFMSegmenter": RFMSegmenter,
-    "KMeansSegmenter": KMeansSegmenter,
-}
+_SEGMENTERS: dict[str, type] = {kind.__name__: kind for kind in SAVED_SEGMENTERS}
 #: Every class a file may name at its top: the above, and ``Pipeline`` of segmenters
 #: ending in an estimator.
 _LOADABLE = sorted([*_ESTIMATORS, *_SEGMENTERS, "Pipeline"])

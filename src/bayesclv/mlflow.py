@@ -45,7 +45,7 @@ from bayesclv.diagnostics import ESS_MIN, RHAT_MAX
 from bayesclv.estimator import CLVModel, RetentionModel, SpendModel
 from bayesclv.io import load, save
 from bayesclv.priors import priors_table
-from bayesclv.segmentation import KMeansSegmenter, RFMSegmenter
+from bayesclv.storage import SAVED_SEGMENTERS
 
 __all__ = ["CARD_FILE", "FLAVOR_NAME", "MODEL_FILE", "BatchScorer", "fit_metrics", "fit_params",
            "get_default_pip_requirements", "load_model", "log_model", "model_signature",
@@ -58,7 +58,6 @@ CARD_FILE = "card.md"
 _DATA_DIR = "bayesclv"
 
 _ESTIMATORS = (CLVModel, RetentionModel, SpendModel)
-_SEGMENTERS = (RFMSegmenter, KMeansSegmenter)
 
 
 def _mlflow() -> Any:
@@ -76,7 +75,7 @@ def _final_model(model: Any) -> Any:
     """The fitted estimator that values customers: ``model`` or a Pipeline's last step."""
     final = model[-1] if isinstance(model, Pipeline) else model
     steps = list(model[:-1]) if isinstance(model, Pipeline) else []
-    if not isinstance(final, _ESTIMATORS) or not all(isinstance(step, _SEGMENTERS)
+    if not isinstance(final, _ESTIMATORS) or not all(isinstance(step, SAVED_SEGMENTERS)
                                                       for step in steps):
         raise TypeError(
             "bayesclv.mlflow saves a CLVModel, RetentionModel or SpendModel, or a Pipeline "
@@ -350,7 +349,7 @@ def save_model(model: Any, path: str | os.PathLike, *, mlflow_model: Any = None,
         If the model is not fitted.
     """
     mlflow = _mlflow()
-    _final_model(model)
+    final = _final_model(model)
     path = Path(os.fspath(path))
     if mlflow_model is None:
         mlflow_model = mlflow.models.Model()
@@ -362,7 +361,6 @@ def save_model(model: Any, path: str | os.PathLike, *, mlflow_model: Any = None,
         save(model, data / MODEL_FILE)
         (data / CARD_FILE).write_text(card if card is not None else _card(model),
                                       encoding="utf-8")
-        final = _final_model(model)
         mlflow_model.add_flavor(
             FLAVOR_NAME, bayesclv_version=__version__,
             estimator=type(model).__name__ if isinstance(model, Pipeline)
@@ -445,6 +443,7 @@ def log_model(model: Any, name: str = "model", *, input_example: pd.DataFrame | 
     """
     mlflow = _mlflow()
     _final_model(model)
+    card = card if card is not None else _card(model)  # one card for the files and the run
     with _active_run(mlflow) as run:
         info = mlflow.models.Model.log(
             artifact_path=None, name=name, flavor=sys.modules[__name__],
@@ -458,8 +457,7 @@ def log_model(model: Any, name: str = "model", *, input_example: pd.DataFrame | 
         metrics = {f"{name}.{key}": value for key, value in fit_metrics(model).items()}
         if metrics:
             mlflow.log_metrics(metrics, run_id=run.info.run_id, model_id=info.model_id)
-        mlflow.log_text(card if card is not None else _card(model), f"{name}_card.md",
-                        run_id=run.info.run_id)
+        mlflow.log_text(card, f"{name}_card.md", run_id=run.info.run_id)
     return info
 
 

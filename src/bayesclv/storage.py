@@ -51,8 +51,8 @@ from bayesclv.exceptions import ModelFormatError
 from bayesclv.priors import priors_to_dict
 from bayesclv.segmentation import KMeansSegmenter, RFMSegmenter
 
-__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "MAX_ELEMENTS", "READABLE_VERSIONS", "load_data",
-           "save"]
+__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "MAX_ELEMENTS", "READABLE_VERSIONS",
+           "SAVED_SEGMENTERS", "load_data", "save"]
 
 FORMAT_NAME = "bayesclv-model"
 #: Version of the layout written by :func:`save`.
@@ -76,7 +76,7 @@ _TABLES = {
 }
 _SAMPLE_GROUPS = ("posterior", "sample_stats")
 #: The segmenters that can be saved, alone or as the steps of a Pipeline before its model.
-_SEGMENTERS = (RFMSegmenter, KMeansSegmenter)
+SAVED_SEGMENTERS = (RFMSegmenter, KMeansSegmenter)
 _TABLE_GROUPS = tuple(group for group, _ in _TABLES.values())
 
 
@@ -125,7 +125,7 @@ def _plain(value: Any) -> Any:
 def _describe(model: Any, prefix: str, groups: dict[str, xr.Dataset]) -> dict[str, Any]:
     """The JSON config of ``model``; its arrays are added to ``groups`` under ``prefix``."""
     kind = type(model)
-    if kind in _SEGMENTERS:  # no arrays: the fitted state is plain JSON
+    if kind in SAVED_SEGMENTERS:  # no arrays: the fitted state is plain JSON
         check_is_fitted(model)
         params = model.get_params(deep=False)
         if isinstance(params.get("groups"), Mapping):  # rules in order: JSON sorts keys
@@ -173,7 +173,7 @@ def _describe_pipeline(pipeline: Pipeline, groups: dict[str, xr.Dataset]) -> dic
     steps = list(pipeline.steps)
     *transforms, (last_name, last) = steps
     for name, step in transforms:
-        if type(step) not in _SEGMENTERS:
+        if type(step) not in SAVED_SEGMENTERS:
             raise TypeError(f"Cannot save the Pipeline: its step {name!r} is {_kind(step)}, "
                             "but only RFMSegmenter and KMeansSegmenter can come before the "
                             "model. Save the final model (pipeline[-1].save(path)) alone.")
@@ -195,7 +195,7 @@ def _data_group(model: Any, customers: pd.DataFrame) -> xr.Dataset:
             segmented = step.transform(segmented)
         final = model.steps[-1][1]
         validate_customers(segmented, final._columns(), **type(final)._requirements)
-    elif type(model) in _SEGMENTERS:
+    elif type(model) in SAVED_SEGMENTERS:
         model.transform(customers)
     else:
         validate_customers(customers, model._columns(), **type(model)._requirements)
@@ -312,7 +312,7 @@ def save(model: Any, path: str | os.PathLike, *,
     >>> loaded.predict(table).equals(pipe.predict(table))
     True
     """
-    single = not isinstance(model, Pipeline) and type(model) not in _SEGMENTERS
+    single = not isinstance(model, Pipeline) and type(model) not in SAVED_SEGMENTERS
     if single and not getattr(type(model), "_saved_state", ()):
         raise TypeError(
             f"Cannot save a {type(model).__name__}: only CLVModel, RetentionModel, "
