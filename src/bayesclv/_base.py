@@ -64,7 +64,7 @@ def _is_covariates(value: Any) -> bool:
 
 SAMPLING_CONSTRAINTS: dict[str, Any] = {
     "method": Options(("nuts", "map")),
-    "sampler": Options(("pymc", "nutpie")),
+    "sampler": Options(("auto", "nutpie", "pymc")),
     "draws": Interval(int, 1, None),
     "tune": Interval(int, 0, None),
     "chains": Interval(int, 1, None),
@@ -79,10 +79,16 @@ COLUMN_PARAMS = ("customer_col", "segment_col", "tenure_col", "churned_col", "en
 
 
 def resolve_sampler(sampler: str) -> str:
-    """``sampler``, once it is known to be installed (ImportError naming the extra if not)."""
+    """The NUTS implementation ``sampler`` names: ``"auto"`` is nutpie when installed.
+
+    Raises ImportError for ``"nutpie"`` without the ``fast`` extra, rather than quietly
+    sampling with something else.
+    """
+    if sampler == "auto":
+        return "nutpie" if nutpie_available() else "pymc"
     if sampler == "nutpie" and not nutpie_available():
         raise ImportError(
-            "sampler='nutpie' needs nutpie >= 0.16: pip install 'bayesclv[fast]' "
+            "sampler='nutpie' needs nutpie 0.16: pip install 'bayesclv[fast]' "
             "(or sampler='pymc')."
         )
     return sampler
@@ -94,7 +100,7 @@ def sample_posterior(
 ) -> xr.DataTree:
     """Fit a PyMC model by NUTS (nutpie's or PyMC's) or by MAP, as a DataTree.
 
-    ``sampler`` is ``"pymc"`` or ``"nutpie"`` (see :func:`resolve_sampler`). PyMC's NUTS
+    ``sampler`` is ``"nutpie"`` or ``"pymc"`` (see :func:`resolve_sampler`). PyMC's NUTS
     runs its chains in parallel processes and adapts its diagonal mass matrix from
     gradients as well as draws (``init="jitter+adapt_diag_grad"``): on these posteriors
     that takes about a quarter fewer leapfrog steps per draw than adapting from draws

@@ -1,14 +1,17 @@
-"""NUTS by nutpie on PyMC models whose compiled code comes from PyTensor's on-disk cache.
+"""NUTS by nutpie on PyMC models, with compiled callbacks cached on disk.
 
-``nutpie.compile_pymc_model`` wraps the model's numba functions in C callbacks that numba
-cannot cache (they close over the data pointers), so every process spends 10-20 s per
+``nutpie.compile_pymc_model`` wraps the model's numba functions in C callbacks that close
+over the data pointers, so numba cannot cache them and every process spends 10-20 s per
 model compiling them again, far longer than these sufficient-statistic posteriors take
-to sample. Here the log density, its gradient and the trace variables are compiled by
-PyTensor's numba backend, whose functions *are* cached on disk by graph structure (the
-data enter as shared variables), and handed to nutpie as Python callables through its
-public ``from_pyfunc``. A warm process then builds a model in about two seconds. The
-chains run in threads that take turns at the GIL for each gradient, so with as many
-cores as chains PyMC's NUTS (one process per chain) is faster, and it stays the default.
+to sample. Here the log density with its gradient, and the trace variables, are compiled
+by PyTensor's numba backend, whose functions are cached on disk by graph structure; the
+model data (statistics, prior parameters, dimension lengths) stay inputs, which the C
+callbacks read through pointers in nutpie's ``user_data`` record rather than capture.
+The callbacks' source then depends only on the graph's structure, so numba caches them
+too, keyed by PyTensor's own hash of the graph: a warm process builds a model in about
+a second and a half (almost all of it PyTensor's graph rewrites), for any table, number
+of segments or periods. nutpie's Rust sampler calls them without the GIL, so its chains
+run in parallel threads, without Python between two gradients.
 
 The functions are deterministic and each chain's random stream comes from the seed, so
 one seed gives the same draws, bit for bit, in any process.
@@ -16,6 +19,7 @@ one seed gives the same draws, bit for bit, in any process.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import threading
 from math import prod
@@ -26,17 +30,24 @@ import pandas as pd
 import pymc as pm
 import pytensor.tensor as pt
 import xarray as xr
+from numba.extending import intrinsic
 from pymc.initial_point import make_initial_point_fn
 from pymc.pytensorf import compile as compile_pymc
-from pytensor.graph import clone_replace
+from pytensor.graph import clone_replace, rewrite_graph
 
 __all__ = ["nutpie_available", "sample_nutpie"]
 
+# The callbacks are handed to nutpie's CompiledPyMCModel, whose fields are not a stable
+# interface across its minor releases: the supported range is pinned in the fast extra.
 MIN_VERSION = (0, 16)
+MAX_VERSION = (0, 16)
+
+# Bumped whenever the generated callback source changes meaning without changing text.
+_CALLBACK_VERSION = "1"
 
 
 def nutpie_available() -> bool:
-    """Whether a nutpie recent enough for :func:`sample_nutpie` is installed."""
+    """Whether a nutpie that :func:`sample_nutpie` supports is installed."""
     if importlib.util.find_spec("nutpie") is None:
         return False
     import nutpie
@@ -45,38 +56,146 @@ def nutpie_available() -> bool:
         version = tuple(int(part) for part in nutpie.__version__.split(".")[:2])
     except ValueError:
         return False
-    return version >= MIN_VERSION
+    return MIN_VERSION <= version <= MAX_VERSION
 
 
-def _flat_layout(model: pm.Model, point: dict[str, np.ndarray]
-                 ) -> tuple[list[str], list[tuple[int, ...]], list[slice]]:
-    """Names, shapes and slices of the free (unconstrained) variables in one flat vector."""
-    names, shapes, slices, start = [], [], [], 0
+def _unconstrained_split(model: pm.Model, point: pt.TensorVariable
+                         ) -> dict[pt.TensorVariable, pt.TensorVariable]:
+    """Each free variable's value as a symbolic slice of one flat vector ``point``.
+
+    The slices' lengths are symbolic (from the model's dimension lengths), not numbers,
+    so the compiled graph is the same for any number of segments or periods.
+    """
+    replacements, start = {}, pt.constant(0, dtype="int64")
     for rv in model.free_RVs:
-        name = model.rvs_to_values[rv].name
-        shape = tuple(int(n) for n in np.shape(point[name]))
-        names.append(name)
-        shapes.append(shape)
-        slices.append(slice(start, start + prod(shape)))
-        start += prod(shape)
-    return names, shapes, slices
+        value = model.rvs_to_values[rv]
+        transform = model.rvs_to_transforms.get(rv)
+        shape = (rv.shape if transform is None
+                 else transform.forward(rv, *rv.owner.inputs).shape)
+        # Infer the shape from the model's dimensions, without the random variable itself
+        # (whose generator would otherwise become an input of the compiled functions).
+        shape = rewrite_graph(pt.as_tensor(shape), include=("ShapeOpt", "canonicalize"))
+        stop = start + pt.prod(shape).astype("int64")
+        replacements[value] = point[start:stop].reshape(shape, ndim=value.ndim).astype(
+            value.dtype)
+        start = stop
+    return replacements
+
+
+def _input_arrays(fn: Any) -> list[np.ndarray]:
+    """The values of a compiled function's implicit (shared) inputs, C-contiguous copies."""
+    arrays = []
+    for shared in fn.get_shared():
+        value = shared.get_value(borrow=True)
+        if not isinstance(value, np.ndarray):
+            raise TypeError(f"model data {shared.name!r} is not an array: {type(value)}")
+        arrays.append(np.array(value, order="C", copy=True))
+    return arrays
+
+
+def _unpack_source(arrays: list[np.ndarray], first: int) -> tuple[list[str], int]:
+    """Source lines that rebuild ``arrays`` from addresses and shapes in ``meta[first:]``."""
+    lines, at = [], first
+    for i, array in enumerate(arrays):
+        shape = "".join(f"meta[{at + 1 + axis}], " for axis in range(array.ndim))
+        lines.append(f"    d{i} = numba.carray(voidptr_at(meta[{at}]), ({shape}), "
+                     f"np.{array.dtype.type.__name__})")
+        at += 1 + array.ndim
+    return lines, at
+
+
+def _meta(arrays: list[np.ndarray]) -> list[int]:
+    return [n for array in arrays for n in (array.ctypes.data, *array.shape)]
+
+
+@intrinsic
+def voidptr_at(typingctx, address):
+    """The integer ``address`` as a ``void*`` for ``numba.carray`` (not a captured constant)."""
+    from numba.core import cgutils, types
+
+    def codegen(context, builder, signature, args):
+        return builder.inttoptr(args[0], cgutils.voidptr_t)
+
+    return types.voidptr(address), codegen
+
+
+_LOGP_SOURCE = """
+def logp_callback(dim, x_, gradient_, logp_, user_data_):
+    meta = numba.carray(user_data_, ({n_meta},), np.int64)
+    if dim != meta[0]:
+        return -1
+{unpack}
+    x = numba.carray(x_, (dim,))
+    gradient = numba.carray(gradient_, (dim,))
+    value, grad = function(x, {arguments})
+    gradient[:] = grad
+    logp_[0] = value[()]
+    if not np.all(np.isfinite(gradient)):
+        return 3
+    if not np.isfinite(logp_[0]):
+        return 4
+    return 0
+"""
+
+_EXPAND_SOURCE = """
+def expand_callback(dim, expanded, x_, out_, user_data_):
+    meta = numba.carray(user_data_, ({n_meta},), np.int64)
+    if dim != meta[0] or expanded != meta[1]:
+        return -1
+{unpack}
+    x = numba.carray(x_, (dim,))
+    out = numba.carray(out_, (expanded,))
+    values = function(x, {arguments})
+    at = 0
+{copy}
+    return 0
+"""
+
+
+def _copy_source(ndims: list[int]) -> str:
+    """Source lines that copy each output of the trace function into the flat ``out``."""
+    lines = []
+    for i, ndim in enumerate(ndims):
+        if ndim == 0:
+            lines.append(f"    out[at] = values[{i}][()]\n    at += 1")
+        else:
+            lines.append(f"    out[at:at + values[{i}].size] = values[{i}].ravel()\n"
+                         f"    at += values[{i}].size")
+    return "\n".join(lines)
+
+
+def _callback(template: str, name: str, fn: Any, arrays: list[np.ndarray], first: int,
+              n_meta: int, signature: Any, copy: str = "") -> Any:
+    """A numba C callback calling ``fn``'s compiled graph, cached by the graph's hash."""
+    import numba
+    from pytensor.link.numba.cache import CACHED_SRC_FUNCTIONS, compile_numba_function_src
+
+    lines, _ = _unpack_source(arrays, first)
+    source = template.format(n_meta=n_meta, unpack="\n".join(lines), copy=copy,
+                             arguments=", ".join(f"d{i}" for i in range(len(arrays))))
+    function = fn.vm.jit_fn
+    graph_key = CACHED_SRC_FUNCTIONS.get(function.py_func)
+    cache_key = (None if graph_key is None else hashlib.sha256(
+        f"{_CALLBACK_VERSION}\n{graph_key}\n{source}".encode()).hexdigest())
+    # A cached function's environment is rebuilt from its module's name on load.
+    namespace = {"__name__": __name__, "numba": numba, "np": np, "function": function,
+                 "voidptr_at": voidptr_at}
+    python = compile_numba_function_src(source, name, namespace, cache_key=cache_key)
+    return numba.cfunc(signature, cache=cache_key is not None)(python)
 
 
 def _compile(model: pm.Model) -> Any:
-    """The model as a nutpie ``PyFuncModel`` whose callables run PyTensor's numba code."""
-    from nutpie.compiled_pyfunc import from_pyfunc
+    """The model as a nutpie ``CompiledPyMCModel`` with callbacks cached on disk."""
+    from numba import types
+    from nutpie.compile_pymc import CompiledPyMCModel
 
     # Jittered per chain from the seed nutpie passes, as PyMC's own "jitter+adapt_diag".
     initial_point = make_initial_point_fn(model=model, jitter_rvs=set(model.free_RVs),
                                           return_transformed=True)
     start = initial_point(0)
-    names, shapes, slices = _flat_layout(model, start)
-    n_dim = slices[-1].stop
-    point = pt.TensorType("float64", shape=(n_dim,))(name="unconstrained_point")
-    replacements = {
-        model.rvs_to_values[rv]: point[where].reshape(shape).astype(rv.dtype)
-        for rv, shape, where in zip(model.free_RVs, shapes, slices, strict=True)
-    }
+    value_names = [model.rvs_to_values[rv].name for rv in model.free_RVs]
+    point = pt.vector("unconstrained_point", dtype="float64")
+    replacements = _unconstrained_split(model, point)
     logp = model.logp()
     gradient = pt.concatenate(
         [pt.as_tensor(g).ravel() for g in pt.grad(logp, list(replacements))]
@@ -91,53 +210,53 @@ def _compile(model: pm.Model) -> Any:
         logp_fn = compile_pymc([point], [logp, gradient], mode="NUMBA")
         expand_fn = compile_pymc([point], kept, givens=list(replacements.items()),
                                  mode="NUMBA")
-    kept_start = expand_fn(np.concatenate([np.ravel(start[name]) for name in names])
-                           .astype("float64"))
-    kept_shapes = [np.shape(value) for value in kept_start]
-    kept_dtypes = [np.asarray(value).dtype for value in kept_start]
-    logp_fn.trust_input = True  # the sampler always passes a float64 vector of n_dim
-    expand_fn.trust_input = True
-
-    # nutpie calls these from one thread per chain. A PyTensor function keeps its inputs
-    # and outputs in storage cells shared by all callers, and the GIL may pass between
-    # threads inside a call, so one lock serialises them (numba holds the GIL while it
-    # computes anyway: the lock costs no parallelism).
-    lock = threading.Lock()
-
-    def make_logp_fn():
-        def logp_and_gradient(x):
-            with lock:
-                value, grad = logp_fn(x)
-                return float(value), np.array(grad)
-
-        return logp_and_gradient
-
+    x0 = np.concatenate([np.ravel(start[name]) for name in value_names]).astype("float64")
     kept_names = [v.name for v in kept]
+    kept_shapes = [np.shape(value) for value in expand_fn(x0)]
+    n_expanded = sum(prod(shape) for shape in kept_shapes)
+    bounds = np.cumsum([0, *(prod(shape) for shape in kept_shapes)])
+    slices = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
 
-    def make_expand_fn(seed1, seed2, chain):
-        def expand(x):
-            with lock:
-                return {name: np.array(value).reshape(shape)
-                        for name, value, shape in zip(kept_names, expand_fn(x),
-                                                      kept_shapes, strict=True)}
+    logp_arrays, expand_arrays = _input_arrays(logp_fn), _input_arrays(expand_fn)
+    n_dim = x0.size
+    meta = np.array([n_dim, n_expanded, *_meta(logp_arrays), *_meta(expand_arrays)],
+                    dtype=np.int64)
+    _, expand_first = _unpack_source(logp_arrays, 2)
+    double = types.CPointer(types.double)
+    logp_callback = _callback(
+        _LOGP_SOURCE, "logp_callback", logp_fn, logp_arrays, 2, meta.size,
+        types.int64(types.uint64, double, double, double, types.voidptr))
+    expand_callback = _callback(
+        _EXPAND_SOURCE, "expand_callback", expand_fn, expand_arrays, expand_first,
+        meta.size, types.int64(types.uint64, types.uint64, double, double, types.voidptr),
+        copy=_copy_source([v.ndim for v in kept]))
 
-        return expand
+    # nutpie asks for initial points from the chains' threads; PyTensor functions keep
+    # their inputs and outputs in storage cells shared by all callers.
+    lock = threading.Lock()
 
     def make_initial_point(seed):
         with lock:
             values = initial_point(seed)
-        return np.concatenate([np.ravel(values[name]) for name in names]).astype("float64")
+        return np.concatenate([np.ravel(values[name]) for name in value_names]
+                              ).astype("float64")
 
     coords = {name: pd.Index(values) if values is not None else
               pd.RangeIndex(int(model.dim_lengths[name].eval()))
               for name, values in model.coords.items()}
     dims = {name: tuple(model.named_vars_to_dims[name]) for name in kept_names
             if name in model.named_vars_to_dims}
-    return from_pyfunc(
-        n_dim, make_logp_fn, make_expand_fn,
-        expanded_dtypes=kept_dtypes,
-        expanded_shapes=kept_shapes, expanded_names=kept_names,
-        coords=coords, dims=dims, make_initial_point_fn=make_initial_point,
+    data = {f"{i}": array for i, array in enumerate(logp_arrays + expand_arrays)}
+    return CompiledPyMCModel(
+        _n_dim=n_dim, dims=dims, _coords=coords,
+        _shapes=dict(zip(kept_names, kept_shapes, strict=True)),
+        compiled_logp_func=logp_callback, compiled_expand_func=expand_callback,
+        initial_point_func=make_initial_point,
+        # Kept alive with the model: the callbacks read them through ``meta``.
+        shared_data=data, shared_var_keys={}, user_data=meta,
+        n_expanded=n_expanded,
+        shape_info=(kept_names, slices, kept_shapes),
+        logp_func=logp_fn, expand_func=expand_fn, reparameterized_names=[],
     )
 
 

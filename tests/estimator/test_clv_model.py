@@ -8,6 +8,7 @@ from sklearn.base import clone
 
 import bayesclv
 from bayesclv import CLVModel, RetentionModel, SpendModel, _base
+from bayesclv._nutpie import nutpie_available
 from bayesclv.exceptions import DataValidationError, NotFittedError
 
 PREDICT_COLUMNS = ["customer_id", "segment", "clv_mean", "clv_sd", "clv_hdi_low", "clv_hdi_high",
@@ -241,9 +242,15 @@ def test_single_segment_table_works():
     assert (predictions["segment"] == "all").all()
 
 
-def test_nutpie_sampler_without_nutpie_says_what_to_install(small_customers, monkeypatch):
+def test_sampler_auto_falls_back_to_pymc_and_nutpie_without_it_says_what_to_install(
+        small_customers, monkeypatch):
     customers, _ = small_customers
     monkeypatch.setattr(_base, "nutpie_available", lambda: False)
+    assert _base.resolve_sampler("auto") == "pymc"
+    model = RetentionModel("sbg", draws=20, tune=20, chains=1, random_seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bayesclv.ConvergenceWarning)
+        assert model.fit(customers).sampler_ == "pymc"
     with pytest.raises(ImportError, match=r"bayesclv\[fast\]"):
         RetentionModel("sbg", sampler="nutpie", draws=20, tune=20).fit(customers)
 
@@ -270,7 +277,9 @@ def test_nutpie_sampler_agrees_with_pymc(small_customers):
 
 
 def test_fitted_models_say_which_sampler_ran(map_model, nuts_model):
-    for model, sampler in ((map_model, "map"), (nuts_model, "pymc")):
+    # The default "auto" is nutpie when the fast extra is installed, PyMC's NUTS otherwise.
+    default = "nutpie" if nutpie_available() else "pymc"
+    for model, sampler in ((map_model, "map"), (nuts_model, default)):
         for part in (model.retention_model_, model.spend_model_):
             assert part.sampler_ == sampler
             assert part.sampling_seconds_ > 0

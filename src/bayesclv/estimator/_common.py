@@ -461,11 +461,12 @@ _COMMON_DOC = """method : {"nuts", "map"}, default="nuts"
         NUTS's target acceptance rate. Above PyMC's 0.8: hierarchies of a few segments
         have narrow necks where a bolder step size diverges (the bundled example had 0-2
         divergences in 4,000 draws at 0.9, none at 0.95, for ~1.5 s more).
-    sampler : {"pymc", "nutpie"}, default="pymc"
-        NUTS implementation: PyMC's (chains in parallel processes) or nutpie's (needs
-        the ``fast`` extra; chains in threads of one process). Both compile a model's
-        functions once per model structure and then read them from the on-disk cache;
-        with a few cores PyMC's is as fast or faster (``benchmarks/RESULTS.md``).
+    sampler : {"auto", "nutpie", "pymc"}, default="auto"
+        NUTS implementation: nutpie's (the ``fast`` extra; Rust, chains in threads that
+        call compiled code without Python in between) or PyMC's (chains in processes,
+        a Python step between gradients; two to three times slower here). ``"auto"``
+        takes nutpie when it is installed; ``sampler_`` says which ran. Both compile a
+        model once per model structure and then read it from the on-disk cache.
     random_seed : int or None, default=None
         Seed of every random step (sampling and valuation draws).
     priors : dict or None, default=None
