@@ -15,9 +15,9 @@ reported as such. The competitors run from ``benchmarks/.venv-anchors`` (see
 ``benchmarks/anchors.py``: pymc-marketing pins an older PyMC than bayesclv).
 
 bayesclv fits ``CLVModel(retention="weibull", spend="gamma_gamma")`` three ways: NUTS with
-PyMC's sampler (``bayesclv``, the library's default and the reference of the ratios),
-NUTS with nutpie (``bayesclv_nutpie``, needs the ``fast`` extra) and a MAP point estimate
-(``bayesclv_map``: no intervals); by default with the library's default parametrisation
+the library's default sampler (``bayesclv``: nutpie when the ``fast`` extra is installed,
+the reference of the ratios), NUTS with PyMC's sampler (``bayesclv_pymc``) and a MAP point
+estimate (``bayesclv_map``: no intervals); by default with the library's default parametrisation
 (``auto``: centred or non-centred per segment and coordinate, from how tightly the
 segment's data pin it);
 ``--parametrisation centered`` and ``non-centered`` force one form. Its retention and
@@ -54,9 +54,9 @@ HERE = Path(__file__).resolve().parent
 ANCHORS_PYTHON = HERE / ".venv-anchors" / "bin" / "python"
 #: bayesclv's inference options: (method, sampler).
 VARIANTS = {
-    "bayesclv": ("nuts", "pymc"),
-    "bayesclv_nutpie": ("nuts", "nutpie"),
-    "bayesclv_map": ("map", "pymc"),
+    "bayesclv": ("nuts", "auto"),
+    "bayesclv_pymc": ("nuts", "pymc"),
+    "bayesclv_map": ("map", "auto"),
 }
 COMPETITORS = {
     "pymc_marketing_sbg": "retention",

@@ -266,8 +266,13 @@ def sample_nutpie(model: pm.Model, *, draws: int, tune: int, chains: int, cores:
     import nutpie
 
     compiled = _compile(model)
-    return nutpie.sample(
+    tree = nutpie.sample(
         compiled, draws=draws, tune=max(tune, 1), chains=chains, cores=cores,
         seed=random_seed, target_accept=target_accept, progress_bar=progressbar,
         save_warmup=False,
     )
+    # Divergence messages are Python strings (or None) per draw: no numeric array to
+    # save or check. Where each divergence happened stays (``divergence_draw``, energy).
+    stats = tree["sample_stats"].to_dataset()
+    text = [name for name, values in stats.data_vars.items() if values.dtype == object]
+    return tree.assign(sample_stats=xr.DataTree(stats.drop_vars(text)))
