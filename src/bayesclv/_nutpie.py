@@ -1,25 +1,21 @@
-"""NUTS by nutpie on PyMC models, with compiled callbacks cached on disk.
+"""NUTS by nutpie on PyMC models, through C callbacks cached on disk.
 
 ``nutpie.compile_pymc_model`` wraps the model's numba functions in C callbacks that close
 over the data pointers, so numba cannot cache them and every process spends 10-20 s per
 model compiling them again, far longer than these sufficient-statistic posteriors take
-to sample. Here the log density with its gradient, and the trace variables, are compiled
-by PyTensor's numba backend, whose functions are cached on disk by graph structure; the
-model data (statistics, prior parameters, dimension lengths) stay inputs, which the C
-callbacks read through pointers in nutpie's ``user_data`` record rather than capture.
-The callbacks' source then depends only on the graph's structure, so numba caches them
-too, keyed by PyTensor's own hash of the graph: a warm process builds a model in about
-a second and a half (almost all of it PyTensor's graph rewrites), for any table, number
-of segments or periods. nutpie's Rust sampler calls them without the GIL, so its chains
-run in parallel threads, without Python between two gradients.
+to sample. Here the model's log density, its gradient and its trace variables are
+written on one flat unconstrained point whose slices have symbolic lengths, and handed
+to :mod:`bayesclv._callbacks`, whose callbacks read the model data through pointers and
+are cached by structure: a warm process builds a model without compiling or rewriting,
+for any table, number of segments or periods. nutpie's Rust sampler calls them without
+the GIL, so its chains run in parallel threads, with no Python between two gradients.
 
-The functions are deterministic and each chain's random stream comes from the seed, so
+The callbacks are deterministic and each chain's random stream comes from the seed, so
 one seed gives the same draws, bit for bit, in any process.
 """
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import threading
 from math import prod
@@ -28,12 +24,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pymc as pm
+import pytensor
 import pytensor.tensor as pt
 import xarray as xr
-from numba.extending import intrinsic
 from pymc.initial_point import make_initial_point_fn
 from pymc.pytensorf import compile as compile_pymc
+from pytensor.compile.sharedvalue import SharedVariable
 from pytensor.graph import clone_replace, rewrite_graph
+
+from bayesclv._callbacks import compile_callbacks
 
 __all__ = ["nutpie_available", "sample_nutpie"]
 
@@ -41,9 +40,6 @@ __all__ = ["nutpie_available", "sample_nutpie"]
 # interface across its minor releases: the supported range is pinned in the fast extra.
 MIN_VERSION = (0, 16)
 MAX_VERSION = (0, 16)
-
-# Bumped whenever the generated callback source changes meaning without changing text.
-_CALLBACK_VERSION = "1"
 
 
 def nutpie_available() -> bool:
@@ -82,116 +78,36 @@ def _unconstrained_split(model: pm.Model, point: pt.TensorVariable
     return replacements
 
 
-def _input_arrays(fn: Any) -> list[np.ndarray]:
-    """The values of a compiled function's implicit (shared) inputs, C-contiguous copies."""
-    arrays = []
-    for shared in fn.get_shared():
-        value = shared.get_value(borrow=True)
-        if not isinstance(value, np.ndarray):
-            raise TypeError(f"model data {shared.name!r} is not an array: {type(value)}")
-        arrays.append(np.array(value, order="C", copy=True))
-    return arrays
+def _dim_length(model: pm.Model, dim: str) -> int:
+    length = model.dim_lengths[dim]
+    return int(length.get_value() if isinstance(length, SharedVariable) else length.eval())
 
 
-def _unpack_source(arrays: list[np.ndarray], first: int) -> tuple[list[str], int]:
-    """Source lines that rebuild ``arrays`` from addresses and shapes in ``meta[first:]``."""
-    lines, at = [], first
-    for i, array in enumerate(arrays):
-        shape = "".join(f"meta[{at + 1 + axis}], " for axis in range(array.ndim))
-        lines.append(f"    d{i} = numba.carray(voidptr_at(meta[{at}]), ({shape}), "
-                     f"np.{array.dtype.type.__name__})")
-        at += 1 + array.ndim
-    return lines, at
-
-
-def _meta(arrays: list[np.ndarray]) -> list[int]:
-    return [n for array in arrays for n in (array.ctypes.data, *array.shape)]
-
-
-@intrinsic
-def voidptr_at(typingctx, address):
-    """The integer ``address`` as a ``void*`` for ``numba.carray`` (not a captured constant)."""
-    from numba.core import cgutils, types
-
-    def codegen(context, builder, signature, args):
-        return builder.inttoptr(args[0], cgutils.voidptr_t)
-
-    return types.voidptr(address), codegen
-
-
-_LOGP_SOURCE = """
-def logp_callback(dim, x_, gradient_, logp_, user_data_):
-    meta = numba.carray(user_data_, ({n_meta},), np.int64)
-    if dim != meta[0]:
-        return -1
-{unpack}
-    x = numba.carray(x_, (dim,))
-    gradient = numba.carray(gradient_, (dim,))
-    value, grad = function(x, {arguments})
-    gradient[:] = grad
-    logp_[0] = value[()]
-    if not np.all(np.isfinite(gradient)):
-        return 3
-    if not np.isfinite(logp_[0]):
-        return 4
-    return 0
-"""
-
-_EXPAND_SOURCE = """
-def expand_callback(dim, expanded, x_, out_, user_data_):
-    meta = numba.carray(user_data_, ({n_meta},), np.int64)
-    if dim != meta[0] or expanded != meta[1]:
-        return -1
-{unpack}
-    x = numba.carray(x_, (dim,))
-    out = numba.carray(out_, (expanded,))
-    values = function(x, {arguments})
-    at = 0
-{copy}
-    return 0
-"""
-
-
-def _copy_source(ndims: list[int]) -> str:
-    """Source lines that copy each output of the trace function into the flat ``out``."""
-    lines = []
-    for i, ndim in enumerate(ndims):
-        if ndim == 0:
-            lines.append(f"    out[at] = values[{i}][()]\n    at += 1")
+def _trace_shapes(model: pm.Model, kept: list[pt.TensorVariable], names: list[str]
+                  ) -> list[tuple[int, ...]] | None:
+    """The trace variables' shapes from their dimensions or static types; None if unknown."""
+    shapes = []
+    for var, name in zip(kept, names, strict=True):
+        dims = model.named_vars_to_dims.get(name)
+        if dims is not None and None not in dims and len(dims) == var.ndim:
+            shapes.append(tuple(_dim_length(model, dim) for dim in dims))
+        elif None not in var.type.shape:
+            shapes.append(tuple(int(n) for n in var.type.shape))
         else:
-            lines.append(f"    out[at:at + values[{i}].size] = values[{i}].ravel()\n"
-                         f"    at += values[{i}].size")
-    return "\n".join(lines)
-
-
-def _callback(template: str, name: str, fn: Any, arrays: list[np.ndarray], first: int,
-              n_meta: int, signature: Any, copy: str = "") -> Any:
-    """A numba C callback calling ``fn``'s compiled graph, cached by the graph's hash."""
-    import numba
-    from pytensor.link.numba.cache import CACHED_SRC_FUNCTIONS, compile_numba_function_src
-
-    lines, _ = _unpack_source(arrays, first)
-    source = template.format(n_meta=n_meta, unpack="\n".join(lines), copy=copy,
-                             arguments=", ".join(f"d{i}" for i in range(len(arrays))))
-    function = fn.vm.jit_fn
-    graph_key = CACHED_SRC_FUNCTIONS.get(function.py_func)
-    cache_key = (None if graph_key is None else hashlib.sha256(
-        f"{_CALLBACK_VERSION}\n{graph_key}\n{source}".encode()).hexdigest())
-    # A cached function's environment is rebuilt from its module's name on load.
-    namespace = {"__name__": __name__, "numba": numba, "np": np, "function": function,
-                 "voidptr_at": voidptr_at}
-    python = compile_numba_function_src(source, name, namespace, cache_key=cache_key)
-    return numba.cfunc(signature, cache=cache_key is not None)(python)
+            return None
+    return shapes
 
 
 def _compile(model: pm.Model) -> Any:
     """The model as a nutpie ``CompiledPyMCModel`` with callbacks cached on disk."""
-    from numba import types
     from nutpie.compile_pymc import CompiledPyMCModel
 
     # Jittered per chain from the seed nutpie passes, as PyMC's own "jitter+adapt_diag".
-    initial_point = make_initial_point_fn(model=model, jitter_rvs=set(model.free_RVs),
-                                          return_transformed=True)
+    # Python thunks: the function runs once per chain, and looking its C code up in
+    # PyTensor's compile cache would take longer than that.
+    with pytensor.config.change_flags(cxx=""):
+        initial_point = make_initial_point_fn(model=model, jitter_rvs=set(model.free_RVs),
+                                              return_transformed=True)
     start = initial_point(0)
     value_names = [model.rvs_to_values[rv].name for rv in model.free_RVs]
     point = pt.vector("unconstrained_point", dtype="float64")
@@ -206,30 +122,18 @@ def _compile(model: pm.Model) -> Any:
     transformed = {model.rvs_to_values[rv].name for rv in model.free_RVs
                    if model.rvs_to_transforms.get(rv) is not None}
     kept = [v for v in model.unobserved_value_vars if v.name not in transformed]
-    with model:
-        logp_fn = compile_pymc([point], [logp, gradient], mode="NUMBA")
-        expand_fn = compile_pymc([point], kept, givens=list(replacements.items()),
-                                 mode="NUMBA")
-    x0 = np.concatenate([np.ravel(start[name]) for name in value_names]).astype("float64")
     kept_names = [v.name for v in kept]
-    kept_shapes = [np.shape(value) for value in expand_fn(x0)]
-    n_expanded = sum(prod(shape) for shape in kept_shapes)
-    bounds = np.cumsum([0, *(prod(shape) for shape in kept_shapes)])
-    slices = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    kept = clone_replace(kept, replacements)
+    x0 = np.concatenate([np.ravel(start[name]) for name in value_names]).astype("float64")
 
-    logp_arrays, expand_arrays = _input_arrays(logp_fn), _input_arrays(expand_fn)
-    n_dim = x0.size
-    meta = np.array([n_dim, n_expanded, *_meta(logp_arrays), *_meta(expand_arrays)],
-                    dtype=np.int64)
-    _, expand_first = _unpack_source(logp_arrays, 2)
-    double = types.CPointer(types.double)
-    logp_callback = _callback(
-        _LOGP_SOURCE, "logp_callback", logp_fn, logp_arrays, 2, meta.size,
-        types.int64(types.uint64, double, double, double, types.voidptr))
-    expand_callback = _callback(
-        _EXPAND_SOURCE, "expand_callback", expand_fn, expand_arrays, expand_first,
-        meta.size, types.int64(types.uint64, types.uint64, double, double, types.voidptr),
-        copy=_copy_source([v.ndim for v in kept]))
+    def compile_numba(inputs, outputs):
+        with model:
+            return compile_pymc(inputs, outputs, mode="NUMBA")
+
+    callbacks = compile_callbacks(point, logp, gradient, kept, x0,
+                                  _trace_shapes(model, kept, kept_names), compile_numba)
+    bounds = np.cumsum([0, *(prod(shape) for shape in callbacks.shapes)])
+    slices = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
 
     # nutpie asks for initial points from the chains' threads; PyTensor functions keep
     # their inputs and outputs in storage cells shared by all callers.
@@ -242,21 +146,20 @@ def _compile(model: pm.Model) -> Any:
                               ).astype("float64")
 
     coords = {name: pd.Index(values) if values is not None else
-              pd.RangeIndex(int(model.dim_lengths[name].eval()))
+              pd.RangeIndex(_dim_length(model, name))
               for name, values in model.coords.items()}
     dims = {name: tuple(model.named_vars_to_dims[name]) for name in kept_names
             if name in model.named_vars_to_dims}
-    data = {f"{i}": array for i, array in enumerate(logp_arrays + expand_arrays)}
     return CompiledPyMCModel(
-        _n_dim=n_dim, dims=dims, _coords=coords,
-        _shapes=dict(zip(kept_names, kept_shapes, strict=True)),
-        compiled_logp_func=logp_callback, compiled_expand_func=expand_callback,
+        _n_dim=x0.size, dims=dims, _coords=coords,
+        _shapes=dict(zip(kept_names, callbacks.shapes, strict=True)),
+        compiled_logp_func=callbacks.logp, compiled_expand_func=callbacks.expand,
         initial_point_func=make_initial_point,
-        # Kept alive with the model: the callbacks read them through ``meta``.
-        shared_data=data, shared_var_keys={}, user_data=meta,
-        n_expanded=n_expanded,
-        shape_info=(kept_names, slices, kept_shapes),
-        logp_func=logp_fn, expand_func=expand_fn, reparameterized_names=[],
+        # Kept alive with the model: the callbacks read them through ``user_data``.
+        shared_data={f"{i}": array for i, array in enumerate(callbacks.arrays)},
+        shared_var_keys={}, user_data=callbacks.meta, n_expanded=int(bounds[-1]),
+        shape_info=(kept_names, slices, list(callbacks.shapes)),
+        logp_func=None, expand_func=None, reparameterized_names=[],
     )
 
 

@@ -1,0 +1,376 @@
+"""C callbacks of a model's log density and trace for nutpie, cached on disk by structure.
+
+nutpie's Rust sampler calls two C functions: the log density with its gradient at a flat
+unconstrained point, and the "expansion" of a point into the trace variables. Here both
+call the graphs PyTensor's numba backend compiled, and read the model data (statistics,
+prior parameters, dimension lengths) through addresses and shapes in one ``int64`` array
+handed to nutpie as its ``user_data``, instead of capturing them as constants. The
+callbacks' source therefore depends only on the graph's structure, and numba caches
+them on disk with PyTensor's own hash of the compiled graph.
+
+Compiling a graph starts with PyTensor's rewrites, a second or two in Python for every
+model even when the compiled code comes from the cache. So each compiled pair is also
+indexed by a fingerprint of the graph *before* rewriting (ops with their properties,
+constants with their bytes, data by name and type): a process that meets the same
+structure again loads both callbacks from numba's cache without rewriting anything.
+The fingerprint is conservative: a graph holding an op it cannot describe exactly gets
+none, and is compiled the ordinary way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numba
+import numpy as np
+import pytensor
+from numba.core import cgutils, types
+from numba.extending import intrinsic
+from pytensor.compile.sharedvalue import SharedVariable
+from pytensor.graph.basic import Constant, Variable
+from pytensor.graph.fg import AbstractFunctionGraph
+from pytensor.graph.traversal import graph_inputs, toposort
+from pytensor.scalar.basic import ScalarOp
+
+__all__ = ["Callbacks", "compile_callbacks"]
+
+# Part of every cache key: bumped whenever the generated source changes meaning without
+# changing text, or the fingerprint's rules change.
+CALLBACK_VERSION = "1"
+
+_DOUBLE = types.CPointer(types.double)
+_LOGP_SIGNATURE = types.int64(types.uint64, _DOUBLE, _DOUBLE, _DOUBLE, types.voidptr)
+_EXPAND_SIGNATURE = types.int64(types.uint64, types.uint64, _DOUBLE, _DOUBLE, types.voidptr)
+
+_LOGP_SOURCE = """
+def logp_callback(dim, x_, gradient_, logp_, user_data_):
+    meta = numba.carray(user_data_, ({n_meta},), np.int64)
+    if dim != meta[0]:
+        return -1
+{unpack}
+    x = numba.carray(x_, (dim,))
+    gradient = numba.carray(gradient_, (dim,))
+    value, grad = function(x, {arguments})
+    gradient[:] = grad
+    logp_[0] = value[()]
+    if not np.all(np.isfinite(gradient)):
+        return 3
+    if not np.isfinite(logp_[0]):
+        return 4
+    return 0
+"""
+
+_EXPAND_SOURCE = """
+def expand_callback(dim, expanded, x_, out_, user_data_):
+    meta = numba.carray(user_data_, ({n_meta},), np.int64)
+    if dim != meta[0] or expanded != meta[1]:
+        return -1
+{unpack}
+    x = numba.carray(x_, (dim,))
+    out = numba.carray(out_, (expanded,))
+    values = function(x, {arguments})
+    at = 0
+{copy}
+    if at != expanded:
+        return -2
+    return 0
+"""
+
+
+@intrinsic
+def voidptr_at(typingctx, address):
+    """The integer ``address`` as a ``void*`` for ``numba.carray``."""
+
+    def codegen(context, builder, signature, args):
+        return builder.inttoptr(args[0], cgutils.voidptr_t)
+
+    return types.voidptr(address), codegen
+
+
+@dataclass(frozen=True)
+class Callbacks:
+    """The two compiled callbacks and the ``user_data`` array they read the data from."""
+
+    logp: Any
+    expand: Any
+    meta: np.ndarray
+    #: The data arrays ``meta`` points into: kept alive as long as the callbacks are used.
+    arrays: tuple[np.ndarray, ...]
+    #: Shapes of the trace variables, in the order of the expanded vector.
+    shapes: tuple[tuple[int, ...], ...]
+
+
+# -- fingerprint of a graph before rewriting ----------------------------------------------
+
+class _Undescribable(Exception):
+    pass
+
+
+def _describe(value: Any) -> str:
+    """A text that is equal for two values exactly when PyTensor treats them as equal."""
+    if value is None or isinstance(value, (bool, int, float, str, np.integer, np.floating,
+                                           np.bool_)):
+        return f"{type(value).__name__}:{value!r}"
+    if isinstance(value, (tuple, list)):
+        return "(" + ",".join(_describe(v) for v in value) + ")"
+    if isinstance(value, slice):
+        return f"slice({_describe((value.start, value.stop, value.step))})"
+    if isinstance(value, Mapping):
+        return "{" + ",".join(f"{_describe(k)}:{_describe(v)}"
+                              for k, v in sorted(value.items(), key=lambda kv: repr(kv[0]))) + "}"
+    if isinstance(value, np.dtype):
+        return f"dtype:{value.str}"
+    if isinstance(value, np.ndarray):
+        digest = hashlib.sha256(np.ascontiguousarray(value).tobytes()).hexdigest()
+        return f"array:{value.dtype.str}:{value.shape}:{digest}"
+    if isinstance(value, pytensor.graph.type.Type):
+        return f"type:{value!r}"
+    if isinstance(value, AbstractFunctionGraph):
+        return "graph[" + ";".join(_graph_lines(value.inputs, value.outputs,
+                                                data_by_name=False)) + "]"
+    props = getattr(type(value), "__props__", None)
+    if props is not None:
+        return (f"{type(value).__module__}.{type(value).__qualname__}{{"
+                + ",".join(f"{name}={_describe(getattr(value, name))}" for name in props) + "}")
+    if isinstance(value, ScalarOp) and type(value).__eq__ is ScalarOp.__eq__:
+        # Such scalar ops are equal when their class and output types rule are.
+        return (f"{type(value).__module__}.{type(value).__qualname__}"
+                f"[{_describe(getattr(value, 'output_types_preference', None))}]")
+    if isinstance(value, type) or callable(value) and hasattr(value, "__qualname__"):
+        if "<locals>" in value.__qualname__ or "<lambda>" in value.__qualname__:
+            raise _Undescribable(value)
+        return f"callable:{value.__module__}.{value.__qualname__}"
+    if (type(value).__module__.split(".")[0] in ("pytensor", "pymc")
+            and hasattr(value, "__dict__")):
+        # Helper objects such as scalar ops' output type rules, equal by their attributes.
+        return (f"{type(value).__module__}.{type(value).__qualname__}"
+                f"{_describe(vars(value))}")
+    raise _Undescribable(value)
+
+
+def _graph_lines(inputs: Sequence[Variable], outputs: Sequence[Variable],
+                 data_by_name: bool) -> list[str]:
+    """One line per leaf and per node of the graph from ``inputs`` to ``outputs``."""
+    names: dict[Variable, str] = {var: f"in{i}" for i, var in enumerate(inputs)}
+    lines = []
+    for leaf in graph_inputs(outputs):
+        if leaf in names:
+            continue
+        if isinstance(leaf, SharedVariable) and data_by_name:
+            if leaf.name is None or f"data[{leaf.name}]" in names.values():
+                raise _Undescribable(leaf)
+            names[leaf] = f"data[{leaf.name}]"
+            lines.append(f"{names[leaf]}:{leaf.type!r}")
+        elif isinstance(leaf, Constant):
+            names[leaf] = f"c{len(names)}"
+            lines.append(f"{names[leaf]}={_describe(leaf.type)}:"
+                         f"{_describe(np.asarray(leaf.data))}")
+        else:
+            raise _Undescribable(leaf)
+    for node in toposort(outputs):
+        for output in node.outputs:
+            names[output] = f"v{len(names)}"
+        lines.append(f"{','.join(names[o] for o in node.outputs)}="
+                     f"{_describe(node.op)}({','.join(names[i] for i in node.inputs)})"
+                     f":{','.join(repr(o.type) for o in node.outputs)}")
+    lines.append("->" + ",".join(names[o] for o in outputs))
+    return lines
+
+
+def fingerprint(point: Variable, outputs: Sequence[Variable]) -> str | None:
+    """The graph's structure, constants and data names and types, hashed; None if unsure.
+
+    Two graphs with the same fingerprint compile to the same code: every op is described
+    by its class and the properties PyTensor compares ops by (an inner graph, as of an
+    ``OpFromGraph``, node by node), every constant by its bytes, every shared variable by
+    its name and type (their values are the callbacks' data).
+    """
+    lines = [CALLBACK_VERSION, pytensor.__version__, numba.__version__, np.__version__,
+             repr(getattr(pytensor.config, "numba__fastmath", None)), repr(point.type)]
+    try:
+        lines += _graph_lines([point], outputs, data_by_name=True)
+    except _Undescribable:
+        return None
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+
+
+def shared_data(outputs: Sequence[Variable]) -> dict[str, SharedVariable]:
+    """The graph's shared variables by name (the fingerprint requires them named)."""
+    return {leaf.name: leaf for leaf in graph_inputs(outputs)
+            if isinstance(leaf, SharedVariable)}
+
+
+# -- generated source -------------------------------------------------------------------
+
+def _unpack_source(arrays: Sequence[np.ndarray], first: int) -> tuple[str, int]:
+    """Source lines that rebuild ``arrays`` from addresses and shapes in ``meta[first:]``."""
+    lines, at = [], first
+    for i, array in enumerate(arrays):
+        shape = "".join(f"meta[{at + 1 + axis}], " for axis in range(array.ndim))
+        lines.append(f"    d{i} = numba.carray(voidptr_at(meta[{at}]), ({shape}), "
+                     f"np.{array.dtype.type.__name__})")
+        at += 1 + array.ndim
+    return "\n".join(lines), at
+
+
+def _copy_source(ndims: Sequence[int]) -> str:
+    """Source lines that copy each output of the trace function into the flat ``out``."""
+    lines = []
+    for i, ndim in enumerate(ndims):
+        if ndim == 0:
+            lines.append(f"    out[at] = values[{i}][()]\n    at += 1")
+        else:
+            lines.append(f"    out[at:at + values[{i}].size] = values[{i}].ravel()\n"
+                         f"    at += values[{i}].size")
+    return "\n".join(lines)
+
+
+def _sources(logp_arrays: Sequence[np.ndarray], expand_arrays: Sequence[np.ndarray],
+             kept_ndims: Sequence[int]) -> tuple[str, str, int]:
+    """The two callbacks' source and the length of ``meta``."""
+    logp_unpack, expand_first = _unpack_source(logp_arrays, 2)
+    expand_unpack, n_meta = _unpack_source(expand_arrays, expand_first)
+    logp = _LOGP_SOURCE.format(n_meta=n_meta, unpack=logp_unpack, arguments=", ".join(
+        f"d{i}" for i in range(len(logp_arrays))))
+    expand = _EXPAND_SOURCE.format(n_meta=n_meta, unpack=expand_unpack, arguments=", ".join(
+        f"d{i}" for i in range(len(expand_arrays))), copy=_copy_source(kept_ndims))
+    return logp, expand, n_meta
+
+
+def _meta(n_dim: int, n_expanded: int, *groups: Sequence[np.ndarray]) -> np.ndarray:
+    return np.array([n_dim, n_expanded, *(n for arrays in groups for array in arrays
+                                          for n in (array.ctypes.data, *array.shape))],
+                    dtype=np.int64)
+
+
+def _not_compiled(*args):  # stands in for the graph when the callback must come from disk
+    raise RuntimeError("not compiled")
+
+
+def _cfunc(source: str, name: str, function: Callable, cache_key: str | None,
+           signature: Any) -> Any:
+    from pytensor.link.numba.cache import compile_numba_function_src
+
+    # A cached function's environment is rebuilt from its module's name on load.
+    namespace = {"__name__": __name__, "numba": numba, "np": np, "function": function,
+                 "voidptr_at": voidptr_at}
+    python = compile_numba_function_src(source, name, namespace, cache_key=cache_key)
+    return numba.cfunc(signature, cache=cache_key is not None)(python)
+
+
+# -- the index of compiled structures ----------------------------------------------------
+
+def _index_path(key: str) -> Path:
+    return Path(pytensor.config.base_compiledir) / "bayesclv_callbacks" / f"{key}.json"
+
+
+def _read_index(key: str) -> dict | None:
+    try:
+        entry = json.loads(_index_path(key).read_text())
+    except (OSError, ValueError):
+        return None
+    return entry if isinstance(entry, dict) else None
+
+
+def _write_index(key: str, entry: dict) -> None:
+    path = _index_path(key)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False,
+                                         suffix=".tmp") as handle:
+            json.dump(entry, handle)
+        os.replace(handle.name, path)
+    except OSError:  # a read-only cache still samples, it only compiles again next time
+        pass
+
+
+def _copies(values: Sequence[Any]) -> list[np.ndarray]:
+    arrays = []
+    for value in values:
+        if not isinstance(value, np.ndarray):
+            raise TypeError(f"model data of type {type(value).__name__} is not an array")
+        arrays.append(np.array(value, order="C", copy=True))
+    return arrays
+
+
+def _from_index(entry: dict, data: Mapping[str, SharedVariable], n_dim: int,
+                shapes: Sequence[tuple[int, ...]]) -> Callbacks | None:
+    """Both callbacks from numba's cache, as recorded in ``entry``; None if any is missing."""
+    try:
+        logp_arrays = _copies([data[name].get_value(borrow=True) for name in entry["logp_data"]])
+        expand_arrays = _copies([data[name].get_value(borrow=True)
+                                 for name in entry["expand_data"]])
+        logp = _cfunc(entry["logp_source"], "logp_callback", _not_compiled,
+                      entry["logp_key"], _LOGP_SIGNATURE)
+        expand = _cfunc(entry["expand_source"], "expand_callback", _not_compiled,
+                        entry["expand_key"], _EXPAND_SIGNATURE)
+    except Exception:  # noqa: BLE001 - anything amiss: compile the ordinary way
+        return None
+    n_expanded = sum(int(np.prod(shape)) for shape in shapes)
+    return Callbacks(logp, expand, _meta(n_dim, n_expanded, logp_arrays, expand_arrays),
+                     (*logp_arrays, *expand_arrays), tuple(shapes))
+
+
+def _cache_key(function: Any, source: str) -> str | None:
+    from pytensor.link.numba.cache import CACHED_SRC_FUNCTIONS
+
+    graph_key = CACHED_SRC_FUNCTIONS.get(function.py_func)
+    if graph_key is None:
+        return None
+    return hashlib.sha256(f"{CALLBACK_VERSION}\n{graph_key}\n{source}".encode()).hexdigest()
+
+
+def compile_callbacks(point: Variable, logp: Variable, gradient: Variable,
+                      kept: Sequence[Variable], x0: np.ndarray,
+                      shapes: Sequence[tuple[int, ...]] | None,
+                      compile_fn: Callable[..., Any]) -> Callbacks:
+    """The callbacks of ``(logp, gradient)`` and of the trace variables ``kept``.
+
+    ``point`` is the flat unconstrained point every graph depends on, ``x0`` a value of it
+    and ``shapes`` the trace variables' shapes when known without evaluating them.
+    ``compile_fn(inputs, outputs)`` compiles a PyTensor function in numba mode.
+    """
+    outputs = [logp, gradient, *kept]
+    key = fingerprint(point, outputs)
+    data = shared_data(outputs)
+    if key is not None and shapes is not None:
+        entry = _read_index(key)
+        if entry is not None:
+            loaded = _from_index(entry, data, x0.size, shapes)
+            if loaded is not None:
+                return loaded
+
+    logp_fn = compile_fn([point], [logp, gradient])
+    expand_fn = compile_fn([point], list(kept))
+    if shapes is None:
+        shapes = [np.shape(value) for value in expand_fn(x0)]
+    logp_arrays = _copies([s.get_value(borrow=True) for s in logp_fn.get_shared()])
+    expand_arrays = _copies([s.get_value(borrow=True) for s in expand_fn.get_shared()])
+    logp_source, expand_source, _ = _sources(logp_arrays, expand_arrays,
+                                             [v.ndim for v in kept])
+    logp_key = _cache_key(logp_fn.vm.jit_fn, logp_source)
+    expand_key = _cache_key(expand_fn.vm.jit_fn, expand_source)
+    callbacks = Callbacks(
+        _cfunc(logp_source, "logp_callback", logp_fn.vm.jit_fn, logp_key, _LOGP_SIGNATURE),
+        _cfunc(expand_source, "expand_callback", expand_fn.vm.jit_fn, expand_key,
+               _EXPAND_SIGNATURE),
+        _meta(x0.size, sum(int(np.prod(s)) for s in shapes), logp_arrays, expand_arrays),
+        (*logp_arrays, *expand_arrays), tuple(tuple(s) for s in shapes))
+    named = [s.name for s in (*logp_fn.get_shared(), *expand_fn.get_shared())]
+    if (key is not None and logp_key is not None and expand_key is not None
+            and all(name in data and data[name] is s for name, s in zip(
+                named, (*logp_fn.get_shared(), *expand_fn.get_shared()), strict=True))):
+        _write_index(key, {
+            "logp_key": logp_key, "logp_source": logp_source,
+            "logp_data": [s.name for s in logp_fn.get_shared()],
+            "expand_key": expand_key, "expand_source": expand_source,
+            "expand_data": [s.name for s in expand_fn.get_shared()],
+        })
+    return callbacks
