@@ -123,7 +123,7 @@ def convergence_problems(idata: xr.DataTree, var_names: Sequence[str]) -> list[s
     n_div = _divergences(idata)
     if n_div:
         problems.append(
-            f"{n_div} divergent transition(s): raise target_accept (e.g. 0.98 or 0.99); "
+            f"{n_div} divergent transition(s): raise target_accept (e.g. 0.99 or 0.995); "
             "if they persist, force the parametrisation (priors={'centered': True} when "
             "every segment has thousands of customers, False when some have few; the "
             "default 'auto' chooses per segment) or merge segments with very little data."
