@@ -41,8 +41,8 @@ from pytensor.scalar.basic import ScalarOp
 
 __all__ = ["Callbacks", "compile_callbacks"]
 
-# Part of every cache key: bumped whenever the generated source changes meaning without
-# changing text, or the fingerprint's rules change.
+# Part of every fingerprint and cache key (with the callbacks' source templates and the
+# library versions): bumped whenever the fingerprint's rules change.
 CALLBACK_VERSION = "1"
 
 _DOUBLE = types.CPointer(types.double)
@@ -192,8 +192,11 @@ def fingerprint(point: Variable, outputs: Sequence[Variable]) -> str | None:
     ``OpFromGraph``, node by node), every constant by its bytes, every shared variable by
     its name and type (their values are the callbacks' data).
     """
+    config = pytensor.config
     lines = [CALLBACK_VERSION, pytensor.__version__, numba.__version__, np.__version__,
-             repr(getattr(pytensor.config, "numba__fastmath", None)), repr(point.type)]
+             _LOGP_SOURCE, _EXPAND_SOURCE, config.floatX, str(config.optimizer_including),
+             str(config.optimizer_excluding), str(config.optimizer_requiring),
+             repr(getattr(config, "numba__fastmath", None)), repr(point.type)]
     try:
         lines += _graph_lines([point], outputs, data_by_name=True)
     except _Undescribable:
