@@ -304,16 +304,22 @@ def _copies(values: Sequence[Any]) -> list[np.ndarray]:
 
 
 def _from_index(entry: dict, data: Mapping[str, SharedVariable], n_dim: int,
-                shapes: Sequence[tuple[int, ...]]) -> Callbacks | None:
-    """Both callbacks from numba's cache, as recorded in ``entry``; None if any is missing."""
+                shapes: Sequence[tuple[int, ...]], kept_ndims: Sequence[int]
+                ) -> Callbacks | None:
+    """Both callbacks from numba's cache, as recorded in ``entry``; None if any is missing.
+
+    The entry names the data and the cache keys only: the source is generated again
+    here, so nothing read from the file is executed.
+    """
     try:
         logp_arrays = _copies([data[name].get_value(borrow=True) for name in entry["logp_data"]])
         expand_arrays = _copies([data[name].get_value(borrow=True)
                                  for name in entry["expand_data"]])
-        logp = _cfunc(entry["logp_source"], "logp_callback", _not_compiled,
-                      entry["logp_key"], _LOGP_SIGNATURE)
-        expand = _cfunc(entry["expand_source"], "expand_callback", _not_compiled,
-                        entry["expand_key"], _EXPAND_SIGNATURE)
+        logp_source, expand_source, _ = _sources(logp_arrays, expand_arrays, kept_ndims)
+        logp = _cfunc(logp_source, "logp_callback", _not_compiled, str(entry["logp_key"]),
+                      _LOGP_SIGNATURE)
+        expand = _cfunc(expand_source, "expand_callback", _not_compiled,
+                        str(entry["expand_key"]), _EXPAND_SIGNATURE)
     except Exception:  # noqa: BLE001 - anything amiss: compile the ordinary way
         return None
     n_expanded = sum(int(np.prod(shape)) for shape in shapes)
@@ -346,7 +352,7 @@ def compile_callbacks(point: Variable, logp: Variable, gradient: Variable,
     if key is not None and shapes is not None:
         entry = _read_index(key)
         if entry is not None:
-            loaded = _from_index(entry, data, x0.size, shapes)
+            loaded = _from_index(entry, data, x0.size, shapes, [v.ndim for v in kept])
             if loaded is not None:
                 return loaded
 
@@ -371,9 +377,8 @@ def compile_callbacks(point: Variable, logp: Variable, gradient: Variable,
             and all(name in data and data[name] is s for name, s in zip(
                 named, (*logp_fn.get_shared(), *expand_fn.get_shared()), strict=True))):
         _write_index(key, {
-            "logp_key": logp_key, "logp_source": logp_source,
-            "logp_data": [s.name for s in logp_fn.get_shared()],
-            "expand_key": expand_key, "expand_source": expand_source,
+            "logp_key": logp_key, "logp_data": [s.name for s in logp_fn.get_shared()],
+            "expand_key": expand_key,
             "expand_data": [s.name for s in expand_fn.get_shared()],
         })
     return callbacks
