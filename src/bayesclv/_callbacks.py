@@ -247,10 +247,16 @@ def _sources(logp_arrays: Sequence[np.ndarray], expand_arrays: Sequence[np.ndarr
     return logp, expand, n_meta
 
 
-def _meta(n_dim: int, n_expanded: int, *groups: Sequence[np.ndarray]) -> np.ndarray:
-    return np.array([n_dim, n_expanded, *(n for arrays in groups for array in arrays
+def _bundle(logp: Any, expand: Any, n_dim: int, shapes: Sequence[tuple[int, ...]],
+            logp_arrays: Sequence[np.ndarray], expand_arrays: Sequence[np.ndarray]
+            ) -> Callbacks:
+    """The callbacks with the ``user_data`` array: sizes, then each array's address and shape."""
+    arrays = (*logp_arrays, *expand_arrays)
+    n_expanded = sum(int(np.prod(shape)) for shape in shapes)
+    meta = np.array([n_dim, n_expanded, *(n for array in arrays
                                           for n in (array.ctypes.data, *array.shape))],
                     dtype=np.int64)
+    return Callbacks(logp, expand, meta, arrays, tuple(tuple(shape) for shape in shapes))
 
 
 def _not_compiled(*args):  # stands in for the graph when the callback must come from disk
@@ -322,9 +328,7 @@ def _from_index(entry: dict, data: Mapping[str, SharedVariable], n_dim: int,
                         str(entry["expand_key"]), _EXPAND_SIGNATURE)
     except Exception:  # noqa: BLE001 - anything amiss: compile the ordinary way
         return None
-    n_expanded = sum(int(np.prod(shape)) for shape in shapes)
-    return Callbacks(logp, expand, _meta(n_dim, n_expanded, logp_arrays, expand_arrays),
-                     (*logp_arrays, *expand_arrays), tuple(shapes))
+    return _bundle(logp, expand, n_dim, shapes, logp_arrays, expand_arrays)
 
 
 def _cache_key(function: Any, source: str) -> str | None:
@@ -360,25 +364,22 @@ def compile_callbacks(point: Variable, logp: Variable, gradient: Variable,
     expand_fn = compile_fn([point], list(kept))
     if shapes is None:
         shapes = [np.shape(value) for value in expand_fn(x0)]
-    logp_arrays = _copies([s.get_value(borrow=True) for s in logp_fn.get_shared()])
-    expand_arrays = _copies([s.get_value(borrow=True) for s in expand_fn.get_shared()])
+    logp_data, expand_data = logp_fn.get_shared(), expand_fn.get_shared()
+    logp_arrays = _copies([s.get_value(borrow=True) for s in logp_data])
+    expand_arrays = _copies([s.get_value(borrow=True) for s in expand_data])
     logp_source, expand_source, _ = _sources(logp_arrays, expand_arrays,
                                              [v.ndim for v in kept])
     logp_key = _cache_key(logp_fn.vm.jit_fn, logp_source)
     expand_key = _cache_key(expand_fn.vm.jit_fn, expand_source)
-    callbacks = Callbacks(
+    callbacks = _bundle(
         _cfunc(logp_source, "logp_callback", logp_fn.vm.jit_fn, logp_key, _LOGP_SIGNATURE),
         _cfunc(expand_source, "expand_callback", expand_fn.vm.jit_fn, expand_key,
                _EXPAND_SIGNATURE),
-        _meta(x0.size, sum(int(np.prod(s)) for s in shapes), logp_arrays, expand_arrays),
-        (*logp_arrays, *expand_arrays), tuple(tuple(s) for s in shapes))
-    named = [s.name for s in (*logp_fn.get_shared(), *expand_fn.get_shared())]
+        x0.size, shapes, logp_arrays, expand_arrays)
     if (key is not None and logp_key is not None and expand_key is not None
-            and all(name in data and data[name] is s for name, s in zip(
-                named, (*logp_fn.get_shared(), *expand_fn.get_shared()), strict=True))):
+            and all(data.get(s.name) is s for s in (*logp_data, *expand_data))):
         _write_index(key, {
-            "logp_key": logp_key, "logp_data": [s.name for s in logp_fn.get_shared()],
-            "expand_key": expand_key,
-            "expand_data": [s.name for s in expand_fn.get_shared()],
+            "logp_key": logp_key, "logp_data": [s.name for s in logp_data],
+            "expand_key": expand_key, "expand_data": [s.name for s in expand_data],
         })
     return callbacks
