@@ -43,7 +43,7 @@ __all__ = ["Callbacks", "compile_callbacks"]
 
 # Part of every fingerprint and cache key (with the callbacks' source templates and the
 # library versions): bumped whenever the fingerprint's rules change.
-CALLBACK_VERSION = "1"
+CALLBACK_VERSION = "2"
 
 _DOUBLE = types.CPointer(types.double)
 _LOGP_SIGNATURE = types.int64(types.uint64, _DOUBLE, _DOUBLE, _DOUBLE, types.voidptr)
@@ -340,7 +340,7 @@ def _cache_key(function: Any, source: str) -> str | None:
     return hashlib.sha256(f"{CALLBACK_VERSION}\n{graph_key}\n{source}".encode()).hexdigest()
 
 
-def compile_callbacks(point: Variable, logp: Variable, gradient: Variable,
+def compile_callbacks(point: Variable, logp: Variable, gradient: Callable[[], Variable],
                       kept: Sequence[Variable], x0: np.ndarray,
                       shapes: Sequence[tuple[int, ...]] | None,
                       compile_fn: Callable[..., Any]) -> Callbacks:
@@ -348,9 +348,12 @@ def compile_callbacks(point: Variable, logp: Variable, gradient: Variable,
 
     ``point`` is the flat unconstrained point every graph depends on, ``x0`` a value of it
     and ``shapes`` the trace variables' shapes when known without evaluating them.
+    ``gradient()`` builds the gradient of ``logp`` with respect to ``point``: it is called
+    only when the structure must be compiled, since the gradient follows from ``logp``'s
+    graph (and PyTensor's version, part of the fingerprint).
     ``compile_fn(inputs, outputs)`` compiles a PyTensor function in numba mode.
     """
-    outputs = [logp, gradient, *kept]
+    outputs = [logp, *kept]
     key = fingerprint(point, outputs)
     data = shared_data(outputs)
     if key is not None and shapes is not None:
@@ -360,7 +363,7 @@ def compile_callbacks(point: Variable, logp: Variable, gradient: Variable,
             if loaded is not None:
                 return loaded
 
-    logp_fn = compile_fn([point], [logp, gradient])
+    logp_fn = compile_fn([point], [logp, gradient()])
     expand_fn = compile_fn([point], list(kept))
     if shapes is None:
         shapes = [np.shape(value) for value in expand_fn(x0)]

@@ -112,11 +112,16 @@ def _compile(model: pm.Model) -> Any:
     value_names = [model.rvs_to_values[rv].name for rv in model.free_RVs]
     point = pt.vector("unconstrained_point", dtype="float64")
     replacements = _unconstrained_split(model, point)
-    logp = model.logp()
-    gradient = pt.concatenate(
-        [pt.as_tensor(g).ravel() for g in pt.grad(logp, list(replacements))]
-    )
-    logp, gradient = clone_replace([logp, gradient], replacements)
+    model_logp = model.logp()
+    logp = clone_replace(model_logp, replacements)
+
+    def gradient() -> pt.TensorVariable:
+        # Built only when the structure is not in the callbacks' index: the symbolic
+        # gradient is most of the graph, and a second's work in Python to build.
+        parts = pt.grad(model_logp, list(replacements))
+        return clone_replace(pt.concatenate([pt.as_tensor(g).ravel() for g in parts]),
+                             replacements)
+
     # The trace holds what PyMC's own sampler stores: every free variable on its own
     # (constrained) scale and every deterministic, not the unconstrained coordinates.
     transformed = {model.rvs_to_values[rv].name for rv in model.free_RVs
