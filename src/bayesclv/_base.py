@@ -19,6 +19,7 @@ import pytensor
 import xarray as xr
 from sklearn.base import BaseEstimator
 
+from bayesclv._map import find_map
 from bayesclv._nutpie import nutpie_available, sample_nutpie
 from bayesclv._params import Check, Interval, Options
 from bayesclv.data import CustomerColumns
@@ -104,16 +105,13 @@ def sample_posterior(
     runs its chains in parallel processes and adapts its diagonal mass matrix from
     gradients as well as draws (``init="jitter+adapt_diag_grad"``): on these posteriors
     that takes about a quarter fewer leapfrog steps per draw than adapting from draws
-    alone (``benchmarks/RESULTS.md``). A MAP fit is returned as a posterior with one
-    chain and one draw, so that every downstream computation has the same shape
-    whatever the method.
+    alone (``benchmarks/RESULTS.md``). A MAP fit (:func:`bayesclv._map.find_map`) is
+    returned as a posterior with one chain and one draw, so that every downstream
+    computation has the same shape whatever the method.
     """
     if method == "map":
         with reproducible_compilation():
-            idata = pm.find_MAP(model=model, progressbar=False, random_seed=random_seed,
-                                return_inferencedata=True, jitter=False)
-        idata["posterior"].attrs["method"] = "map"
-        return _without_model_data(idata)
+            return find_map(model)
     cores = min(chains, os.cpu_count() or 1)
     if sampler == "nutpie":
         with reproducible_compilation():
