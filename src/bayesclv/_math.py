@@ -134,6 +134,13 @@ def power_increment(t: np.ndarray, log_c: object, xp: object) -> object:
     return xp.where(later, value, 1.0)
 
 
+def _np_group_sum(values: np.ndarray, group: np.ndarray, like: np.ndarray) -> np.ndarray:
+    """Sums of ``values`` (last axis) by ``group`` into an array shaped like ``like``."""
+    out = np.zeros(np.shape(like))
+    np.add.at(out, (..., np.asarray(group)), values)
+    return out
+
+
 NP = SimpleNamespace(
     exp=np.exp,
     log=np.log,
@@ -147,6 +154,7 @@ NP = SimpleNamespace(
     last_axis=lambda x: np.asarray(x)[..., None],
     maximum=np.maximum,
     asfloat=lambda x: np.asarray(x, dtype=np.float64),
+    group_sum=lambda values, group, like: _np_group_sum(values, group, like),
 )
 NP.log_gamma_ratio = lambda y, a: _log_gamma_ratio(y, a, NP)
 NP.log_gamma_ratio_increment = lambda y, d, a: _log_gamma_ratio_increment(y, d, a, NP)
@@ -164,6 +172,9 @@ PT = SimpleNamespace(
     last_axis=lambda x: pt.as_tensor_variable(x)[..., None],
     maximum=pt.maximum,
     asfloat=lambda x: pt.cast(pt.as_tensor_variable(x), "float64"),
+    # Sums of ``values`` (last axis) by ``group`` into an array shaped like ``like``.
+    group_sum=lambda values, group, like: pt.inc_subtensor(
+        pt.zeros_like(like)[..., group], values),
 )
 PT.log_gamma_ratio = lambda y, a: _log_gamma_ratio(y, a, PT)
 PT.log_gamma_ratio_increment = lambda y, d, a: _log_gamma_ratio_increment(y, d, a, PT)

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from bayesclv._math import LaplaceGrid
 from bayesclv.data import (
     CustomerColumns,
     CustomerData,
@@ -662,7 +663,8 @@ def test_risk_set_table_skips_empty_segment_and_all_censored():
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_spend_statistics_matches_brute_force(seed):
     rng = np.random.default_rng(seed)
-    n_customers, n_segments = 250, 3
+    # More customers than segments x Laplace nodes: the tabulated transforms.
+    n_customers, n_segments = 2500, 3
     segment_code = rng.integers(0, n_segments, size=n_customers)
     x = rng.integers(1, 8, size=n_customers)
     z = rng.gamma(2.0, 15.0, size=n_customers)
@@ -696,6 +698,29 @@ def test_spend_statistics_matches_brute_force(seed):
         np.testing.assert_allclose(stats["sum_log_w"][s], np.log(w[in_segment]).sum())
     # The grid reaches below and beyond the data's scale.
     assert nodes[0] * w.max() <= 1.000001e-18 and nodes[-1] * w.min() >= 50.0
+
+
+def test_spend_statistics_of_many_small_groups_keep_the_customers_with_spend():
+    rng = np.random.default_rng(4)
+    n_customers, n_groups = 600, 50  # covariate profiles: a dozen customers each
+    group = rng.integers(0, n_groups, size=n_customers)
+    x = rng.integers(0, 8, size=n_customers)
+    z = np.where(x > 0, rng.gamma(2.0, 15.0, size=n_customers), 0.0)
+
+    stats = spend_statistics(group, x, z, n_groups)
+
+    # Summing log1p(gamma / w) over 600 customers costs less than over 50 x ~200 nodes.
+    assert "laplace_x" not in stats
+    spent = x > 0
+    np.testing.assert_array_equal(stats["customer_segment"], group[spent])
+    np.testing.assert_array_equal(stats["customer_x"], x[spent])
+    np.testing.assert_array_equal(stats["customer_w"], x[spent] * z[spent])
+    assert stats["n_per_segment"].sum() == spent.sum()
+    # A grid given (tables reduced apart) always tabulates, so that parts add up.
+    gridded = spend_statistics(group, x, z, n_groups, grid=LaplaceGrid(x[spent] * z[spent]))
+    assert "laplace_x" in gridded and "customer_w" not in gridded
+    for key in ("x_seg", "x_value", "x_count", "n_per_segment", "sum_x", "sum_log_w"):
+        np.testing.assert_array_equal(gridded[key], stats[key])
 
 
 def test_spend_statistics_gives_zero_for_empty_segment():

@@ -185,7 +185,7 @@ def spend_statistics(
     n_segments: int, grid: LaplaceGrid | None = None,
     mean_log_spend: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
-    """Aggregates of the gamma-gamma likelihood: nothing is kept per customer.
+    """Aggregates of the gamma-gamma likelihood, at a cost that does not grow with customers.
 
     The terms that depend on the number of active periods ``x`` alone are evaluated once
     per unique ``(segment, x)``; sums of ``log z``, ``x log z``, ``log(x z)`` and ``x log(x
@@ -197,6 +197,13 @@ def spend_statistics(
     (a grid covering several tables makes their statistics additive, see
     :func:`training_statistics`).
 
+    A table with fewer customers than segments times nodes (many small groups: the
+    profiles of customer covariates) keeps instead each customer's ``x`` and ``w`` and
+    its segment, ``log1p(gamma / w)`` being then cheaper to sum customer by customer
+    than over every segment's nodes; either way an evaluation costs at most segments x
+    nodes, whatever the number of customers. A given ``grid`` (several tables reduced
+    apart) always gives the tabulated transforms.
+
     With ``mean_log_spend`` (the mean log revenue of each customer's active periods),
     also ``sum_x_mean_log``, the sum over a segment of ``x * mean_log_spend``: the sum of
     the log of every active period's revenue, which the gamma-gamma density of every
@@ -207,10 +214,22 @@ def spend_statistics(
     dict
         ``x_seg``, ``x_value``, ``x_count``: unique (segment, x) pairs and counts;
         ``n_per_segment``, ``sum_x``, ``sum_log_z``, ``sum_x_log_z``, ``sum_log_w``,
-        ``sum_x_log_w`` (and ``sum_x_mean_log``) per segment; ``laplace_nodes`` (node),
-        ``laplace_step`` (scalar) and ``laplace_one``, ``laplace_x`` (segment, node):
-        ``sum exp(-t w)`` and ``sum x exp(-t w)`` over each segment's customers.
+        ``sum_x_log_w`` (and ``sum_x_mean_log``) per segment; then either
+        ``laplace_nodes`` (node), ``laplace_step`` (scalar) and ``laplace_one``,
+        ``laplace_x`` (segment, node): ``sum exp(-t w)`` and ``sum x exp(-t w)`` over
+        each segment's customers; or ``customer_segment``, ``customer_x`` and
+        ``customer_w``, one per customer with spend.
     """
+    if grid is None:
+        spent = np.asarray(n_periods_active) > 0
+        w = (np.asarray(n_periods_active, dtype=np.float64)[spent]
+             * np.asarray(mean_spend, dtype=np.float64)[spent])
+        grid = LaplaceGrid(w)
+        if w.size < n_segments * grid.nodes.size:
+            stats = finish_spend_sums([spend_sums(segment_code, n_periods_active, mean_spend,
+                                                  n_segments, grid, mean_log_spend,
+                                                  per_customer=True)])
+            return stats
     return finish_spend_sums([spend_sums(segment_code, n_periods_active, mean_spend,
                                          n_segments, grid, mean_log_spend)])
 
@@ -222,11 +241,13 @@ _SPEND_SUM_KEYS = ("n_per_segment", "sum_x", "sum_log_z", "sum_x_log_z", "sum_lo
 
 def spend_sums(segment_code: np.ndarray, n_periods_active: np.ndarray,
                mean_spend: np.ndarray, n_segments: int, grid: LaplaceGrid | None = None,
-               mean_log_spend: np.ndarray | None = None) -> dict[str, Any]:
+               mean_log_spend: np.ndarray | None = None, per_customer: bool = False
+               ) -> dict[str, Any]:
     """:func:`spend_statistics` of part of a table, its sums kept as compensated pairs.
 
     Customers with no active period (``n_periods_active == 0``) have no spend to model
-    and are left out.
+    and are left out. ``per_customer`` keeps each customer's ``x``, ``w`` and segment
+    instead of the Laplace transforms (a whole table only: they do not add up).
     """
     spent = np.asarray(n_periods_active) > 0
     segment_code, n_periods_active, mean_spend = (
@@ -240,9 +261,15 @@ def spend_sums(segment_code: np.ndarray, n_periods_active: np.ndarray,
     w = x_float * mean_spend
     log_w = np.log(w)
     pairs, counts = np.unique(np.stack([segment_code, x]), axis=1, return_counts=True)
-    grid = LaplaceGrid(w) if grid is None else grid
-    laplace_one, laplace_x = exponential_sums_compensated(segment_code, x_float, w,
-                                                          n_segments, grid)
+    if per_customer:
+        transforms = {"customer_segment": np.asarray(segment_code, dtype=np.int64),
+                      "customer_x": x_float, "customer_w": w}
+    else:
+        grid = LaplaceGrid(w) if grid is None else grid
+        laplace_one, laplace_x = exponential_sums_compensated(segment_code, x_float, w,
+                                                              n_segments, grid)
+        transforms = {"laplace_nodes": grid.nodes, "laplace_step": np.float64(grid.step),
+                      "laplace_one": laplace_one, "laplace_x": laplace_x}
     columns = [np.ones_like(x_float), x_float, log_z, x_float * log_z, log_w, x_float * log_w]
     if mean_log_spend is not None:
         columns.append(x_float * mean_log_spend)
@@ -251,9 +278,13 @@ def spend_sums(segment_code: np.ndarray, n_periods_active: np.ndarray,
         "x_seg": pairs[0], "x_value": pairs[1].astype(np.float64),
         "x_count": counts.astype(np.float64),
         "sums": grouped_sums(segment_code, columns, n_segments),
-        "laplace_nodes": grid.nodes, "laplace_step": np.float64(grid.step),
-        "laplace_one": laplace_one, "laplace_x": laplace_x,
+        **transforms,
     }
+
+
+def _spend_sum_keys(sums: np.ndarray) -> tuple[str, ...]:
+    return _SPEND_SUM_KEYS + (("sum_x_mean_log",) if sums.shape[1] > len(_SPEND_SUM_KEYS)
+                              else ())
 
 
 def finish_spend_sums(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -263,6 +294,15 @@ def finish_spend_sums(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """
     if len(parts) == 1:
         x_seg, x_value, x_count = parts[0]["x_seg"], parts[0]["x_value"], parts[0]["x_count"]
+        if "customer_w" in parts[0]:
+            sums = rounded(parts[0]["sums"])
+            return {
+                "x_seg": x_seg, "x_value": x_value, "x_count": x_count,
+                **{key: np.ascontiguousarray(sums[:, j])
+                   for j, key in enumerate(_spend_sum_keys(sums))},
+                **{key: parts[0][key] for key in
+                   ("customer_segment", "customer_x", "customer_w")},
+            }
     else:
         pairs = pd.DataFrame({
             "seg": np.concatenate([p["x_seg"] for p in parts]),
@@ -273,11 +313,9 @@ def finish_spend_sums(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
         x_value = pairs.index.get_level_values("x").to_numpy(dtype=np.float64)
         x_count = pairs.to_numpy(dtype=np.float64)
     sums = rounded(add_compensated([p["sums"] for p in parts]))
-    keys = _SPEND_SUM_KEYS + (("sum_x_mean_log",) if sums.shape[1] > len(_SPEND_SUM_KEYS)
-                              else ())
     return {
         "x_seg": x_seg, "x_value": x_value, "x_count": x_count,
-        **{key: np.ascontiguousarray(sums[:, j]) for j, key in enumerate(keys)},
+        **{key: np.ascontiguousarray(sums[:, j]) for j, key in enumerate(_spend_sum_keys(sums))},
         "laplace_nodes": parts[0]["laplace_nodes"],
         "laplace_step": parts[0]["laplace_step"],
         "laplace_one": rounded(add_compensated([p["laplace_one"] for p in parts])),

@@ -44,13 +44,17 @@ def test_customer_loglik_integrates_out_the_rate(x, z):
     np.testing.assert_allclose(closed, np.log(numeric), rtol=1e-7)
 
 
-def test_aggregated_loglik_equals_sum_of_customer_logliks(rng):
-    n, n_segments = 500, 3
+# Fewer customers than segments x Laplace nodes are summed customer by customer; more go
+# through each segment's tabulated transform. Both give the sum of the customer terms.
+@pytest.mark.parametrize(("n", "stored"), [(500, "customer_w"), (3000, "laplace_x")])
+def test_aggregated_loglik_equals_sum_of_customer_logliks(rng, n, stored):
+    n_segments = 3
     segment = rng.integers(0, n_segments, size=n)
     x = rng.integers(1, 15, size=n)
     z = rng.gamma(2.0, 30.0, size=n)
     psi = np.stack([psi_of(2.0, 3.0, 40.0), psi_of(5.0, 1.5, 10.0), psi_of(0.7, 8.0, 200.0)])
     stats_ = spend_statistics(segment, x, z, n_segments)
+    assert stored in stats_
     aggregated = FAMILY.aggregated_loglik(psi, stats_)
     per_customer = FAMILY.customer_loglik(psi[segment], _data(x, z)).sum()
     np.testing.assert_allclose(aggregated, per_customer, rtol=1e-11)

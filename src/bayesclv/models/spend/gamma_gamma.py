@@ -142,9 +142,10 @@ class GammaGammaSpend(SpendFamily):
         per segment: ``(p x + q) log(gamma + x z)`` is split into ``(p x + q) log(x z)``
         (sums of the data) and ``(p x + q) log1p(gamma / (x z))``, whose sums over a
         segment come from the tabulated Laplace transform of its ``x z``
-        (:func:`bayesclv._math.sum_log1p_ratio`). The cost of an evaluation does not
-        depend on the number of customers; it equals the sum of :meth:`customer_loglik`
-        to about 1e-14 relative.
+        (:func:`bayesclv._math.sum_log1p_ratio`), or customer by customer when the
+        statistics say so (fewer customers than segments times nodes). The cost of an
+        evaluation does not grow with the number of customers; it equals the sum of
+        :meth:`customer_loglik` to about 1e-14 relative.
         """
         par = self.natural(psi, xp)
         p, q, gamma = par["p"], par["q"], par["gamma"]
@@ -155,9 +156,16 @@ class GammaGammaSpend(SpendFamily):
         if not per_periods:
             per_x = per_x - xp.gammaln(px_pair) + px_pair * xp.log(stats["x_value"])
         n = stats["n_per_segment"]
-        nodes, step = stats["laplace_nodes"], float(stats["laplace_step"])
-        log1p_x = sum_log1p_ratio(gamma, stats["laplace_x"], stats["sum_x"], nodes, step, xp)
-        log1p_one = sum_log1p_ratio(gamma, stats["laplace_one"], n, nodes, step, xp)
+        if "customer_w" in stats:  # small groups: customer by customer (spend_statistics)
+            group = stats["customer_segment"]
+            ratio = xp.log1p(gamma[..., group] / stats["customer_w"])
+            log1p_x = xp.group_sum(stats["customer_x"] * ratio, group, gamma)
+            log1p_one = xp.group_sum(ratio, group, gamma)
+        else:
+            nodes, step = stats["laplace_nodes"], float(stats["laplace_step"])
+            log1p_x = sum_log1p_ratio(gamma, stats["laplace_x"], stats["sum_x"], nodes,
+                                      step, xp)
+            log1p_one = sum_log1p_ratio(gamma, stats["laplace_one"], n, nodes, step, xp)
         per_segment = -n * xp.gammaln(q) + n * q * xp.log(gamma)
         if per_periods:
             per_segment = (per_segment + (p - 1.0) * stats["sum_x_mean_log"]
