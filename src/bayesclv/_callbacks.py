@@ -43,7 +43,7 @@ __all__ = ["Callbacks", "compile_callbacks"]
 
 # Part of every fingerprint and cache key (with the callbacks' source templates and the
 # library versions): bumped whenever the fingerprint's rules change.
-CALLBACK_VERSION = "2"
+CALLBACK_VERSION = "3"
 
 _DOUBLE = types.CPointer(types.double)
 _LOGP_SIGNATURE = types.int64(types.uint64, _DOUBLE, _DOUBLE, _DOUBLE, types.voidptr)

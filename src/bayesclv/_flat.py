@@ -27,6 +27,7 @@ from pymc.initial_point import make_initial_point_fn
 from pymc.pytensorf import compile as compile_pymc
 from pytensor.compile.sharedvalue import SharedVariable
 from pytensor.graph import clone_replace, rewrite_graph
+from pytensor.graph.replace import graph_replace
 
 from bayesclv._callbacks import Callbacks, compile_callbacks
 
@@ -170,15 +171,17 @@ def flat_model(model: pm.Model, *, jacobian: bool = True, jitter: bool = True) -
     value_names = [model.rvs_to_values[rv].name for rv in model.free_RVs]
     point = pt.vector("unconstrained_point", dtype="float64")
     replacements = _unconstrained_split(model, point)
-    model_logp = model.logp(jacobian=jacobian)
-    logp = clone_replace(model_logp, replacements)
+    # graph_replace, not clone_replace: the slices must stay in the graph as they are,
+    # to be the variables the gradient is taken with respect to.
+    logp = graph_replace(model.logp(jacobian=jacobian), replacements, strict=False)
 
     def gradient() -> pt.TensorVariable:
         # Built only when the structure is not in the callbacks' index: the symbolic
-        # gradient is most of the graph, and a second's work in Python to build.
-        parts = pt.grad(model_logp, list(replacements))
-        return clone_replace(pt.concatenate([pt.as_tensor(g).ravel() for g in parts]),
-                             replacements)
+        # gradient is most of the graph, and a second's work in Python to build. Taken
+        # with respect to each variable's slice of the point, on the very graph of
+        # ``logp``, so that the compiled function evaluates the density once.
+        parts = pt.grad(logp, list(replacements.values()))
+        return pt.concatenate([pt.as_tensor(g).ravel() for g in parts])
 
     # The trace holds what PyMC's own sampler stores: every free variable on its own
     # (constrained) scale and every deterministic, not the unconstrained coordinates.
