@@ -46,7 +46,7 @@ def test_customer_loglik_integrates_out_the_rate(x, z):
 
 # Fewer customers than segments x Laplace nodes are summed customer by customer; more go
 # through each segment's tabulated transform. Both give the sum of the customer terms.
-@pytest.mark.parametrize(("n", "stored"), [(500, "customer_w"), (3000, "laplace_x")])
+@pytest.mark.parametrize(("n", "stored"), [(300, "customer_w"), (3000, "laplace_x")])
 def test_aggregated_loglik_equals_sum_of_customer_logliks(rng, n, stored):
     n_segments = 3
     segment = rng.integers(0, n_segments, size=n)
