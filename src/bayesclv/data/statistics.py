@@ -220,18 +220,16 @@ def spend_statistics(
         each segment's customers; or ``customer_segment``, ``customer_x`` and
         ``customer_w``, one per customer with spend.
     """
+    per_customer = False
     if grid is None:
         spent = np.asarray(n_periods_active) > 0
         w = (np.asarray(n_periods_active, dtype=np.float64)[spent]
              * np.asarray(mean_spend, dtype=np.float64)[spent])
         grid = LaplaceGrid(w)
-        if w.size < n_segments * grid.nodes.size:
-            stats = finish_spend_sums([spend_sums(segment_code, n_periods_active, mean_spend,
-                                                  n_segments, grid, mean_log_spend,
-                                                  per_customer=True)])
-            return stats
+        per_customer = w.size < n_segments * grid.nodes.size
     return finish_spend_sums([spend_sums(segment_code, n_periods_active, mean_spend,
-                                         n_segments, grid, mean_log_spend)])
+                                         n_segments, grid, mean_log_spend,
+                                         per_customer=per_customer)])
 
 
 #: The per-segment sums of :func:`spend_statistics`, in the column order of ``spend_sums``.
@@ -282,11 +280,6 @@ def spend_sums(segment_code: np.ndarray, n_periods_active: np.ndarray,
     }
 
 
-def _spend_sum_keys(sums: np.ndarray) -> tuple[str, ...]:
-    return _SPEND_SUM_KEYS + (("sum_x_mean_log",) if sums.shape[1] > len(_SPEND_SUM_KEYS)
-                              else ())
-
-
 def finish_spend_sums(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """:func:`spend_statistics` of a table from the :func:`spend_sums` of its parts.
 
@@ -294,15 +287,6 @@ def finish_spend_sums(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """
     if len(parts) == 1:
         x_seg, x_value, x_count = parts[0]["x_seg"], parts[0]["x_value"], parts[0]["x_count"]
-        if "customer_w" in parts[0]:
-            sums = rounded(parts[0]["sums"])
-            return {
-                "x_seg": x_seg, "x_value": x_value, "x_count": x_count,
-                **{key: np.ascontiguousarray(sums[:, j])
-                   for j, key in enumerate(_spend_sum_keys(sums))},
-                **{key: parts[0][key] for key in
-                   ("customer_segment", "customer_x", "customer_w")},
-            }
     else:
         pairs = pd.DataFrame({
             "seg": np.concatenate([p["x_seg"] for p in parts]),
@@ -313,13 +297,24 @@ def finish_spend_sums(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
         x_value = pairs.index.get_level_values("x").to_numpy(dtype=np.float64)
         x_count = pairs.to_numpy(dtype=np.float64)
     sums = rounded(add_compensated([p["sums"] for p in parts]))
+    if "customer_w" in parts[0]:
+        if len(parts) > 1:
+            raise ValueError("per-customer spend statistics of parts do not add up")
+        transforms = {key: parts[0][key]
+                      for key in ("customer_segment", "customer_x", "customer_w")}
+    else:
+        transforms = {
+            "laplace_nodes": parts[0]["laplace_nodes"],
+            "laplace_step": parts[0]["laplace_step"],
+            "laplace_one": rounded(add_compensated([p["laplace_one"] for p in parts])),
+            "laplace_x": rounded(add_compensated([p["laplace_x"] for p in parts])),
+        }
+    keys = _SPEND_SUM_KEYS + (("sum_x_mean_log",) if sums.shape[1] > len(_SPEND_SUM_KEYS)
+                              else ())
     return {
         "x_seg": x_seg, "x_value": x_value, "x_count": x_count,
-        **{key: np.ascontiguousarray(sums[:, j]) for j, key in enumerate(_spend_sum_keys(sums))},
-        "laplace_nodes": parts[0]["laplace_nodes"],
-        "laplace_step": parts[0]["laplace_step"],
-        "laplace_one": rounded(add_compensated([p["laplace_one"] for p in parts])),
-        "laplace_x": rounded(add_compensated([p["laplace_x"] for p in parts])),
+        **{key: np.ascontiguousarray(sums[:, j]) for j, key in enumerate(keys)},
+        **transforms,
     }
 
 
