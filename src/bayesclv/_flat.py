@@ -47,8 +47,9 @@ class FlatModel:
     trace_names : list of str
         The trace variables, in the order of the expanded vector.
     initial_point : callable
-        ``initial_point(seed)``: a starting point, jittered from ``seed`` when the model
-        was flattened with ``jitter=True`` (the seed is then ignored otherwise).
+        ``initial_point(seed)``: the model's starting point on the flat unconstrained
+        scale, jittered from ``seed`` when the model was flattened with ``jitter=True``
+        (without jitter, the same point for every seed).
     coords : dict
         The model's coordinates, each a :class:`pandas.Index`.
     dims : dict
