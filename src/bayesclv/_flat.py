@@ -68,6 +68,11 @@ class FlatModel:
         return int(self.callbacks.meta[0])
 
     @property
+    def n_expanded(self) -> int:
+        """Length of the expanded vector: every trace variable, flattened."""
+        return int(self.callbacks.meta[1])
+
+    @property
     def trace_slices(self) -> list[slice]:
         """Where each trace variable lies in the expanded vector."""
         bounds = np.cumsum([0, *(prod(shape) for shape in self.callbacks.shapes)])
@@ -87,11 +92,10 @@ class FlatModel:
     def posterior(self, point: np.ndarray) -> xr.Dataset:
         """The trace variables at ``point``, as a posterior of one chain and one draw."""
         point = np.ascontiguousarray(point, dtype=np.float64)
-        size = sum(prod(shape) for shape in self.callbacks.shapes)
-        out = np.empty(size)
+        out = np.empty(self.n_expanded)
         code = self.callbacks.expand.ctypes(
-            point.size, size, point.ctypes.data_as(_DOUBLE_P), out.ctypes.data_as(_DOUBLE_P),
-            self.callbacks.meta.ctypes.data)
+            point.size, out.size, point.ctypes.data_as(_DOUBLE_P),
+            out.ctypes.data_as(_DOUBLE_P), self.callbacks.meta.ctypes.data)
         if code != 0:
             raise ValueError(f"a point of length {point.size} for a model of {self.n_dim}")
         variables, coords = {}, {"chain": [0], "draw": [0]}
@@ -168,8 +172,17 @@ def flat_model(model: pm.Model, *, jacobian: bool = True, jitter: bool = True) -
         initial_point = make_initial_point_fn(
             model=model, jitter_rvs=set(model.free_RVs) if jitter else set(),
             return_transformed=True)
-    start = initial_point(0)
     value_names = [model.rvs_to_values[rv].name for rv in model.free_RVs]
+    # nutpie asks for initial points from the chains' threads; PyTensor functions keep
+    # their inputs and outputs in storage cells shared by all callers.
+    lock = threading.Lock()
+
+    def flat_initial_point(seed: int) -> np.ndarray:
+        with lock:
+            values = initial_point(seed)
+        return np.concatenate([np.ravel(values[name]) for name in value_names]
+                              ).astype("float64")
+
     point = pt.vector("unconstrained_point", dtype="float64")
     replacements = _unconstrained_split(model, point)
     # graph_replace, not clone_replace: the slices must stay in the graph as they are,
@@ -191,7 +204,7 @@ def flat_model(model: pm.Model, *, jacobian: bool = True, jitter: bool = True) -
     kept = [v for v in model.unobserved_value_vars if v.name not in transformed]
     kept_names = [v.name for v in kept]
     kept = clone_replace(kept, replacements)
-    x0 = np.concatenate([np.ravel(start[name]) for name in value_names]).astype("float64")
+    x0 = flat_initial_point(0)
 
     def compile_numba(inputs, outputs):
         with model:
@@ -199,17 +212,6 @@ def flat_model(model: pm.Model, *, jacobian: bool = True, jitter: bool = True) -
 
     callbacks = compile_callbacks(point, logp, gradient, kept, x0,
                                   _trace_shapes(model, kept, kept_names), compile_numba)
-
-    # nutpie asks for initial points from the chains' threads; PyTensor functions keep
-    # their inputs and outputs in storage cells shared by all callers.
-    lock = threading.Lock()
-
-    def flat_initial_point(seed: int) -> np.ndarray:
-        with lock:
-            values = initial_point(seed)
-        return np.concatenate([np.ravel(values[name]) for name in value_names]
-                              ).astype("float64")
-
     coords = {name: pd.Index(values) if values is not None else
               pd.RangeIndex(_dim_length(model, name))
               for name, values in model.coords.items()}

@@ -154,7 +154,7 @@ NP = SimpleNamespace(
     last_axis=lambda x: np.asarray(x)[..., None],
     maximum=np.maximum,
     asfloat=lambda x: np.asarray(x, dtype=np.float64),
-    group_sum=lambda values, group, like: _np_group_sum(values, group, like),
+    group_sum=_np_group_sum,
 )
 NP.log_gamma_ratio = lambda y, a: _log_gamma_ratio(y, a, NP)
 NP.log_gamma_ratio_increment = lambda y, d, a: _log_gamma_ratio_increment(y, d, a, NP)

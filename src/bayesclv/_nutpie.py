@@ -57,7 +57,7 @@ def _compile(model: pm.Model) -> Any:
         initial_point_func=flat.initial_point,
         # Kept alive with the model: the callbacks read them through ``user_data``.
         shared_data={f"{i}": array for i, array in enumerate(callbacks.arrays)},
-        shared_var_keys={}, user_data=callbacks.meta, n_expanded=slices[-1].stop,
+        shared_var_keys={}, user_data=callbacks.meta, n_expanded=flat.n_expanded,
         shape_info=(flat.trace_names, slices, list(callbacks.shapes)),
         logp_func=None, expand_func=None, reparameterized_names=[],
     )
