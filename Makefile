@@ -47,10 +47,12 @@ $(VENV)/.installed-docs: $(VENV)/.installed
 	touch $@
 
 # HTML docs in docs/_build/html; every tutorial is executed, and warnings are errors.
+# Pages are read by one process per core, the tutorials spread over them (docs/conf.py).
+DOCS_JOBS ?= auto
 docs: $(VENV)/.installed-docs
 	@# Stubs autosummary wrote for names since moved would fail the build: write them anew.
 	rm -rf docs/api/generated
-	$(BIN)/sphinx-build -W --keep-going -b html docs docs/_build/html
+	$(BIN)/sphinx-build -j $(DOCS_JOBS) -W --keep-going -b html docs docs/_build/html
 
 # Separate environment for benchmarks/anchors.py (pymc-marketing, lifelines, lifetimes):
 # pymc-marketing pins an older PyMC than this project, so it cannot share .venv.

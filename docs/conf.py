@@ -150,3 +150,37 @@ html_theme_options = {
 }
 html_sidebars = {"index": [], "security": []}
 html_show_sourcelink = False
+
+
+# -- Parallel builds -----------------------------------------------------------------------
+def _executed(path: Path) -> bool:
+    """Whether a page is a notebook myst-nb executes (it has code cells)."""
+    try:
+        return "```{code-cell}" in Path(path).read_text(encoding="utf-8")
+    except OSError:
+        return False
+
+
+def _spread_executed_pages(app, env, docnames: list[str]) -> None:
+    """Spread the executed pages over the chunks ``sphinx-build -j N`` reads in parallel.
+
+    Sphinx gives each reader process a contiguous run of the sorted page names, so every
+    tutorial (``priors``, ``tutorials/*``) would fall in the last chunk and execute one
+    after another. Interleaved with the quick API pages at even intervals, they run N at a
+    time.
+    """
+    if app.parallel <= 1:
+        return
+    executed = [name for name in docnames if _executed(env.doc2path(name))]
+    if not executed:
+        return
+    chosen = set(executed)
+    others = [name for name in docnames if name not in chosen]
+    keyed = ([((i + 0.5) / len(executed), name) for i, name in enumerate(executed)]
+             + [((i + 0.5) / len(others), name) for i, name in enumerate(others)])
+    docnames[:] = [name for _, name in sorted(keyed)]
+
+
+def setup(app):
+    """Register the page ordering for parallel reads."""
+    app.connect("env-before-read-docs", _spread_executed_pages)
