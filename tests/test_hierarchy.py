@@ -16,38 +16,97 @@ def _priors(mask):
     }
 
 
-@pytest.mark.parametrize("correlated", [True, False])
-def test_mixed_parametrisation_has_the_multivariate_normal_density(correlated):
-    """Each element sampled as psi (centred) or z (non-centred); the density is N(psi | mu, LL')."""
-    mask = [[True, False, True], [False, False, False], [True, True, True], [False, True, False]]
-    mode = np.arange(12.0).reshape(4, 3) / 10.0
-    sd = np.linspace(0.01, 2.0, 12).reshape(4, 3)
-    priors = {**_priors(mask), "correlated": correlated}
+def _hierarchy_at_random_point(priors, laplace, seed=0):
+    """psi, mu, chol, the hierarchy's log density and the offsets at a random point."""
     coords = {"segment": list("wxyz"), "x_coord": list("abc"), "x_coord_": list("abc")}
     with pm.Model(coords=coords) as model:
-        segment_effects("x", list("abc"), priors, SegmentLaplace(mode, sd))
+        segment_effects("x", list("abc"), priors, laplace)
     outputs = model.replace_rvs_by_values([model["x_psi"], model["x_mu"], model["x_chol"],
                                            model["x_hierarchy"]])
     values = model.compile_fn(outputs, inputs=model.value_vars, point_fn=True)
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed)
     point = {name: value + rng.normal(0.0, 0.7, np.shape(value))
              for name, value in model.initial_point().items()}
-    psi, mu, chol, density = values(point)
-    offset = point["x_offset"]
+    return (*values(point), point["x_offset"])
+
+
+_MODE = np.arange(12.0).reshape(4, 3) / 10.0
+_SD = np.linspace(0.01, 2.0, 12).reshape(4, 3)
+
+
+@pytest.mark.parametrize("correlated", [True, False])
+def test_forced_parametrisation_has_the_multivariate_normal_density(correlated):
+    """Each element sampled as psi (centred) or z (non-centred); the density is N(psi | mu, LL')."""
+    mask = [[True, False, True], [False, False, False], [True, True, True], [False, True, False]]
+    priors = {**_priors(mask), "correlated": correlated}
+    psi, mu, chol, density, offset = _hierarchy_at_random_point(priors, SegmentLaplace(_MODE, _SD))
     centred = np.array(mask)
-    np.testing.assert_allclose(psi[centred], (mode + sd * offset)[centred], rtol=1e-12)
+    np.testing.assert_allclose(psi[centred], (_MODE + _SD * offset)[centred], rtol=1e-12)
     z = np.linalg.solve(chol, (psi - mu).T).T
     np.testing.assert_allclose(z[~centred], offset[~centred], rtol=1e-10, atol=1e-12)
     # log N(psi | mu, chol chol') up to its constant, in the sampled offsets: the z's, and
     # for each centred element the Jacobians d psi / d offset = sd and d z / d psi = 1/chol.
     expected = (-0.5 * (z**2).sum()
-                + (centred * (np.log(sd) - np.log(np.diag(chol)))).sum())
+                + (centred * (np.log(_SD) - np.log(np.diag(chol)))).sum())
     assert density == pytest.approx(expected, rel=1e-10)
     if not correlated:
         np.testing.assert_allclose(chol, np.diag(np.diag(chol)))
 
 
+@pytest.mark.parametrize("correlated", [True, False])
+def test_auto_parametrisation_is_the_conditional_posterior_of_a_gaussian_likelihood(correlated):
+    """psi = m + sqrt(v) offset: the prior N(b, c^2) and the data N(x, sd^2), given psi_<j."""
+    sd = _SD.copy()
+    correlation = np.array([[1.0, 0.6, -0.3], [0.6, 1.0, 0.2], [-0.3, 0.2, 1.0]])
+    covariance = sd[:, :, None] * correlation * sd[:, None, :]
+    sd[1] = np.inf  # a segment whose data say too little: non-centred
+    covariance[1] = np.nan
+    priors = {**_priors("auto"), "correlated": correlated}
+    psi, mu, chol, density, offset = _hierarchy_at_random_point(
+        priors, SegmentLaplace(_MODE, sd, covariance))
+    z = np.linalg.solve(chol, (psi - mu).T).T
+    c = np.diag(chol)
+    before = psi - z * c  # each element's prior mean given the earlier ones
+    variance = np.empty_like(psi)
+    for s in range(4):
+        for j in range(3):
+            if s == 1:
+                precision, data_mode = 0.0, 0.0
+            else:
+                earlier, across = covariance[s, :j, :j], covariance[s, j, :j]
+                slope = np.linalg.solve(earlier, across) if j else np.zeros(0)
+                precision = 1.0 / (covariance[s, j, j] - across @ slope)
+                data_mode = _MODE[s, j] + slope @ (psi[s, :j] - _MODE[s, :j])
+            variance[s, j] = 1.0 / (1.0 / c[j] ** 2 + precision)
+            centre = variance[s, j] * (before[s, j] / c[j] ** 2 + precision * data_mode)
+            assert psi[s, j] == pytest.approx(centre + np.sqrt(variance[s, j]) * offset[s, j],
+                                              rel=1e-10, abs=1e-12)
+    np.testing.assert_allclose(z[1], offset[1], rtol=1e-10)
+    # The density of psi, N(psi | mu, chol chol'), times the Jacobian prod sqrt(v).
+    expected = -0.5 * (z**2).sum() - 4 * np.log(c).sum() + 0.5 * np.log(variance).sum()
+    assert density == pytest.approx(expected, rel=1e-10)
+    # Negative control: the centred Jacobian (log sd) in place of sqrt(v) is another density.
+    centred_jacobian = np.log(np.where(np.isfinite(sd), sd, c)).sum()
+    assert density != pytest.approx(-0.5 * (z**2).sum() - 4 * np.log(c).sum()
+                                    + centred_jacobian, rel=1e-6)
+
+
+def test_auto_parametrisation_tends_to_the_centred_and_non_centred_forms():
+    """Sharp data: psi = mode + sd * offset; no data: psi = mu + chol z, z = offset."""
+    sharp = np.full((4, 3), 1e-7)
+    priors = {**_priors("auto"), "correlated": False}
+    psi, _, _, _, offset = _hierarchy_at_random_point(priors, SegmentLaplace(_MODE, sharp))
+    np.testing.assert_allclose(psi, _MODE + sharp * offset, atol=1e-12)
+    psi, mu, chol, _, offset = _hierarchy_at_random_point(
+        priors, SegmentLaplace(_MODE, np.full((4, 3), np.inf)))
+    np.testing.assert_allclose(psi, mu + offset * np.diag(chol), rtol=1e-12)
+    # Without a Laplace fit, "auto" is the non-centred form (DESIGN's default).
+    psi, mu, chol, _, offset = _hierarchy_at_random_point(priors, None)
+    np.testing.assert_allclose(psi, mu + offset * np.diag(chol), rtol=1e-12)
+
+
 def test_centring_mask_from_bool_or_nested_list():
+    assert centring_mask("auto", 2, 3) is None
     np.testing.assert_array_equal(centring_mask(True, 2, 3), np.ones((2, 3), bool))
     np.testing.assert_array_equal(centring_mask([[True], [False]], 2, 1), [[True], [False]])
     with pytest.raises(ValueError, match=r"shape \(1, 1\); the model has 2 segments"):

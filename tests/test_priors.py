@@ -66,48 +66,29 @@ def test_default_priors_gather_both_families_centred_on_the_data():
     assert model.priors_["retention"]["coef"] == Prior("Normal", mu=0.0, sigma=1.0)
 
 
-def test_auto_parametrisation_is_centred_where_the_data_pin_the_parameters():
-    import numpy as np
+def test_parametrisation_stays_auto_for_nuts_and_is_non_centred_for_map():
+    from bayesclv.priors import resolve_parametrisation
 
-    from bayesclv.priors import CENTRED_BELOW, resolve_parametrisation
-
-    defaults = merge_priors(WeibullRetention().default_priors([12]), {"correlated": False})
-    coords = WeibullRetention.coords
+    defaults = WeibullRetention().default_priors([12])
     assert defaults["centered"] == "auto"
-    # Spread prior scales: log_eta 1.0, log_k 0.5; the threshold is CENTRED_BELOW times them.
-    data_sd = np.array([[0.01, 0.01], [0.9 * CENTRED_BELOW, 0.6 * CENTRED_BELOW],
-                        [np.inf, np.inf]])
-    resolved = resolve_parametrisation(defaults, data_sd, coords=coords, method="nuts")
-    assert resolved["centered"] == [[True, True], [True, False], [False, False]]
-    # Segments whose modes barely differ: the spread is small, so log_k is non-centred.
-    close = resolve_parametrisation(defaults, data_sd, coords=coords, method="nuts",
-                                    data_mode=np.array([[3.0, 0.0], [1.0, 0.01], [0.0, 0.0]]))
-    assert close["centered"] == [[True, False], [True, False], [False, False]]
-    # Correlated effects: one form per segment, centred where the data pin any coordinate.
-    correlated = merge_priors(defaults, {"correlated": True})
-    assert resolve_parametrisation(correlated, data_sd, coords=coords, method="nuts"
-                                   )["centered"] == [[True, True], [True, True], [False, False]]
-    assert resolve_parametrisation(defaults, data_sd, coords=coords,
-                                   method="map")["centered"] == [[False, False]] * 3
-    # An explicit choice is kept whatever the data say, and a fitted model's mask too.
+    assert resolve_parametrisation(defaults, 3, 2, method="nuts")["centered"] == "auto"
+    assert resolve_parametrisation(defaults, 3, 2, method="map")["centered"] == [[False] * 2] * 3
+    # An explicit choice is kept whatever the method, and a fitted model's mask too.
     forced = merge_priors(defaults, {"centered": True})
-    assert resolve_parametrisation(forced, data_sd, coords=coords,
-                                   method="nuts")["centered"] == [[True, True]] * 3
-    assert resolve_parametrisation(merge_priors(defaults, {"centered": False}), data_sd,
-                                   coords=coords, method="nuts")["centered"] == [[False] * 2] * 3
-    kept = merge_priors(defaults, {"centered": resolved["centered"]})
-    assert resolve_parametrisation(kept, np.zeros((3, 2)), coords=coords,
-                                   method="nuts")["centered"] == resolved["centered"]
+    assert resolve_parametrisation(forced, 3, 2, method="nuts")["centered"] == [[True] * 2] * 3
+    assert resolve_parametrisation(merge_priors(defaults, {"centered": False}), 3, 2,
+                                   method="nuts")["centered"] == [[False] * 2] * 3
+    mask = [[True, False], [False, False], [True, True]]
+    kept = merge_priors(defaults, {"centered": mask})
+    assert resolve_parametrisation(kept, 3, 2, method="map")["centered"] == mask
     assert defaults["centered"] == "auto"  # not modified in place
     with pytest.raises(ValueError, match="'centered' must be True, False or 'auto'; got 'yes'"):
-        resolve_parametrisation(merge_priors(defaults, {"centered": "yes"}), data_sd,
-                                coords=coords, method="nuts")
+        resolve_parametrisation(merge_priors(defaults, {"centered": "yes"}), 3, 2, method="nuts")
     with pytest.raises(ValueError, match=r"shape \(3, 2\); got 1.5"):
-        resolve_parametrisation(merge_priors(defaults, {"centered": 1.5}), data_sd,
-                                coords=coords, method="nuts")
+        resolve_parametrisation(merge_priors(defaults, {"centered": 1.5}), 3, 2, method="nuts")
     with pytest.raises(ValueError, match="a bool per coordinate"):
-        resolve_parametrisation(merge_priors(defaults, {"centered": [[True, False]]}),
-                                data_sd, coords=coords, method="nuts")
+        resolve_parametrisation(merge_priors(defaults, {"centered": [[True, False]]}), 3, 2,
+                                method="nuts")
 
 
 # 20 draws: enough to see which variables were sampled, far too few to converge.
@@ -124,13 +105,14 @@ def test_fitted_models_record_the_parametrisation_they_sampled():
     assert customers["segment"].value_counts()["b"] < 40
     settings = dict(draws=20, tune=20, chains=1, random_seed=0)
     retention = bayesclv.RetentionModel(**settings).fit(customers)
-    # The large segment's parameters are pinned by its data, the small one's are not.
-    assert retention.priors_["centered"] == [[True, True], [False, False]]
+    assert retention.priors_["centered"] == "auto"
     posterior = retention.posterior_
     assert "retention_offset" in posterior and "retention_z" not in posterior
-    spend = bayesclv.SpendModel(**settings).fit(customers)
-    assert spend.priors_["centered"][0][0] and not any(spend.priors_["centered"][1])
-    # Where not centred, the sampled offsets are the non-centred z: psi = mu + chol z.
+    # A forced mask is recorded as given; where not centred, the sampled offsets are the
+    # non-centred z: psi = mu + chol z.
+    mask = [[True, True, True], [False, False, False]]
+    spend = bayesclv.SpendModel(**settings, priors={"centered": mask}).fit(customers)
+    assert spend.priors_["centered"] == mask
     psi = spend.posterior_["spend_psi"].to_numpy()
     offset = spend.posterior_["spend_offset"].to_numpy()
     mu = spend.posterior_["spend_mu"].to_numpy()

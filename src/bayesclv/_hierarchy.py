@@ -1,9 +1,13 @@
-"""The non-centred hierarchy shared by every model family (DESIGN §4.1).
+"""The hierarchy shared by every model family (DESIGN §4.1).
 
 Each segment ``s`` has a vector ``psi_s`` of unconstrained parameters (one entry per
 coordinate: ``log_eta``, ``log_k``, ...), drawn from a population distribution::
 
     psi_s = mu + chol @ z_s,   z_s ~ Normal(0, I),   chol = diag(sigma) L,   L ~ LKJ
+
+NUTS samples each element in a form between the non-centred ``z`` and the centred ``psi``,
+weighted by how tightly the segment's own data pin it (:func:`segment_effects`): the same
+posterior, in coordinates that stay close to independent normals.
 
 The same function builds it in PyMC (:func:`segment_effects`) and draws a new segment
 from the fitted population in numpy (:func:`draw_new_segments`), so that an unseen
@@ -25,9 +29,9 @@ import xarray as xr
 from bayesclv._laplace import SegmentLaplace
 from bayesclv.priors import pymc_distribution
 
-__all__ = ["Profiles", "centring_mask", "draw_new_segments", "prior_variable",
-           "profile_effects", "profile_names", "profile_psi", "segment_effects",
-           "segment_psi_draws"]
+__all__ = ["Profiles", "centring_mask", "draw_new_segments", "parametrisation_data",
+           "prior_variable", "profile_effects", "profile_names", "profile_psi",
+           "segment_effects", "segment_psi_draws"]
 
 
 @dataclass(frozen=True)
@@ -113,15 +117,13 @@ def segment_effects(prefix: str, coords: Sequence[str], priors: Mapping[str, Any
         Names of the pooled coordinates.
     priors : mapping
         ``{"mu": {coord: Prior}, "sigma": {coord: Prior}, "lkj_eta": float, "centered":
-        mask}``; ``centered`` is a bool or a list (segments) of lists (coords) of bools
-        (:func:`bayesclv.priors.resolve_parametrisation`).
+        ...}``; ``centered`` is ``"auto"``, a bool or a list (segments) of lists (coords)
+        of bools (:func:`bayesclv.priors.resolve_parametrisation`).
     laplace : SegmentLaplace, optional
         Each segment's mode and standard deviation given its own data
-        (:func:`bayesclv._laplace.segment_laplace`). A centred coordinate is sampled as
-        ``psi = mode + sd * f"{prefix}_offset"``: an affine change of variable (constant
-        Jacobian), so the posterior is the same, but its offset is of order 1 from the
-        first iteration, where the sampler's initial jitter and step size are set.
-        Defaults to the prior means of ``mu`` and a unit scale.
+        (:func:`bayesclv._laplace.segment_laplace`). Without it, ``"auto"`` is the
+        non-centred form and a centred element has the prior mean of ``mu`` as origin
+        and a unit scale.
 
     Returns
     -------
@@ -132,17 +134,28 @@ def segment_effects(prefix: str, coords: Sequence[str], priors: Mapping[str, Any
     Notes
     -----
     With ``chol`` lower triangular, ``psi[s, j] = mu[j] + sum_{k <= j} chol[j, k]
-    z[s, k]``. Each element is sampled either as ``z[s, j]`` (non-centred) or as
-    ``psi[s, j]`` itself (centred), through one unconstrained variable
-    ``f"{prefix}_offset"`` (segment, coord): the centred elements give ``z[s, j] =
-    (psi[s, j] - mu[j] - sum_{k < j} chol[j, k] z[s, k]) / chol[j, j]`` in order of ``j``,
-    and the density is ``sum N(z; 0, 1)`` with the Jacobian ``-log chol[j, j]`` of each
-    centred element. All-centred is ``MvNormal(mu, chol chol^T)``, all-non-centred the
-    usual ``psi = mu + chol z``; in between, each segment and coordinate gets the form that
-    suits how much data it has. The mask, mode and scale are model data, so the compiled model
-    does not depend on them. The offset is flat and its density a potential, so PyMC
-    cannot draw ``psi`` forward: prior draws come from ``mu`` and ``chol``
-    (:func:`draw_new_segments`), as an unseen segment's do.
+    z[s, k]``, ``z ~ N(0, I)``: given the earlier coordinates, ``psi[s, j]`` has the prior
+    ``N(b, c^2)``, ``b = mu[j] + sum_{k < j} chol[j, k] z[s, k]``, ``c = chol[j, j]``.
+    Every element is sampled through one unconstrained ``f"{prefix}_offset"`` (segment,
+    coord) as
+
+        psi = m + sqrt(v) * offset,   v = 1 / (a / c^2 + P),   m = v (a b / c^2 + P x),
+
+    with ``x`` the segment's Laplace mode and ``P`` its data precision ``1 / sd^2``: the
+    conditional posterior of ``psi`` if its likelihood were ``N(x, sd^2)``, so that the
+    offset is close to ``N(0, 1)`` whatever the spread ``c`` of the segments. Where the data
+    pin the element (``P >> 1 / c^2``) this is the centred ``psi = x + sd * offset``;
+    where they say little (``P << 1 / c^2``) the non-centred ``psi = b + c * offset``; and
+    between the two it moves with ``c`` itself, so that neither the funnel of a small
+    spread nor the narrow ridge of a large one remains. For each ``c`` it is an affine
+    change of variable of ``psi``, with the Jacobian ``sqrt(v)``, so the posterior is
+    the same: the density is ``sum N(z; 0, 1) - log c + log sqrt(v)`` over the elements,
+    ``z = (psi - b) / c``. ``"auto"`` takes ``a = 1`` and ``P`` from the Laplace fit
+    (``0`` where it found none); a mask forces the centred form (``a = 0``: ``psi = x +
+    sd * offset``) or the non-centred one (``P = 0``) per element. ``a``, ``P`` and
+    ``x`` are model data, so the compiled model does not depend on them. The offset is
+    flat and its density a potential, so PyMC cannot draw ``psi`` forward: prior draws
+    come from ``mu`` and ``chol`` (:func:`draw_new_segments`), as an unseen segment's do.
     """
     coord_dim = f"{prefix}_coord"
     n_coords = len(coords)
@@ -174,47 +187,101 @@ def segment_effects(prefix: str, coords: Sequence[str], priors: Mapping[str, Any
         chol = pt.diag(sigma)
     chol = pm.Deterministic(f"{prefix}_chol", chol, dims=(coord_dim, f"{coord_dim}_"))
     n_segments = len(pm.modelcontext(None).coords["segment"])
-    mask = centring_mask(priors.get("centered", "auto"), n_segments, n_coords)
-    if laplace is None:
-        mode = np.broadcast_to([_prior_mean(priors["mu"][c]) for c in coords],
-                               (n_segments, n_coords))
-        scale = np.ones((n_segments, n_coords))
-    else:
-        mode = laplace.mode
-        scale = np.where(np.isfinite(laplace.sd) & (laplace.sd > 0), laplace.sd, 1.0)
-    centred = pm.Data(f"{prefix}_centred", mask.astype(np.float64),
-                      dims=("segment", coord_dim))
-    mode = pm.Data(f"{prefix}_mode", np.asarray(mode, dtype=np.float64),
-                   dims=("segment", coord_dim))
-    scale = pm.Data(f"{prefix}_scale", np.asarray(scale, dtype=np.float64),
-                    dims=("segment", coord_dim))
+    mode, slope, prior_weight, precision = parametrisation_data(
+        priors.get("centered", "auto"), laplace,
+        [_prior_mean(priors["mu"][c]) for c in coords], n_segments)
+    mode = pm.Data(f"{prefix}_mode", mode, dims=("segment", coord_dim))
+    slope = pm.Data(f"{prefix}_data_slope", slope, dims=("segment", coord_dim, f"{coord_dim}_"))
+    prior_weight = pm.Data(f"{prefix}_prior_weight", prior_weight, dims=("segment", coord_dim))
+    precision = pm.Data(f"{prefix}_data_precision", precision, dims=("segment", coord_dim))
     offset = pm.Flat(f"{prefix}_offset", dims=("segment", coord_dim))
     z_columns, psi_columns = [], []
     log_density = 0.0
     for j in range(n_coords):
-        is_centred = centred[:, j] > 0.5
         before = mu[j] + sum((chol[j, k] * z_columns[k] for k in range(j)), start=0.0)
-        value = mode[:, j] + scale[:, j] * offset[:, j]
-        z_j = pt.switch(is_centred, (value - before) / chol[j, j], offset[:, j])
-        psi_columns.append(pt.switch(is_centred, value, before + chol[j, j] * z_j))
+        # The data's mode of this coordinate given the segment's earlier ones.
+        data_mode = mode[:, j] + sum((slope[:, j, k] * (psi_columns[k] - mode[:, k])
+                                      for k in range(j)), start=0.0)
+        weight = prior_weight[:, j] / (chol[j, j] * chol[j, j])
+        variance = 1.0 / (weight + precision[:, j])
+        psi_j = (variance * (weight * before + precision[:, j] * data_mode)
+                 + pt.sqrt(variance) * offset[:, j])
+        z_j = (psi_j - before) / chol[j, j]
+        psi_columns.append(psi_j)
         z_columns.append(z_j)
-        # Jacobians of the centred elements: d psi / d offset = scale, d z / d psi = 1/chol.
         log_density = (log_density - 0.5 * pt.sum(z_j * z_j)
-                       + pt.sum(centred[:, j] * (pt.log(scale[:, j]) - pt.log(chol[j, j]))))
+                       + pt.sum(0.5 * pt.log(variance) - pt.log(chol[j, j])))
     pm.Potential(f"{prefix}_hierarchy", log_density)
     return pm.Deterministic(f"{prefix}_psi", pt.stack(psi_columns, axis=-1),
                             dims=("segment", coord_dim))
 
 
-def centring_mask(centered: Any, n_segments: int, n_coords: int) -> np.ndarray:
-    """The ``centered`` prior entry (a bool or a nested list) as a (segments, coords) mask.
+def parametrisation_data(centered: Any, laplace: SegmentLaplace | None,
+                         prior_mean: Sequence[float], n_segments: int
+                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The data of :func:`segment_effects`' sampled form, per segment and coordinate.
 
-    ``"auto"`` is resolved by the estimators from the data
-    (:func:`bayesclv.priors.resolve_parametrisation`); a model built directly from a
-    default prior set gets DESIGN's non-centred form.
+    Parameters
+    ----------
+    centered : "auto", bool or nested list of bool
+        The ``centered`` prior entry.
+    laplace : SegmentLaplace or None
+    prior_mean : sequence of float
+        Each coordinate's prior mean of ``mu``: the mode where no Laplace fit is given.
+    n_segments : int
+
+    Returns
+    -------
+    mode : numpy.ndarray, shape (segments, coords)
+        The Laplace mode ``x``.
+    slope : numpy.ndarray, shape (segments, coords, coords)
+        ``slope[s, j, k]`` (``k < j``): how the data's mode of coordinate ``j`` moves with
+        coordinate ``k``, so that ``x_j + sum_k slope[s, j, k] (psi_k - x_k)`` is its mode
+        given the earlier coordinates (``0`` for a forced form).
+    prior_weight : numpy.ndarray, shape (segments, coords)
+        ``a``: 0 for a forced centred element, else 1.
+    precision : numpy.ndarray, shape (segments, coords)
+        ``P``: the data's precision of the coordinate given the earlier ones (0 for a
+        forced non-centred element or where the Laplace fit found none).
+    """
+    n_coords = len(prior_mean)
+    shape = (n_segments, n_coords)
+    slope = np.zeros((*shape, n_coords))
+    if laplace is None:
+        mode = np.broadcast_to(np.asarray(prior_mean, dtype=np.float64), shape).copy()
+        sd = np.full(shape, np.inf)
+    else:
+        mode = np.asarray(laplace.mode, dtype=np.float64)
+        sd = np.asarray(laplace.sd, dtype=np.float64)
+    known = np.isfinite(sd) & (sd > 0)
+    marginal_precision = np.where(known, 1.0 / np.where(known, sd, 1.0) ** 2, 0.0)
+    mask = centring_mask(centered, n_segments, n_coords)
+    if mask is not None:
+        # A forced centred element without a Laplace scale gets a unit one: psi = x + offset.
+        centred_precision = np.where(known, marginal_precision, 1.0)
+        return (mode, slope, np.where(mask, 0.0, 1.0), np.where(mask, centred_precision, 0.0))
+    precision = marginal_precision.copy()
+    covariance = None if laplace is None else laplace.covariance
+    for s in range(n_segments if covariance is not None else 0):
+        if not known[s].all():
+            continue
+        # The Gaussian approximation of the segment's data, one coordinate given the
+        # earlier ones: regression slopes and the conditional variance.
+        for j in range(1, n_coords):
+            earlier, across = covariance[s, :j, :j], covariance[s, j, :j]
+            slope[s, j, :j] = np.linalg.solve(earlier, across)
+            precision[s, j] = 1.0 / (covariance[s, j, j] - across @ slope[s, j, :j])
+    return mode, slope, np.ones(shape), precision
+
+
+def centring_mask(centered: Any, n_segments: int, n_coords: int) -> np.ndarray | None:
+    """The ``centered`` prior entry as a (segments, coords) mask; None for ``"auto"``.
+
+    ``"auto"`` is the data-weighted form of :func:`segment_effects` (non-centred without a
+    Laplace fit, as DESIGN's default); ``True`` or ``False`` force one form everywhere.
     """
     if isinstance(centered, str):
-        centered = False
+        return None
     if isinstance(centered, (bool, np.bool_)):
         return np.full((n_segments, n_coords), bool(centered))
     mask = np.asarray(centered, dtype=bool)

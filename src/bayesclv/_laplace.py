@@ -1,13 +1,14 @@
 """How well the data alone pin each segment's parameters: a Laplace approximation.
 
-The choice between the centred and the non-centred form of the hierarchy (DESIGN §4.1)
-turns on one comparison per segment and coordinate: how tightly the segment's own data
-determine ``psi[s, j]`` against how far segments spread around the population. Where the
-data are sharp, the non-centred ``z`` lies on a narrow ridge and NUTS needs hundreds of
-leapfrog steps per draw; where they are vague, the centred ``psi`` falls into a funnel
-as the spread shrinks. :func:`segment_laplace` measures the first side: the mode of each
-segment's likelihood under the (wide) prior of the population mean, and the posterior
-standard deviation there from the curvature. The log-likelihood is the model's own
+How the hierarchy is sampled (DESIGN §4.1) turns on one comparison per segment and
+coordinate: how tightly the segment's own data determine ``psi[s, j]`` against how far
+segments spread around the population. Where the data are sharp, the non-centred ``z``
+lies on a narrow ridge and NUTS needs hundreds of leapfrog steps per draw; where they are
+vague, the centred ``psi`` falls into a funnel as the spread shrinks.
+:func:`segment_laplace` measures the first side, which
+:func:`bayesclv._hierarchy.segment_effects` weighs against the sampled spread: the mode
+of each segment's likelihood under the (wide) prior of the population mean, and the
+posterior standard deviation there from the curvature. The log-likelihood is the model's own
 numpy form on sufficient statistics, so this costs milliseconds at any number of
 customers.
 """
@@ -39,10 +40,14 @@ class SegmentLaplace:
     sd : numpy.ndarray, shape (segments, coords)
         ``sqrt(diag(H^-1))`` of the segment's negative log density at the mode; ``inf``
         where the curvature is not positive definite (the data say too little).
+    covariance : numpy.ndarray, shape (segments, coords, coords), optional
+        ``H^-1`` itself (``nan`` where ``sd`` is ``inf``): how the coordinates of a segment
+        move together given its data.
     """
 
     mode: np.ndarray
     sd: np.ndarray
+    covariance: np.ndarray | None = None
 
 
 def _prior_location_scale(prior: Any) -> tuple[float, float]:
@@ -87,6 +92,7 @@ def segment_laplace(loglik: Callable[[np.ndarray], float], n_segments: int,
         result = optimize.minimize(negative, start, method="L-BFGS-B")
         mode = result.x.reshape(shape)
         sd = np.full(shape, np.inf)
+        covariances = np.full((*shape, shape[1]), np.nan)
         for s in range(n_segments):
             hessian = _segment_hessian(negative, mode, s)
             try:
@@ -96,7 +102,8 @@ def segment_laplace(loglik: Callable[[np.ndarray], float], n_segments: int,
             variances = np.diag(covariance)
             if np.all(np.isfinite(variances)) and np.all(np.linalg.eigvalsh(hessian) > 0):
                 sd[s] = np.sqrt(variances)
-    return SegmentLaplace(mode=mode, sd=sd)
+                covariances[s] = covariance
+    return SegmentLaplace(mode=mode, sd=sd, covariance=covariances)
 
 
 def _segment_hessian(negative: Callable[[np.ndarray], float], mode: np.ndarray,

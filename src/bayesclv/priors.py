@@ -16,7 +16,7 @@ fitted estimator (``priors_``) and in saved models.
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,20 +24,9 @@ import numpy as np
 import pandas as pd
 import pymc as pm
 
-__all__ = ["CENTRED_BELOW", "Prior", "hierarchy_options", "pymc_distribution",
+__all__ = ["Prior", "hierarchy_options", "pymc_distribution",
            "merge_priors", "priors_from_dict", "priors_table", "priors_to_dict",
            "resolve_parametrisation"]
-
-#: With ``centered="auto"``, NUTS samples a segment's coordinate in the centred form when
-#: the segment's own data determine it (Laplace standard deviation) to within this fraction
-#: of the spread of segments around the population, and in the non-centred form otherwise.
-#: The spread is the smaller of the prior scale of ``sigma`` and the spread of the
-#: segments' Laplace modes (their variance less the part their own uncertainty explains).
-#: Measured on the bundled example and on tables simulated like it (600-2,100 customers a
-#: segment): the centred form sampled well up to ~0.26 (log mean spend ~0.05, log(q - 1)
-#: 0.1-0.23, Weibull coordinates 0.06-0.26) and fell into the funnel of a small spread at
-#: 0.36 and above (log p, 0.36-1.5).
-CENTRED_BELOW = 0.3
 
 # Distributions a prior may name. A fixed table (not getattr on pymc) so that a prior read
 # from a saved file can never reach arbitrary code.
@@ -160,8 +149,8 @@ def hierarchy_options(*, correlated: bool) -> dict[str, Any]:
     correlation); ``correlated``: whether segment effects are correlated across
     coordinates; ``centered``: ``True`` samples ``psi_s`` directly (better where the data
     pin a segment's parameters), ``False`` the non-centred ``z_s`` (better where they say
-    little), and ``"auto"`` (the default) chooses per segment and coordinate at fit time
-    (:func:`resolve_parametrisation`);
+    little), and ``"auto"`` (the default) weights the two per segment and coordinate by
+    how tightly the segment's own data pin it (:func:`resolve_parametrisation`);
     ``pooled``: ``False`` gives every segment the ``mu`` prior independently (no sharing
     of information between segments; for comparison with the pooled model); ``coef``: the
     prior of each customer-covariate coefficient, on the standardised scale (used only
@@ -172,54 +161,32 @@ def hierarchy_options(*, correlated: bool) -> dict[str, Any]:
             "coef": Prior("Normal", mu=0.0, sigma=1.0)}
 
 
-def spread_scale(prior: Prior) -> float:
-    """The scale of a population-spread prior: ``sigma``, ``1 / lam`` or the mean."""
-    params = prior.params
-    if "sigma" in params:
-        return float(params["sigma"])
-    if "lam" in params:
-        return 1.0 / float(params["lam"])
-    if "alpha" in params and "beta" in params:
-        return float(params["alpha"]) / float(params["beta"])
-    raise ValueError(f"Cannot read a scale from the spread prior {prior!r}.")
+def resolve_parametrisation(priors: Mapping[str, Any], n_segments: int, n_coords: int, *,
+                            method: str) -> dict[str, Any]:
+    """The prior set with ``centered`` checked, and resolved for a MAP fit.
 
-
-def resolve_parametrisation(priors: Mapping[str, Any], data_sd: np.ndarray, *,
-                            coords: Sequence[str], method: str,
-                            data_mode: np.ndarray | None = None) -> dict[str, Any]:
-    """The prior set with ``centered`` replaced by a mask: per segment and coordinate.
-
-    ``"auto"`` samples ``psi[s, j]`` centred when a NUTS fit (``method="nuts"``) has data
-    that determine it tightly, ``data_sd[s, j] < CENTRED_BELOW * spread_j``, and
-    non-centred (DESIGN §4.1's form) otherwise. ``spread_j`` is the scale of the prior on
-    the population spread ``sigma_j`` or, if smaller, the spread of the segments' modes
-    ``data_mode[:, j]`` (their variance less the mean of ``data_sd[:, j]^2``, which their
-    own uncertainty explains): where segments barely differ, the centred form would fall
-    into the funnel of a small ``sigma_j``. ``True`` or ``False`` force one form for
-    every segment and coordinate; a mask (a list per segment of a bool per coordinate,
-    as a fitted model's ``priors_["centered"]`` holds) is kept. A MAP fit stays
-    non-centred: the mode of a hierarchical density depends on the parametrisation, and
-    the non-centred one has no spike as the segment spread goes to 0.
+    ``"auto"`` (the default) stays as it is for a NUTS fit (``method="nuts"``): each
+    segment's coordinate is then sampled in a form weighted by how tightly the segment's
+    own data pin it, from centred to non-centred
+    (:func:`bayesclv._hierarchy.segment_effects`). ``True`` or ``False`` force one form for
+    every segment and coordinate, and a mask (a list per segment of a bool per coordinate)
+    one per element. A MAP fit is non-centred: the mode of a hierarchical density depends
+    on the parametrisation, and the non-centred one has no spike as the segment spread
+    goes to 0.
 
     Parameters
     ----------
     priors : mapping
         A family's prior set, after :func:`merge_priors`.
-    data_sd : numpy.ndarray, shape (segments, coords)
-        Each segment's parameters' standard deviation given its own data
-        (:func:`bayesclv._laplace.segment_laplace`); ``inf`` where they say little.
-    coords : sequence of str
-        The pooled coordinates, in the order of ``data_sd``'s columns.
+    n_segments, n_coords : int
+        The shape a mask must have.
     method : {"nuts", "map"}
-    data_mode : numpy.ndarray, shape (segments, coords), optional
-        Each segment's parameters' mode given its own data; with two segments or more,
-        their spread bounds ``spread_j``.
 
     Returns
     -------
     dict
-        A copy of ``priors`` whose ``centered`` is a list (segments) of lists (coords) of
-        bools.
+        A copy of ``priors`` whose ``centered`` is ``"auto"`` or a list (segments) of lists
+        (coords) of bools.
 
     Raises
     ------
@@ -228,57 +195,32 @@ def resolve_parametrisation(priors: Mapping[str, Any], data_sd: np.ndarray, *,
 
     Examples
     --------
-    >>> import numpy as np
-    >>> from bayesclv.priors import Prior, resolve_parametrisation
-    >>> priors = {"centered": "auto", "sigma": {"log_eta": Prior("HalfNormal", sigma=1.0)}}
-    >>> resolve_parametrisation(priors, np.array([[0.03], [0.9]]), coords=["log_eta"],
-    ...                         method="nuts")["centered"]
-    [[True], [False]]
+    >>> from bayesclv.priors import resolve_parametrisation
+    >>> resolve_parametrisation({"centered": "auto"}, 2, 1, method="nuts")["centered"]
+    'auto'
+    >>> resolve_parametrisation({"centered": "auto"}, 2, 1, method="map")["centered"]
+    [[False], [False]]
     """
-    data_sd = np.asarray(data_sd, dtype=np.float64)
+    shape = (n_segments, n_coords)
     value = priors.get("centered", "auto")
     if isinstance(value, str):
         if value != "auto":
             raise ValueError(f"priors 'centered' must be True, False or 'auto'; got {value!r}.")
-        spread = np.array([spread_scale(priors["sigma"][c]) for c in coords])
-        if data_mode is not None and len(data_mode) >= 2:
-            spread = np.minimum(spread, _between_segment_sd(data_mode, data_sd))
-        mask = (data_sd < CENTRED_BELOW * spread) & (method == "nuts")
-        if priors.get("correlated", False) and mask.shape[1] > 1:
-            # Correlated effects couple the coordinates of a segment: one form for all of
-            # them, centred where the data pin any. Retention on the bundled example
-            # without its largest segment (partner: log eta pinned at 0.26 of the spread,
-            # log k at 0.21): mixed forms took 29 leapfrog steps per draw and 40
-            # divergences, all non-centred 43 and 28, all centred 14 and 18.
-            mask = np.repeat(mask.any(axis=1, keepdims=True), mask.shape[1], axis=1)
+        if method == "nuts":
+            return {**priors, "centered": "auto"}
+        mask = np.zeros(shape, dtype=bool)
     elif isinstance(value, (bool, np.bool_)):
-        mask = np.full(data_sd.shape, bool(value))
+        mask = np.full(shape, bool(value))
     else:
         mask = np.asarray(value, dtype=object)
-        if mask.shape != data_sd.shape or not all(isinstance(v, (bool, np.bool_))
-                                                  for v in mask.ravel()):
+        if mask.shape != shape or not all(isinstance(v, (bool, np.bool_))
+                                          for v in mask.ravel()):
             raise ValueError(
                 "priors 'centered' must be True, False, 'auto' or a list per segment of a "
-                f"bool per coordinate, shape {data_sd.shape}; got {value!r}."
+                f"bool per coordinate, shape {shape}; got {value!r}."
             )
         mask = mask.astype(bool)
     return {**priors, "centered": mask.tolist()}
-
-
-def _between_segment_sd(mode: np.ndarray, sd: np.ndarray) -> np.ndarray:
-    """Method-of-moments spread of the segments' true parameters, per coordinate.
-
-    The modes' variance across segments, less the mean variance each mode has from its
-    own data; segments whose data say nothing (infinite ``sd``) are left out. ``inf``
-    where fewer than two segments remain.
-    """
-    out = np.full(mode.shape[1], np.inf)
-    for j in range(mode.shape[1]):
-        known = np.isfinite(sd[:, j])
-        if known.sum() >= 2:
-            excess = np.var(mode[known, j], ddof=1) - np.mean(sd[known, j] ** 2)
-            out[j] = np.sqrt(max(excess, 0.0))
-    return out
 
 
 def priors_table(priors: Mapping[str, Any]) -> pd.DataFrame:

@@ -58,7 +58,8 @@ FORMAT_NAME = "bayesclv-model"
 #: Version of the layout written by :func:`save`.
 #: Version 3: the config holds a SHA-256 of every saved array (``checksums``), checked on
 #: load. Version 2: the spend posterior's pooled coordinates are ``(log mean spend,
-#: log p, log(q - 1))`` and ``priors_["centered"]`` is a mask per segment and coordinate;
+#: log p, log(q - 1))`` and ``priors_["centered"]`` is ``"auto"`` or a mask per segment and
+#: coordinate;
 #: version 1 files pooled ``(log p, log(q - 1), log gamma)`` and cannot be read as 2.
 FORMAT_VERSION = 3
 #: The versions :func:`load` reads: 3, and 2 (the same layout without checksums).

@@ -223,24 +223,24 @@ class SegmentedModel(CardMethods, BayesianEstimator):
 
     def _parametrised(self, priors: dict, loglik: Any, segments: Sequence[str],
                       profiles: Profiles | None) -> tuple[dict, SegmentLaplace | None]:
-        """The priors with ``centered`` resolved per segment and coordinate, and the Laplace fit.
+        """The priors with ``centered`` resolved, and the Laplace fit of each segment.
 
         A NUTS fit measures how tightly each segment's data pin its parameters
-        (:func:`bayesclv._laplace.segment_laplace`), which sets both the parametrisation
-        and the origin and unit of the centred coordinates; a MAP fit is non-centred.
+        (:func:`bayesclv._laplace.segment_laplace`), which weights the centred and the
+        non-centred form of each element of the hierarchy and sets the origin and unit
+        of its sampled coordinate; a MAP fit is non-centred.
         ``loglik`` takes ``psi`` per code of the statistics: per profile with covariates,
         each profile at its segment's ``psi`` (covariate effects at 0).
         """
         coords = self.family_.coords
         n_segments = len(segments)
+        resolved = resolve_parametrisation(priors, n_segments, len(coords), method=self.method)
         if self.method != "nuts" or not priors.get("pooled", True):
-            return resolve_parametrisation(priors, np.full((n_segments, len(coords)), np.inf),
-                                           coords=coords, method=self.method), None
+            return resolved, None
         on_profiles = slice(None) if profiles is None else profiles.segment
         laplace = segment_laplace(lambda psi: loglik(psi[on_profiles]), n_segments, coords,
                                   priors["mu"])
-        return resolve_parametrisation(priors, laplace.sd, coords=coords, method=self.method,
-                                       data_mode=laplace.mode), laplace
+        return resolved, laplace
 
     def _profiles(self, X: pd.DataFrame, data: CustomerData, segments: Sequence[str]
                   ) -> tuple[np.ndarray, Profiles | None]:
@@ -474,9 +474,11 @@ _COMMON_DOC = """method : {"nuts", "map"}, default="nuts"
     priors : dict or None, default=None
         Overrides of the family's default priors (see :mod:`bayesclv.priors`). Its
         ``"centered"`` entry chooses the hierarchy's parametrisation: ``"auto"`` (default)
-        samples each segment's coordinate centred when its own data pin it down (its
-        Laplace sd is under 0.3 of the segments' spread) and non-centred otherwise (see
-        :func:`bayesclv.priors.resolve_parametrisation`).
+        samples each segment's coordinate in a form weighted by how tightly its own data
+        pin it (a Laplace fit) against the segments' spread, centred where the data are
+        sharp and non-centred where they are vague; ``True``, ``False`` or a mask per
+        segment and coordinate force a form (see :func:`bayesclv._hierarchy.segment_effects`
+        and :func:`bayesclv.priors.resolve_parametrisation`).
     covariates : list of str or None, default=None
         Customer covariate columns (numeric, or categorical: strings, booleans,
         ``category``), standardised internally, with coefficients shared by every segment
