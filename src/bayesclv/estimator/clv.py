@@ -121,13 +121,16 @@ class CLVModel(DecisionMethods, ForecastMethods, PriorChecks, CardMethods,
         "margin": Interval(float),
         "cost_per_period": Interval(float),
         "hdi_prob": Interval(float, 0.0, 1.0, closed="neither"),
+        # None: the retention and spend models' own defaults.
+        "target_accept": Interval(float, 0.5, 1.0, closed="neither", allow_none=True),
     }
 
     def __init__(
         self, retention: str = "weibull", spend: str = "gamma_gamma", *,
         discount_rate: float = 0.01, horizon: int | None = None, margin: float = 1.0,
         cost_per_period: float = 0.0, hdi_prob: float = 0.9, method: str = "nuts",
-        draws: int = 1000, tune: int = 1000, chains: int = 4, target_accept: float = 0.98,
+        draws: int = 1000, tune: int = 1000, chains: int = 4,
+        target_accept: float | None = None,
         sampler: str = "auto", random_seed: int | None = None, priors: dict | None = None,
         progressbar: bool = False, covariates: list[str] | None = None,
         customer_col: str = "customer_id", segment_col: str | None = "segment",
@@ -163,10 +166,13 @@ class CLVModel(DecisionMethods, ForecastMethods, PriorChecks, CardMethods,
     def _sub_params(self, seed: int) -> dict[str, Any]:
         """The sub-models' hyper-parameters: all those the three estimators share.
 
-        The seed (derived from this model's) and the priors (given per part) excepted.
+        The seed (derived from this model's) and the priors (given per part) excepted, and
+        ``target_accept`` when it is None (each part's own default).
         """
         shared = (set(RetentionModel._get_param_names()) & set(SpendModel._get_param_names())
                   & set(self._get_param_names())) - {"random_seed", "priors"}
+        if self.target_accept is None:
+            shared -= {"target_accept"}
         return {name: getattr(self, name) for name in sorted(shared)} | {"random_seed": seed}
 
     def fit(self, X: pd.DataFrame, y: None = None, *, period: str | None = None) -> CLVModel:
