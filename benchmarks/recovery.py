@@ -66,8 +66,8 @@ def main() -> None:
     parser.add_argument("--retention", default="weibull")
     parser.add_argument("--centered", action="store_true",
                         help="force the centred parametrisation (default: the library's "
-                             "'auto' choice, centred when every segment has 10,000 "
-                             "customers or more)")
+                             "'auto' form, weighted between centred and non-centred "
+                             "by how tightly each segment's data pin it)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--covariates", action="store_true",
                         help="simulate and fit an age and a channel covariate")

@@ -18,8 +18,8 @@ bayesclv fits ``CLVModel(retention="weibull", spend="gamma_gamma")`` three ways:
 the library's default sampler (``bayesclv``: nutpie when the ``fast`` extra is installed,
 the reference of the ratios), NUTS with PyMC's sampler (``bayesclv_pymc``) and a MAP point
 estimate (``bayesclv_map``: no intervals); by default with the library's default parametrisation
-(``auto``: centred or non-centred per segment and coordinate, from how tightly the
-segment's data pin it);
+(``auto``: each segment's coordinate sampled in a form weighted between centred and
+non-centred by how tightly the segment's data pin it);
 ``--parametrisation centered`` and ``non-centered`` force one form. Its retention and
 spend parts are reported apart (fit seconds each) so that they compare with the retention
 tools (pymc-marketing's shifted-beta-geometric, lifelines' Weibull) and the spend tools

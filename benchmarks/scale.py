@@ -34,7 +34,7 @@ def main() -> None:
     parser.add_argument("--chains", type=int, default=2)
     parser.add_argument("--parametrisation", choices=list(PARAMETRISATIONS), default="auto",
                         help="hierarchy of the retention fits: the library default 'auto' "
-                             "(centred when every segment has 10,000 customers or more), "
+                             "(weighted per segment by how tightly its data pin it), "
                              "centered or non-centered")
     parser.add_argument("--skip-predict", action="store_true")
     parser.add_argument("--forecast-periods", type=int, default=12)

@@ -467,7 +467,7 @@ _COMMON_DOC = """method : {"nuts", "map"}, default="nuts"
         of four seeds at 0.95, in one of six at 0.98. The spend coordinates are pooled
         without correlation and sampled without a divergence at 0.95 in every seed tried
         (the example, subsets of 15 to 60 customers a segment, 10,000 customers in 10
-        segments), with a fifth fewer gradients than at 0.98.
+        segments), with a third fewer leapfrog steps per draw than at 0.98.
     sampler : {"auto", "nutpie", "pymc"}, default="auto"
         NUTS implementation: nutpie's (the ``fast`` extra; Rust, chains in threads that
         call compiled code without Python in between) or PyMC's (chains in processes,
