@@ -141,20 +141,23 @@ def segment_effects(prefix: str, coords: Sequence[str], priors: Mapping[str, Any
 
         psi = m + sqrt(v) * offset,   v = 1 / (a / c^2 + P),   m = v (a b / c^2 + P x),
 
-    with ``x`` the segment's Laplace mode and ``P`` its data precision ``1 / sd^2``: the
-    conditional posterior of ``psi`` if its likelihood were ``N(x, sd^2)``, so that the
-    offset is close to ``N(0, 1)`` whatever the spread ``c`` of the segments. Where the data
+    with ``x`` and ``P`` the mode and precision of the element under a Gaussian
+    approximation of the segment's own data (the Laplace fit), given the segment's earlier
+    coordinates (``x = mode_j + sum_{k < j} slope_jk (psi_k - mode_k)``, ``slope`` from the
+    Laplace covariance): the conditional posterior of ``psi`` if its likelihood were that
+    Gaussian, so that the offset is close to ``N(0, 1)`` whatever the spread ``c``. Where the data
     pin the element (``P >> 1 / c^2``) this is the centred ``psi = x + sd * offset``;
     where they say little (``P << 1 / c^2``) the non-centred ``psi = b + c * offset``; and
     between the two it moves with ``c`` itself, so that neither the funnel of a small
-    spread nor the narrow ridge of a large one remains. For each ``c`` it is an affine
-    change of variable of ``psi``, with the Jacobian ``sqrt(v)``, so the posterior is
-    the same: the density is ``sum N(z; 0, 1) - log c + log sqrt(v)`` over the elements,
-    ``z = (psi - b) / c``. ``"auto"`` takes ``a = 1`` and ``P`` from the Laplace fit
-    (``0`` where it found none); a mask forces the centred form (``a = 0``: ``psi = x +
-    sd * offset``) or the non-centred one (``P = 0``) per element. ``a``, ``P`` and
-    ``x`` are model data, so the compiled model does not depend on them. The offset is
-    flat and its density a potential, so PyMC cannot draw ``psi`` forward: prior draws
+    spread nor the narrow ridge of a large one remains. Given the population parameters
+    it is a change of variable of the segment's ``psi`` with a triangular Jacobian of
+    diagonal ``sqrt(v)``, so the posterior is the same: the density is
+    ``sum N(z; 0, 1) - log c + log sqrt(v)`` over the elements, ``z = (psi - b) / c``.
+    ``"auto"`` takes ``a = 1`` and ``x``, ``P`` from the Laplace fit (``P = 0`` where it
+    found none); a mask forces the centred form (``a = 0``: ``psi = mode + sd * offset``)
+    or the non-centred one (``P = 0``) per element. ``a``, ``P``, the mode and the slopes
+    are model data, so the compiled model does not depend on them. The offset is flat and
+    its density a potential, so PyMC cannot draw ``psi`` forward: prior draws
     come from ``mu`` and ``chol`` (:func:`draw_new_segments`), as an unseen segment's do.
     """
     coord_dim = f"{prefix}_coord"
