@@ -34,12 +34,18 @@ _MODE = np.arange(12.0).reshape(4, 3) / 10.0
 _SD = np.linspace(0.01, 2.0, 12).reshape(4, 3)
 
 
+def _independent(sd):
+    """A Laplace fit whose coordinates are uncorrelated, with these standard deviations."""
+    covariance = np.where(np.isfinite(sd), sd**2, np.nan)[:, :, None] * np.eye(sd.shape[1])
+    return SegmentLaplace(_MODE, covariance)
+
+
 @pytest.mark.parametrize("correlated", [True, False])
 def test_forced_parametrisation_has_the_multivariate_normal_density(correlated):
     """Each element sampled as psi (centred) or z (non-centred); the density is N(psi | mu, LL')."""
     mask = [[True, False, True], [False, False, False], [True, True, True], [False, True, False]]
     priors = {**_priors(mask), "correlated": correlated}
-    psi, mu, chol, density, offset = _hierarchy_at_random_point(priors, SegmentLaplace(_MODE, _SD))
+    psi, mu, chol, density, offset = _hierarchy_at_random_point(priors, _independent(_SD))
     centred = np.array(mask)
     np.testing.assert_allclose(psi[centred], (_MODE + _SD * offset)[centred], rtol=1e-12)
     z = np.linalg.solve(chol, (psi - mu).T).T
@@ -59,11 +65,12 @@ def test_auto_parametrisation_is_the_conditional_posterior_of_a_gaussian_likelih
     sd = _SD.copy()
     correlation = np.array([[1.0, 0.6, -0.3], [0.6, 1.0, 0.2], [-0.3, 0.2, 1.0]])
     covariance = sd[:, :, None] * correlation * sd[:, None, :]
-    sd[1] = np.inf  # a segment whose data say too little: non-centred
-    covariance[1] = np.nan
+    covariance[1] = np.nan  # a segment whose data say too little: non-centred
+    laplace = SegmentLaplace(_MODE, covariance)
+    sd[1] = np.inf
+    np.testing.assert_array_equal(laplace.sd, sd)
     priors = {**_priors("auto"), "correlated": correlated}
-    psi, mu, chol, density, offset = _hierarchy_at_random_point(
-        priors, SegmentLaplace(_MODE, sd, covariance))
+    psi, mu, chol, density, offset = _hierarchy_at_random_point(priors, laplace)
     z = np.linalg.solve(chol, (psi - mu).T).T
     c = np.diag(chol)
     before = psi - z * c  # each element's prior mean given the earlier ones
@@ -95,10 +102,10 @@ def test_auto_parametrisation_tends_to_the_centred_and_non_centred_forms():
     """Sharp data: psi = mode + sd * offset; no data: psi = mu + chol z, z = offset."""
     sharp = np.full((4, 3), 1e-7)
     priors = {**_priors("auto"), "correlated": False}
-    psi, _, _, _, offset = _hierarchy_at_random_point(priors, SegmentLaplace(_MODE, sharp))
+    psi, _, _, _, offset = _hierarchy_at_random_point(priors, _independent(sharp))
     np.testing.assert_allclose(psi, _MODE + sharp * offset, atol=1e-12)
     psi, mu, chol, _, offset = _hierarchy_at_random_point(
-        priors, SegmentLaplace(_MODE, np.full((4, 3), np.inf)))
+        priors, _independent(np.full((4, 3), np.inf)))
     np.testing.assert_allclose(psi, mu + offset * np.diag(chol), rtol=1e-12)
     # Without a Laplace fit, "auto" is the non-centred form (DESIGN's default).
     psi, mu, chol, _, offset = _hierarchy_at_random_point(priors, None)

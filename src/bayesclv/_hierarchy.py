@@ -120,7 +120,7 @@ def segment_effects(prefix: str, coords: Sequence[str], priors: Mapping[str, Any
         ...}``; ``centered`` is ``"auto"``, a bool or a list (segments) of lists (coords)
         of bools (:func:`bayesclv.priors.resolve_parametrisation`).
     laplace : SegmentLaplace, optional
-        Each segment's mode and standard deviation given its own data
+        Each segment's mode and covariance given its own data
         (:func:`bayesclv._laplace.segment_laplace`). Without it, ``"auto"`` is the
         non-centred form and a centred element has the prior mean of ``mu`` as origin
         and a unit scale.
@@ -264,16 +264,16 @@ def parametrisation_data(centered: Any, laplace: SegmentLaplace | None,
         centred_precision = np.where(known, marginal_precision, 1.0)
         return (mode, slope, np.where(mask, 0.0, 1.0), np.where(mask, centred_precision, 0.0))
     precision = marginal_precision.copy()
-    covariance = None if laplace is None else laplace.covariance
-    for s in range(n_segments if covariance is not None else 0):
+    for s in range(n_segments if laplace is not None else 0):
         if not known[s].all():
             continue
         # The Gaussian approximation of the segment's data, one coordinate given the
         # earlier ones: regression slopes and the conditional variance.
+        covariance = laplace.covariance[s]
         for j in range(1, n_coords):
-            earlier, across = covariance[s, :j, :j], covariance[s, j, :j]
+            earlier, across = covariance[:j, :j], covariance[j, :j]
             slope[s, j, :j] = np.linalg.solve(earlier, across)
-            precision[s, j] = 1.0 / (covariance[s, j, j] - across @ slope[s, j, :j])
+            precision[s, j] = 1.0 / (covariance[j, j] - across @ slope[s, j, :j])
     return mode, slope, np.ones(shape), precision
 
 

@@ -32,22 +32,24 @@ _STEP = 1e-3
 
 @dataclass(frozen=True)
 class SegmentLaplace:
-    """Mode and standard deviations of each segment's ``psi`` from its own data.
+    """Mode and covariance of each segment's ``psi`` from its own data.
 
     Attributes
     ----------
     mode : numpy.ndarray, shape (segments, coords)
-    sd : numpy.ndarray, shape (segments, coords)
-        ``sqrt(diag(H^-1))`` of the segment's negative log density at the mode; ``inf``
-        where the curvature is not positive definite (the data say too little).
-    covariance : numpy.ndarray, shape (segments, coords, coords), optional
-        ``H^-1`` itself (``nan`` where ``sd`` is ``inf``): how the coordinates of a segment
-        move together given its data.
+    covariance : numpy.ndarray, shape (segments, coords, coords)
+        ``H^-1`` of the segment's negative log density at the mode; ``nan`` where the
+        curvature is not positive definite (the data say too little).
     """
 
     mode: np.ndarray
-    sd: np.ndarray
-    covariance: np.ndarray | None = None
+    covariance: np.ndarray
+
+    @property
+    def sd(self) -> np.ndarray:
+        """``sqrt(diag(H^-1))``, shape (segments, coords); ``inf`` where unknown."""
+        variances = np.diagonal(self.covariance, axis1=-2, axis2=-1)
+        return np.where(np.isfinite(variances), np.sqrt(variances), np.inf)
 
 
 def _prior_location_scale(prior: Any) -> tuple[float, float]:
@@ -91,7 +93,6 @@ def segment_laplace(loglik: Callable[[np.ndarray], float], n_segments: int,
     with np.errstate(all="ignore"):
         result = optimize.minimize(negative, start, method="L-BFGS-B")
         mode = result.x.reshape(shape)
-        sd = np.full(shape, np.inf)
         covariances = np.full((*shape, shape[1]), np.nan)
         for s in range(n_segments):
             hessian = _segment_hessian(negative, mode, s)
@@ -101,9 +102,8 @@ def segment_laplace(loglik: Callable[[np.ndarray], float], n_segments: int,
                 continue
             variances = np.diag(covariance)
             if np.all(np.isfinite(variances)) and np.all(np.linalg.eigvalsh(hessian) > 0):
-                sd[s] = np.sqrt(variances)
                 covariances[s] = covariance
-    return SegmentLaplace(mode=mode, sd=sd, covariance=covariances)
+    return SegmentLaplace(mode=mode, covariance=covariances)
 
 
 def _segment_hessian(negative: Callable[[np.ndarray], float], mode: np.ndarray,
