@@ -12,7 +12,7 @@ from bayesclv._streams import customer_keys
 from bayesclv._streams import fill_gamma as _fill_gamma
 from bayesclv.models.spend import GammaGammaSpend
 from bayesclv.valuation.customers import BLOCK, CustomerValuation
-from bayesclv.valuation.kernels import _hdi
+from bayesclv.valuation.kernels import _hdi, _sort_smallest
 
 
 @pytest.mark.parametrize("shape", [0.3, 1.0, 2.5, 40.0])
@@ -30,6 +30,27 @@ def test_hdi_matches_arviz(n, prob):
     for values in (rng.gamma(1.5, 2.0, n), rng.normal(size=n), np.round(rng.normal(size=n))):
         expected = array_stats.hdi(values, prob)
         assert tuple(_hdi(values.copy(), prob)) == tuple(expected)
+
+
+def test_hdi_matches_arviz_on_sorted_tied_and_reversed_draws():
+    rng = np.random.default_rng(5)
+    for n in (17, 18, 40, 257, 4000):
+        for values in (np.sort(rng.normal(size=n)), np.sort(rng.normal(size=n))[::-1],
+                       np.round(rng.normal(size=n), 1), np.zeros(n)):
+            for prob in (0.05, 0.5, 0.94, 0.999):
+                expected = array_stats.hdi(values, prob)
+                assert tuple(_hdi(np.ascontiguousarray(values), prob)) == tuple(expected)
+
+
+@pytest.mark.parametrize("n", [1, 2, 16, 17, 100, 3001])
+def test_sort_smallest_puts_the_k_smallest_first_in_order(n):
+    rng = np.random.default_rng(n)
+    for values in (rng.normal(size=n), np.round(rng.normal(size=n)), np.arange(n)[::-1] * 1.0):
+        for k in sorted({1, n // 3 + 1, n}):
+            out = values.copy()
+            _sort_smallest(out, k)
+            np.testing.assert_array_equal(out[:k], np.sort(values)[:k])
+            np.testing.assert_array_equal(np.sort(out), np.sort(values))  # a permutation
 
 
 def test_keys_depend_on_inputs_and_seed_only():

@@ -3,8 +3,9 @@
 The loops know no spend family: each takes the family's parameter array (segment,
 parameter, sample), the customers' input rows and the family's compiled draw and mean
 functions (signatures :data:`bayesclv.models.spend.SPEND_DRAWS` and
-:data:`~bayesclv.models.spend.SPEND_MEANS`). They are compiled once, with those
-signatures, and cached on disk like every other kernel.
+:data:`~bayesclv.models.spend.SPEND_MEANS`). Each is compiled once, with those
+signatures, at its first call (not at import: a process uses only some of them), and
+cached on disk like every other kernel.
 
 Each customer's spend draws come from its own counter-based stream
 (:mod:`bayesclv._streams`), keyed by the seed, the customer's inputs (segment, tenure and
@@ -17,6 +18,11 @@ totals and for :meth:`predict_posterior`.
 """
 
 from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Callable
+from typing import Any
 
 import numba
 import numpy as np
@@ -33,6 +39,31 @@ _DRAWS = types.FunctionType(SPEND_DRAWS)
 _MEANS = types.FunctionType(SPEND_MEANS)
 _F1, _F2, _F3 = types.float64[::1], types.float64[:, ::1], types.float64[:, :, ::1]
 _I1, _U1, _B1 = types.int64[::1], types.uint64[::1], types.boolean[::1]
+
+
+def _compiled_on_first_call(signature: Any, **options: Any) -> Callable[[Callable], Callable]:
+    """``numba.njit(signature, **options)``, compiled at the kernel's first call.
+
+    With an empty cache each kernel takes seconds to compile, and a process uses only some
+    of them: compiling at import would make every ``import bayesclv`` pay for all. The
+    kernel is then fixed to ``signature``, as an eagerly compiled one would be.
+    """
+    def decorate(function: Callable) -> Callable:
+        dispatcher = numba.njit(**options)(function)
+        lock = threading.Lock()
+
+        @functools.wraps(function)
+        def kernel(*args: Any) -> Any:
+            if not dispatcher.signatures:
+                with lock:
+                    if not dispatcher.signatures:
+                        dispatcher.compile(signature)  # from numba's cache when there
+                        dispatcher.disable_compile()
+            return dispatcher(*args)
+
+        return kernel
+
+    return decorate
 
 
 def net_value(spend, margin, cost):
@@ -56,29 +87,88 @@ def _fill_row(draw, params, inputs, key, discounted, margin, cost, out):
 
 
 @numba.njit(cache=True)
+def _sort_smallest(values, k):
+    """Reorder ``values`` in place so that ``values[:k]`` are its ``k`` smallest, ascending.
+
+    A quicksort (median-of-three pivots, insertion sort below 17 elements) that skips
+    every part lying wholly past position ``k``: ``O(n + k log k)``. A few plain loops,
+    where ``np.partition`` and ``np.sort`` each take seconds to compile.
+    """
+    # Parts still to sort, the larger of each split pushed: at most log2(n) of them.
+    stack = np.empty((64, 2), dtype=np.int64)
+    top = 0
+    lo, hi = 0, len(values) - 1
+    while True:
+        while hi - lo > 16 and lo < k:
+            mid = (lo + hi) // 2
+            if values[mid] < values[lo]:
+                values[mid], values[lo] = values[lo], values[mid]
+            if values[hi] < values[lo]:
+                values[hi], values[lo] = values[lo], values[hi]
+            if values[hi] < values[mid]:
+                values[hi], values[mid] = values[mid], values[hi]
+            # values[lo] <= pivot <= values[hi]: the scans below stop inside the part.
+            values[mid], values[hi - 1] = values[hi - 1], values[mid]
+            pivot = values[hi - 1]
+            i, j = lo, hi - 1
+            while True:
+                i += 1
+                while values[i] < pivot:
+                    i += 1
+                j -= 1
+                while values[j] > pivot:
+                    j -= 1
+                if i >= j:
+                    break
+                values[i], values[j] = values[j], values[i]
+            values[i], values[hi - 1] = values[hi - 1], values[i]
+            # The pivot is in place at i: lo..i-1 hold no larger value, i+1..hi no smaller.
+            if i + 1 >= k:
+                hi = i - 1
+            elif i - lo < hi - i:
+                stack[top, 0], stack[top, 1] = i + 1, hi
+                top += 1
+                hi = i - 1
+            else:
+                stack[top, 0], stack[top, 1] = lo, i - 1
+                top += 1
+                lo = i + 1
+        if lo < k:
+            for p in range(lo + 1, hi + 1):
+                value = values[p]
+                q = p - 1
+                while q >= lo and values[q] > value:
+                    values[q + 1] = values[q]
+                    q -= 1
+                values[q + 1] = value
+        if top == 0:
+            return
+        top -= 1
+        lo, hi = stack[top, 0], stack[top, 1]
+
+
+@numba.njit(cache=True)
 def _hdi(values, prob):
     """The narrowest interval holding ``floor(prob * n)`` + 1 sorted draws (ArviZ's rule).
 
-    Only the two tails that can bound the interval are sorted.
+    Interval ``i`` runs from the ``i``-th smallest draw to the ``(i + inside)``-th, so only
+    the ``n - inside`` smallest and the ``n - inside`` largest draws are sorted.
     """
     n = len(values)
     inside = min(int(np.floor(prob * n)), n - 1)
     n_intervals = n - inside
-    if n_intervals <= inside:
-        lower = np.sort(np.partition(values, n_intervals - 1)[:n_intervals])
-        upper_part = np.partition(values, inside)
-        upper = np.sort(upper_part[inside:])
-    else:
-        ordered = np.sort(values)
-        lower = ordered[:n_intervals]
-        upper = ordered[inside:]
+    lower = values.copy()
+    _sort_smallest(lower, n_intervals)
+    # The largest draws, ascending: the smallest of the negated draws, read backwards.
+    upper = -values
+    _sort_smallest(upper, n_intervals)
     best = 0
-    width = upper[0] - lower[0]
+    width = -upper[n_intervals - 1] - lower[0]
     for i in range(1, n_intervals):
-        if upper[i] - lower[i] < width:
-            width = upper[i] - lower[i]
+        if -upper[n_intervals - 1 - i] - lower[i] < width:
+            width = -upper[n_intervals - 1 - i] - lower[i]
             best = i
-    return lower[best], upper[best]
+    return lower[best], -upper[n_intervals - 1 - best]
 
 
 @numba.njit(cache=True, inline="always")
@@ -94,9 +184,39 @@ def _describe(buffer, prob, r, sd, hdi_low, hdi_high):
     hdi_low[r], hdi_high[r] = _hdi(buffer, prob)
 
 
-@numba.njit(types.void(_F2, _I1, _I1, _F2, _U1, _I1, _F3, _DRAWS, _MEANS, types.float64,
-                       types.float64, types.float64, _I1, _F1, _F1, _F1, _F1, _F2),
-            cache=True, parallel=True)
+@numba.njit(cache=True)
+def _summarize_block(start, stop, discounted, pair, segment, inputs, keys, counts, params,
+                     draw, mean, margin, cost, prob, mean_out, sd, hdi_low, hdi_high, total):
+    """:func:`summarize_values` for rows ``start:stop``, their copies' draws added to ``total``.
+
+    A function of its own, not the body of the parallel loop: numba's parallel passes
+    take seconds to compile a loop body this size, and a call costs nothing beside it.
+    """
+    n_samples = discounted.shape[1]
+    buffer = np.empty(n_samples)
+    spend = np.empty(n_samples)
+    for r in range(start, stop):
+        s, k = segment[r], pair[r]
+        _fill_row(draw, params[s], inputs[r], occurrence_key(keys[r], 0), discounted[k],
+                  margin, cost, buffer)
+        mean(params[s], inputs[r], spend)
+        expected = 0.0
+        for g in range(n_samples):
+            expected += _net_value(spend[g], margin, cost) * discounted[k, g]
+            total[g] += buffer[g]
+        mean_out[r] = expected / n_samples
+        _describe(buffer, prob, r, sd, hdi_low, hdi_high)
+        for occurrence in range(1, counts[r]):
+            _fill_row(draw, params[s], inputs[r], occurrence_key(keys[r], occurrence),
+                      discounted[k], margin, cost, buffer)
+            for g in range(n_samples):
+                total[g] += buffer[g]
+
+
+@_compiled_on_first_call(
+    types.void(_F2, _I1, _I1, _F2, _U1, _I1, _F3, _DRAWS, _MEANS, types.float64, types.float64,
+               types.float64, _I1, _F1, _F1, _F1, _F1, _F2),
+    cache=True, parallel=True)
 def summarize_values(discounted, pair, segment, inputs, keys, counts, params, draw, mean,
                      margin, cost, prob, block_starts, mean_out, sd, hdi_low, hdi_high,
                      block_totals):  # pragma: no cover - compiled
@@ -107,33 +227,17 @@ def summarize_values(discounted, pair, segment, inputs, keys, counts, params, dr
     ``block_totals[b]`` sums, per sample, the draws of every customer the rows of block
     ``b`` stand for (``counts``), each copy with its own stream.
     """
-    n_samples = discounted.shape[1]
     for b in numba.prange(len(block_starts) - 1):
-        buffer = np.empty(n_samples)
-        spend = np.empty(n_samples)
-        total = np.zeros(n_samples)
-        for r in range(block_starts[b], block_starts[b + 1]):
-            s, k = segment[r], pair[r]
-            _fill_row(draw, params[s], inputs[r], occurrence_key(keys[r], 0), discounted[k],
-                      margin, cost, buffer)
-            mean(params[s], inputs[r], spend)
-            expected = 0.0
-            for g in range(n_samples):
-                expected += _net_value(spend[g], margin, cost) * discounted[k, g]
-                total[g] += buffer[g]
-            mean_out[r] = expected / n_samples
-            _describe(buffer, prob, r, sd, hdi_low, hdi_high)
-            for occurrence in range(1, counts[r]):
-                _fill_row(draw, params[s], inputs[r], occurrence_key(keys[r], occurrence),
-                          discounted[k], margin, cost, buffer)
-                for g in range(n_samples):
-                    total[g] += buffer[g]
-        block_totals[b] = total
+        block_totals[b] = 0.0
+        _summarize_block(block_starts[b], block_starts[b + 1], discounted, pair, segment,
+                         inputs, keys, counts, params, draw, mean, margin, cost, prob,
+                         mean_out, sd, hdi_low, hdi_high, block_totals[b])
 
 
-@numba.njit(types.void(_F2, _I1, _I1, _F2, _U1, _I1, _B1, _F3, _DRAWS, types.float64,
-                       types.float64, _F2),
-            cache=True, parallel=True)
+@_compiled_on_first_call(
+    types.void(_F2, _I1, _I1, _F2, _U1, _I1, _B1, _F3, _DRAWS, types.float64, types.float64,
+               _F2),
+    cache=True, parallel=True)
 def draw_values(discounted, pair, segment, inputs, keys, occurrence, active, params, draw,
                 margin, cost, out):  # pragma: no cover - compiled
     """Draws (customers, samples) of each customer's residual value; churned: 0."""
@@ -146,9 +250,9 @@ def draw_values(discounted, pair, segment, inputs, keys, occurrence, active, par
             out[r] = 0.0
 
 
-@numba.njit(types.void(_I1, _F2, _U1, _F3, _DRAWS, _MEANS, types.float64, _F1, _F1, _F1,
-                       _F1),
-            cache=True, parallel=True)
+@_compiled_on_first_call(
+    types.void(_I1, _F2, _U1, _F3, _DRAWS, _MEANS, types.float64, _F1, _F1, _F1, _F1),
+    cache=True, parallel=True)
 def summarize_spend(segment, inputs, keys, params, draw, mean, prob, mean_out, sd, hdi_low,
                     hdi_high):  # pragma: no cover - compiled
     """Posterior mean, sd and HDI of each customer's mean per-period spend."""
@@ -165,7 +269,7 @@ def summarize_spend(segment, inputs, keys, params, draw, mean, prob, mean_out, s
         _describe(buffer, prob, r, sd, hdi_low, hdi_high)
 
 
-@numba.njit(types.void(_I1, _F2, _F3, _MEANS, _F1), cache=True, parallel=True)
+@_compiled_on_first_call(types.void(_I1, _F2, _F3, _MEANS, _F1), cache=True, parallel=True)
 def mean_expected_spend(segment, inputs, params, mean, out):  # pragma: no cover - compiled
     """Posterior mean over samples of each customer's expected mean per-period spend."""
     n_samples = params.shape[2]
@@ -178,7 +282,8 @@ def mean_expected_spend(segment, inputs, params, mean, out):  # pragma: no cover
         out[r] = total / n_samples
 
 
-@numba.njit(types.void(_I1, _I1, _F2, _U1, _I1, _F3, _DRAWS, _F2), cache=True, parallel=True)
+@_compiled_on_first_call(types.void(_I1, _I1, _F2, _U1, _I1, _F3, _DRAWS, _F2), cache=True,
+                         parallel=True)
 def spend_by_pair(starts, segment, inputs, keys, occurrence, params, draw,
                   out):  # pragma: no cover - compiled
     """Per-sample sums of the spend draws of the customers of each group.
@@ -198,7 +303,7 @@ def spend_by_pair(starts, segment, inputs, keys, occurrence, params, draw,
         out[k] = total
 
 
-@numba.njit(types.void(_F2, _I1, _F1, _F2, _F2, _F2), cache=True, parallel=True)
+@_compiled_on_first_call(types.void(_F2, _I1, _F1, _F2, _F2, _F2), cache=True, parallel=True)
 def period_totals(totals, offsets, counts, spend, active_out,
                   revenue_out):  # pragma: no cover - compiled
     """Add each group's expected active customers and revenue, per future period, in place.
@@ -218,9 +323,9 @@ def period_totals(totals, offsets, counts, spend, active_out,
                 revenue_out[g, j - 1] += spend[p, g] * ratio
 
 
-@numba.njit(types.void(_F2, _I1, types.float64, types.int64, types.float64, _F1, _F2, _F2,
-                       _F2, _F2),
-            cache=True, parallel=True)
+@_compiled_on_first_call(
+    types.void(_F2, _I1, types.float64, types.int64, types.float64, _F1, _F2, _F2, _F2, _F2),
+    cache=True, parallel=True)
 def programme_sums(totals, offsets, reduction, first_step, spend_factor, discount, base,
                    survival, spending, last_survival):  # pragma: no cover - compiled
     """Discounted survival sums of groups with and without a retention programme.
