@@ -1,24 +1,29 @@
-"""C callbacks of a model's log density and trace for nutpie, cached on disk by structure.
+"""C callbacks of a model's log density for nutpie, cached on disk by structure.
 
 nutpie's Rust sampler calls two C functions: the log density with its gradient at a flat
-unconstrained point, and the "expansion" of a point into the trace variables. Here both
-call the graphs PyTensor's numba backend compiled, and read the model data (statistics,
-prior parameters, dimension lengths) through addresses and shapes in one ``int64`` array
-handed to nutpie as its ``user_data``, instead of capturing them as constants. The
-callbacks' source therefore depends only on the graph's structure, and numba caches
-them on disk with PyTensor's own hash of the compiled graph.
+unconstrained point, and the "expansion" of a point into what the trace stores. The log
+density calls the graph PyTensor's numba backend compiled, and reads the model data
+(statistics, prior parameters, dimension lengths) through addresses and shapes in one
+``int64`` array handed to nutpie as its ``user_data``, instead of capturing them as
+constants. The callback's source therefore depends only on the graph's structure, and
+numba caches it on disk with PyTensor's own hash of the compiled graph.
+
+The expansion only copies the point: the trace variables are computed from the stored
+points after sampling, all draws at once (:mod:`bayesclv._flat`), which compiles nothing,
+where a compiled expansion took as long to compile as a third of the log density.
 
 Compiling a graph starts with PyTensor's rewrites, a second or two in Python for every
-model even when the compiled code comes from the cache. So each compiled pair is also
+model even when the compiled code comes from the cache. So each compiled callback is also
 indexed by a fingerprint of the graph *before* rewriting (ops with their properties,
 constants with their bytes, data by name and type): a process that meets the same
-structure again loads both callbacks from numba's cache without rewriting anything.
+structure again loads its callback from numba's cache without rewriting anything.
 The fingerprint is conservative: a graph holding an op it cannot describe exactly gets
 none, and is compiled the ordinary way.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -43,7 +48,7 @@ __all__ = ["Callbacks", "compile_callbacks"]
 
 # Part of every fingerprint and cache key (with the callbacks' source templates and the
 # library versions): bumped whenever the fingerprint's rules change.
-CALLBACK_VERSION = "3"
+CALLBACK_VERSION = "4"
 
 _DOUBLE = types.CPointer(types.double)
 _LOGP_SIGNATURE = types.int64(types.uint64, _DOUBLE, _DOUBLE, _DOUBLE, types.voidptr)
@@ -67,21 +72,22 @@ def logp_callback(dim, x_, gradient_, logp_, user_data_):
     return 0
 """
 
-_EXPAND_SOURCE = """
-def expand_callback(dim, expanded, x_, out_, user_data_):
-    meta = numba.carray(user_data_, ({n_meta},), np.int64)
-    if dim != meta[0] or expanded != meta[1]:
+
+
+def _copy_point(dim, expanded, x_, out_, user_data_):
+    """The expansion nutpie stores: the unconstrained point itself."""
+    if dim != expanded:
         return -1
-{unpack}
     x = numba.carray(x_, (dim,))
     out = numba.carray(out_, (expanded,))
-    values = function(x, {arguments})
-    at = 0
-{copy}
-    if at != expanded:
-        return -2
+    out[:] = x
     return 0
-"""
+
+
+@functools.cache
+def copy_point_callback() -> Any:
+    """:func:`_copy_point` as a C callback: one for every model, compiled at first use."""
+    return numba.cfunc(_EXPAND_SIGNATURE, cache=True)(_copy_point)
 
 
 @intrinsic
@@ -96,15 +102,14 @@ def voidptr_at(typingctx, address):
 
 @dataclass(frozen=True)
 class Callbacks:
-    """The two compiled callbacks and the ``user_data`` array they read the data from."""
+    """The compiled callbacks and the ``user_data`` array the log density reads data from."""
 
     logp: Any
+    #: :func:`copy_point_callback`: the expanded vector is the point itself.
     expand: Any
     meta: np.ndarray
     #: The data arrays ``meta`` points into: kept alive as long as the callbacks are used.
     arrays: tuple[np.ndarray, ...]
-    #: Shapes of the trace variables, in the order of the expanded vector.
-    shapes: tuple[tuple[int, ...], ...]
 
 
 # -- fingerprint of a graph before rewriting ----------------------------------------------
@@ -194,7 +199,7 @@ def fingerprint(point: Variable, outputs: Sequence[Variable]) -> str | None:
     """
     config = pytensor.config
     lines = [CALLBACK_VERSION, pytensor.__version__, numba.__version__, np.__version__,
-             _LOGP_SOURCE, _EXPAND_SOURCE, config.floatX, str(config.optimizer_including),
+             _LOGP_SOURCE, config.floatX, str(config.optimizer_including),
              str(config.optimizer_excluding), str(config.optimizer_requiring),
              repr(getattr(config, "numba__fastmath", None)), repr(point.type)]
     try:
@@ -223,40 +228,19 @@ def _unpack_source(arrays: Sequence[np.ndarray], first: int) -> tuple[str, int]:
     return "\n".join(lines), at
 
 
-def _copy_source(ndims: Sequence[int]) -> str:
-    """Source lines that copy each output of the trace function into the flat ``out``."""
-    lines = []
-    for i, ndim in enumerate(ndims):
-        if ndim == 0:
-            lines.append(f"    out[at] = values[{i}][()]\n    at += 1")
-        else:
-            lines.append(f"    out[at:at + values[{i}].size] = values[{i}].ravel()\n"
-                         f"    at += values[{i}].size")
-    return "\n".join(lines)
-
-
-def _sources(logp_arrays: Sequence[np.ndarray], expand_arrays: Sequence[np.ndarray],
-             kept_ndims: Sequence[int]) -> tuple[str, str, int]:
-    """The two callbacks' source and the length of ``meta``."""
-    logp_unpack, expand_first = _unpack_source(logp_arrays, 2)
-    expand_unpack, n_meta = _unpack_source(expand_arrays, expand_first)
-    logp = _LOGP_SOURCE.format(n_meta=n_meta, unpack=logp_unpack, arguments=", ".join(
+def _source(logp_arrays: Sequence[np.ndarray]) -> str:
+    """The log density callback's source."""
+    unpack, n_meta = _unpack_source(logp_arrays, 1)
+    return _LOGP_SOURCE.format(n_meta=n_meta, unpack=unpack, arguments=", ".join(
         f"d{i}" for i in range(len(logp_arrays))))
-    expand = _EXPAND_SOURCE.format(n_meta=n_meta, unpack=expand_unpack, arguments=", ".join(
-        f"d{i}" for i in range(len(expand_arrays))), copy=_copy_source(kept_ndims))
-    return logp, expand, n_meta
 
 
-def _bundle(logp: Any, expand: Any, n_dim: int, shapes: Sequence[tuple[int, ...]],
-            logp_arrays: Sequence[np.ndarray], expand_arrays: Sequence[np.ndarray]
-            ) -> Callbacks:
-    """The callbacks with the ``user_data`` array: sizes, then each array's address and shape."""
-    arrays = (*logp_arrays, *expand_arrays)
-    n_expanded = sum(int(np.prod(shape)) for shape in shapes)
-    meta = np.array([n_dim, n_expanded, *(n for array in arrays
-                                          for n in (array.ctypes.data, *array.shape))],
-                    dtype=np.int64)
-    return Callbacks(logp, expand, meta, arrays, tuple(tuple(shape) for shape in shapes))
+def _bundle(logp: Any, n_dim: int, logp_arrays: Sequence[np.ndarray]) -> Callbacks:
+    """The callbacks with their ``user_data``: the point's length, each array's address, shape."""
+    arrays = tuple(logp_arrays)
+    meta = np.array([n_dim, *(n for array in arrays
+                              for n in (array.ctypes.data, *array.shape))], dtype=np.int64)
+    return Callbacks(logp, copy_point_callback(), meta, arrays)
 
 
 def _not_compiled(*args):  # stands in for the graph when the callback must come from disk
@@ -309,26 +293,20 @@ def _copies(values: Sequence[Any]) -> list[np.ndarray]:
     return arrays
 
 
-def _from_index(entry: dict, data: Mapping[str, SharedVariable], n_dim: int,
-                shapes: Sequence[tuple[int, ...]], kept_ndims: Sequence[int]
+def _from_index(entry: dict, data: Mapping[str, SharedVariable], n_dim: int
                 ) -> Callbacks | None:
-    """Both callbacks from numba's cache, as recorded in ``entry``; None if any is missing.
+    """The log density callback from numba's cache, as recorded in ``entry``; None if missing.
 
-    The entry names the data and the cache keys only: the source is generated again
-    here, so nothing read from the file is executed.
+    The entry names the data and the cache key only: the source is generated again here,
+    so nothing read from the file is executed.
     """
     try:
         logp_arrays = _copies([data[name].get_value(borrow=True) for name in entry["logp_data"]])
-        expand_arrays = _copies([data[name].get_value(borrow=True)
-                                 for name in entry["expand_data"]])
-        logp_source, expand_source, _ = _sources(logp_arrays, expand_arrays, kept_ndims)
-        logp = _cfunc(logp_source, "logp_callback", _not_compiled, str(entry["logp_key"]),
-                      _LOGP_SIGNATURE)
-        expand = _cfunc(expand_source, "expand_callback", _not_compiled,
-                        str(entry["expand_key"]), _EXPAND_SIGNATURE)
+        logp = _cfunc(_source(logp_arrays), "logp_callback", _not_compiled,
+                      str(entry["logp_key"]), _LOGP_SIGNATURE)
     except Exception:  # noqa: BLE001 - anything amiss: compile the ordinary way
         return None
-    return _bundle(logp, expand, n_dim, shapes, logp_arrays, expand_arrays)
+    return _bundle(logp, n_dim, logp_arrays)
 
 
 def _cache_key(function: Any, source: str) -> str | None:
@@ -341,48 +319,32 @@ def _cache_key(function: Any, source: str) -> str | None:
 
 
 def compile_callbacks(point: Variable, logp: Variable, gradient: Callable[[], Variable],
-                      kept: Sequence[Variable], x0: np.ndarray,
-                      shapes: Sequence[tuple[int, ...]] | None,
-                      compile_fn: Callable[..., Any]) -> Callbacks:
-    """The callbacks of ``(logp, gradient)`` and of the trace variables ``kept``.
+                      n_dim: int, compile_fn: Callable[..., Any]) -> Callbacks:
+    """The callbacks of ``(logp, gradient)`` at a flat ``point`` of length ``n_dim``.
 
-    ``point`` is the flat unconstrained point every graph depends on, ``x0`` a value of it
-    and ``shapes`` the trace variables' shapes when known without evaluating them.
     ``gradient()`` builds the gradient of ``logp`` with respect to ``point``: it is called
     only when the structure must be compiled, since the gradient follows from ``logp``'s
     graph (and PyTensor's version, part of the fingerprint).
     ``compile_fn(inputs, outputs)`` compiles a PyTensor function in numba mode.
     """
-    outputs = [logp, *kept]
-    key = fingerprint(point, outputs)
-    data = shared_data(outputs)
-    if key is not None and shapes is not None:
+    key = fingerprint(point, [logp])
+    data = shared_data([logp])
+    if key is not None:
         entry = _read_index(key)
         if entry is not None:
-            loaded = _from_index(entry, data, x0.size, shapes, [v.ndim for v in kept])
+            loaded = _from_index(entry, data, n_dim)
             if loaded is not None:
                 return loaded
 
     logp_fn = compile_fn([point], [logp, gradient()])
-    expand_fn = compile_fn([point], list(kept))
-    if shapes is None:
-        shapes = [np.shape(value) for value in expand_fn(x0)]
-    logp_data, expand_data = logp_fn.get_shared(), expand_fn.get_shared()
+    logp_data = logp_fn.get_shared()
     logp_arrays = _copies([s.get_value(borrow=True) for s in logp_data])
-    expand_arrays = _copies([s.get_value(borrow=True) for s in expand_data])
-    logp_source, expand_source, _ = _sources(logp_arrays, expand_arrays,
-                                             [v.ndim for v in kept])
+    logp_source = _source(logp_arrays)
     logp_key = _cache_key(logp_fn.vm.jit_fn, logp_source)
-    expand_key = _cache_key(expand_fn.vm.jit_fn, expand_source)
     callbacks = _bundle(
         _cfunc(logp_source, "logp_callback", logp_fn.vm.jit_fn, logp_key, _LOGP_SIGNATURE),
-        _cfunc(expand_source, "expand_callback", expand_fn.vm.jit_fn, expand_key,
-               _EXPAND_SIGNATURE),
-        x0.size, shapes, logp_arrays, expand_arrays)
-    if (key is not None and logp_key is not None and expand_key is not None
-            and all(data.get(s.name) is s for s in (*logp_data, *expand_data))):
-        _write_index(key, {
-            "logp_key": logp_key, "logp_data": [s.name for s in logp_data],
-            "expand_key": expand_key, "expand_data": [s.name for s in expand_data],
-        })
+        n_dim, logp_arrays)
+    if (key is not None and logp_key is not None
+            and all(data.get(s.name) is s for s in logp_data)):
+        _write_index(key, {"logp_key": logp_key, "logp_data": [s.name for s in logp_data]})
     return callbacks

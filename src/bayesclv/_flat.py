@@ -2,11 +2,16 @@
 
 Both ways of fitting a model without PyMC's own machinery start here: nutpie's NUTS
 (:mod:`bayesclv._nutpie`) and the MAP optimiser (:mod:`bayesclv._map`). The model's log
-density, its gradient and its trace variables (every free variable on its own scale and
-every deterministic) are written on one flat unconstrained point whose slices have
+density and its gradient are written on one flat unconstrained point whose slices have
 symbolic lengths, and compiled by :mod:`bayesclv._callbacks`, which caches them by the
 graph's structure: a warm process builds a model without compiling or rewriting, for
 any table, number of segments or periods.
+
+The trace variables (every free variable on its own scale and every deterministic) are
+computed once sampling is done, from the stored points, all draws at once: the graph is
+vectorised over the draws and run by PyTensor's Python implementations, without rewrites.
+That compiles nothing (a compiled trace took 5-6 s per model with an empty cache) and
+costs a tenth of a second for 4,000 draws.
 """
 
 from __future__ import annotations
@@ -15,7 +20,6 @@ import ctypes
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from math import prod
 
 import numpy as np
 import pandas as pd
@@ -25,9 +29,10 @@ import pytensor.tensor as pt
 import xarray as xr
 from pymc.initial_point import make_initial_point_fn
 from pymc.pytensorf import compile as compile_pymc
+from pytensor.compile.mode import Mode
 from pytensor.compile.sharedvalue import SharedVariable
 from pytensor.graph import clone_replace, rewrite_graph
-from pytensor.graph.replace import graph_replace
+from pytensor.graph.replace import graph_replace, vectorize_graph
 
 from bayesclv._callbacks import Callbacks, compile_callbacks
 
@@ -36,16 +41,24 @@ __all__ = ["FlatModel", "flat_model"]
 _DOUBLE_P = ctypes.POINTER(ctypes.c_double)
 
 
+# Points run through the trace graph at a time: bounds its intermediate arrays.
+_TRACE_CHUNK = 1024
+
+
 @dataclass(frozen=True)
 class FlatModel:
-    """A model's compiled callbacks and what it takes to read their flat vectors.
+    """A model's compiled log density and what it takes to read its flat points.
 
     Attributes
     ----------
     callbacks : Callbacks
-        The log density with its gradient, and the trace, as C functions.
+        The log density with its gradient as a C function, and the expansion nutpie
+        stores (the point itself).
     trace_names : list of str
-        The trace variables, in the order of the expanded vector.
+        The trace variables, in the order ``trace`` returns them.
+    trace : callable
+        ``trace(points)``: the trace variables at ``points`` of shape (n, n_dim), each
+        an array of shape (n, *variable's shape).
     initial_point : callable
         ``initial_point(seed)``: the model's starting point on the flat unconstrained
         scale, jittered from ``seed`` when the model was flattened with ``jitter=True``
@@ -58,6 +71,7 @@ class FlatModel:
 
     callbacks: Callbacks
     trace_names: list[str]
+    trace: Callable[[np.ndarray], list[np.ndarray]]
     initial_point: Callable[[int], np.ndarray]
     coords: dict[str, pd.Index]
     dims: dict[str, tuple[str, ...]]
@@ -66,17 +80,6 @@ class FlatModel:
     def n_dim(self) -> int:
         """Length of the unconstrained point."""
         return int(self.callbacks.meta[0])
-
-    @property
-    def n_expanded(self) -> int:
-        """Length of the expanded vector: every trace variable, flattened."""
-        return int(self.callbacks.meta[1])
-
-    @property
-    def trace_slices(self) -> list[slice]:
-        """Where each trace variable lies in the expanded vector."""
-        bounds = np.cumsum([0, *(prod(shape) for shape in self.callbacks.shapes)])
-        return [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
 
     def logp(self, point: np.ndarray) -> tuple[float, np.ndarray]:
         """The log density and its gradient at ``point`` (non-finite values as they are)."""
@@ -89,25 +92,55 @@ class FlatModel:
             raise ValueError(f"a point of length {point.size} for a model of {self.n_dim}")
         return float(value[0]), gradient
 
-    def posterior(self, point: np.ndarray) -> xr.Dataset:
-        """The trace variables at ``point``, as a posterior of one chain and one draw."""
-        point = np.ascontiguousarray(point, dtype=np.float64)
-        out = np.empty(self.n_expanded)
-        code = self.callbacks.expand.ctypes(
-            point.size, out.size, point.ctypes.data_as(_DOUBLE_P),
-            out.ctypes.data_as(_DOUBLE_P), self.callbacks.meta.ctypes.data)
-        if code != 0:
-            raise ValueError(f"a point of length {point.size} for a model of {self.n_dim}")
-        variables, coords = {}, {"chain": [0], "draw": [0]}
-        for name, where, shape in zip(self.trace_names, self.trace_slices,
-                                      self.callbacks.shapes, strict=True):
+    def posterior(self, points: np.ndarray) -> xr.Dataset:
+        """The trace variables at ``points`` (chain, draw, n_dim), as a posterior.
+
+        A single point of shape (n_dim,) gives a posterior of one chain and one draw.
+        """
+        points = np.asarray(points, dtype=np.float64)
+        if points.ndim == 1:
+            points = points[None, None]
+        if points.ndim != 3 or points.shape[2] != self.n_dim:
+            raise ValueError(f"points of shape {points.shape} for a model of {self.n_dim}")
+        n_chains, n_draws = points.shape[:2]
+        values = self.trace(points.reshape(n_chains * n_draws, self.n_dim))
+        variables = {}
+        coords = {"chain": np.arange(n_chains), "draw": np.arange(n_draws)}
+        for name, value in zip(self.trace_names, values, strict=True):
+            shape = value.shape[1:]
             dims = self.dims.get(name) or tuple(f"{name}_dim_{i}" for i in range(len(shape)))
             for dim, length in zip(dims, shape, strict=True):
                 # Labels as numpy arrays, as PyMC stores them (not pandas' string dtype).
                 coords.setdefault(dim, np.array(list(self.coords[dim])) if dim in self.coords
                                   else np.arange(length))
-            variables[name] = (("chain", "draw", *dims), out[where].reshape(1, 1, *shape))
+            variables[name] = (("chain", "draw", *dims), value.reshape(n_chains, n_draws,
+                                                                        *shape))
         return xr.Dataset(variables, coords=coords)
+
+
+def _trace_function(point: pt.TensorVariable, kept: list[pt.TensorVariable]
+                    ) -> Callable[[np.ndarray], list[np.ndarray]]:
+    """The values of ``kept`` at many points at once: (n, n_dim) -> each (n, *shape)."""
+    points = pt.matrix("unconstrained_points", dtype="float64")
+    outputs = vectorize_graph(kept, {point: points})
+    # PyTensor's Python implementations without rewrites: nothing to compile, and numpy
+    # over all draws at once is fast enough for the few small arrays a trace holds.
+    function = pytensor.function([points], outputs, mode=Mode(linker="py", optimizer=None),
+                                 on_unused_input="ignore")
+
+    def trace(values: np.ndarray) -> list[np.ndarray]:
+        parts = [function(values[start:start + _TRACE_CHUNK])
+                 for start in range(0, len(values), _TRACE_CHUNK)] or [function(values)]
+        out = []
+        for i, var in enumerate(kept):
+            chunks = [np.asarray(part[i]) for part in parts]
+            if outputs[i].ndim == var.ndim:  # does not depend on the point
+                chunks = [np.broadcast_to(chunk, (len(values), *chunk.shape))
+                          for chunk in chunks[:1]]
+            out.append(np.concatenate(chunks) if len(chunks) > 1 else np.array(chunks[0]))
+        return out
+
+    return trace
 
 
 def _unconstrained_split(model: pm.Model, point: pt.TensorVariable
@@ -136,21 +169,6 @@ def _unconstrained_split(model: pm.Model, point: pt.TensorVariable
 def _dim_length(model: pm.Model, dim: str) -> int:
     length = model.dim_lengths[dim]
     return int(length.get_value() if isinstance(length, SharedVariable) else length.eval())
-
-
-def _trace_shapes(model: pm.Model, kept: list[pt.TensorVariable], names: list[str]
-                  ) -> list[tuple[int, ...]] | None:
-    """The trace variables' shapes from their dimensions or static types; None if unknown."""
-    shapes = []
-    for var, name in zip(kept, names, strict=True):
-        dims = model.named_vars_to_dims.get(name)
-        if dims is not None and None not in dims and len(dims) == var.ndim:
-            shapes.append(tuple(_dim_length(model, dim) for dim in dims))
-        elif None not in var.type.shape:
-            shapes.append(tuple(int(n) for n in var.type.shape))
-        else:
-            return None
-    return shapes
 
 
 def flat_model(model: pm.Model, *, jacobian: bool = True, jitter: bool = True) -> FlatModel:
@@ -210,11 +228,11 @@ def flat_model(model: pm.Model, *, jacobian: bool = True, jitter: bool = True) -
         with model:
             return compile_pymc(inputs, outputs, mode="NUMBA")
 
-    callbacks = compile_callbacks(point, logp, gradient, kept, x0,
-                                  _trace_shapes(model, kept, kept_names), compile_numba)
+    callbacks = compile_callbacks(point, logp, gradient, x0.size, compile_numba)
     coords = {name: pd.Index(values) if values is not None else
               pd.RangeIndex(_dim_length(model, name))
               for name, values in model.coords.items()}
     dims = {name: tuple(model.named_vars_to_dims[name]) for name in kept_names
             if name in model.named_vars_to_dims}
-    return FlatModel(callbacks, kept_names, flat_initial_point, coords, dims)
+    return FlatModel(callbacks, kept_names, _trace_function(point, kept), flat_initial_point,
+                     coords, dims)

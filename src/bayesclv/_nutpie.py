@@ -8,8 +8,10 @@ to sample. Here the model is handed to nutpie as the callbacks of
 cached by structure. nutpie's Rust sampler calls them without the GIL, so its chains run
 in parallel threads, with no Python between two gradients.
 
-The callbacks are deterministic and each chain's random stream comes from the seed, so
-one seed gives the same draws, bit for bit, in any process.
+nutpie stores the unconstrained points; the trace variables are computed from them once
+sampling is done (:meth:`bayesclv._flat.FlatModel.posterior`). The callbacks are
+deterministic and each chain's random stream comes from the seed, so one seed gives the
+same draws, bit for bit, in any process.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import Any
 import pymc as pm
 import xarray as xr
 
-from bayesclv._flat import flat_model
+from bayesclv._flat import FlatModel, flat_model
 
 __all__ = ["nutpie_available", "sample_nutpie"]
 
@@ -43,22 +45,23 @@ def nutpie_available() -> bool:
     return MIN_VERSION <= version <= MAX_VERSION
 
 
-def _compile(model: pm.Model) -> Any:
-    """The model as a nutpie ``CompiledPyMCModel`` with callbacks cached on disk."""
+# The one variable nutpie stores: the unconstrained point of each draw.
+_POINT = "unconstrained_point"
+
+
+def _compile(flat: FlatModel) -> Any:
+    """The flat model as a nutpie ``CompiledPyMCModel`` storing the unconstrained points."""
     from nutpie.compile_pymc import CompiledPyMCModel
 
-    # Jittered per chain from the seed nutpie passes, as PyMC's own "jitter+adapt_diag".
-    flat = flat_model(model, jitter=True)
-    callbacks, slices = flat.callbacks, flat.trace_slices
+    callbacks = flat.callbacks
     return CompiledPyMCModel(
-        _n_dim=flat.n_dim, dims=flat.dims, _coords=flat.coords,
-        _shapes=dict(zip(flat.trace_names, callbacks.shapes, strict=True)),
+        _n_dim=flat.n_dim, dims={}, _coords={}, _shapes={_POINT: (flat.n_dim,)},
         compiled_logp_func=callbacks.logp, compiled_expand_func=callbacks.expand,
         initial_point_func=flat.initial_point,
         # Kept alive with the model: the callbacks read them through ``user_data``.
         shared_data={f"{i}": array for i, array in enumerate(callbacks.arrays)},
-        shared_var_keys={}, user_data=callbacks.meta, n_expanded=flat.n_expanded,
-        shape_info=(flat.trace_names, slices, list(callbacks.shapes)),
+        shared_var_keys={}, user_data=callbacks.meta, n_expanded=flat.n_dim,
+        shape_info=([_POINT], [slice(0, flat.n_dim)], [(flat.n_dim,)]),
         logp_func=None, expand_func=None, reparameterized_names=[],
     )
 
@@ -68,14 +71,20 @@ def sample_nutpie(model: pm.Model, *, draws: int, tune: int, chains: int, cores:
     """Sample ``model`` by nutpie; a DataTree with ``posterior`` and ``sample_stats``."""
     import nutpie
 
-    compiled = _compile(model)
+    # Jittered per chain from the seed nutpie passes, as PyMC's own "jitter+adapt_diag".
+    flat = flat_model(model, jitter=True)
     tree = nutpie.sample(
-        compiled, draws=draws, tune=max(tune, 1), chains=chains, cores=cores,
+        _compile(flat), draws=draws, tune=max(tune, 1), chains=chains, cores=cores,
         seed=random_seed, target_accept=target_accept, progress_bar=progressbar,
         save_warmup=False,
     )
+    stored = tree["posterior"].to_dataset()
+    posterior = flat.posterior(stored[_POINT].values).assign_coords(
+        chain=stored["chain"].values, draw=stored["draw"].values)
+    posterior.attrs = stored.attrs
     # Divergence messages are Python strings (or None) per draw: no numeric array to
     # save or check. Where each divergence happened stays (``divergence_draw``, energy).
     stats = tree["sample_stats"].to_dataset()
     text = [name for name, values in stats.data_vars.items() if values.dtype == object]
-    return tree.assign(sample_stats=xr.DataTree(stats.drop_vars(text)))
+    return tree.assign(posterior=xr.DataTree(posterior),
+                       sample_stats=xr.DataTree(stats.drop_vars(text)))

@@ -1,0 +1,61 @@
+"""A PyMC model on one flat point: the log density callback and the trace from points."""
+
+import numpy as np
+import pymc as pm
+import pytest
+
+from bayesclv._flat import flat_model
+
+
+@pytest.fixture(scope="module")
+def model():
+    with pm.Model(coords={"segment": ["a", "b", "c"]}) as model:
+        mu = pm.Normal("mu", 0.0, 1.0)
+        sigma = pm.HalfNormal("sigma", 1.0)
+        effect = pm.Normal("effect", mu, sigma, dims="segment")
+        pm.Deterministic("scaled", pm.math.exp(effect) * sigma, dims="segment")
+        pm.Deterministic("fixed", pm.math.constant(np.array([1.0, 2.0])))
+        pm.Normal("y", effect.sum(), 1.0, observed=[0.3, -0.2])
+    return model
+
+
+def test_trace_matches_pymc_at_every_point(model):
+    flat = flat_model(model, jitter=False)
+    rng = np.random.default_rng(0)
+    points = rng.normal(size=(2, 5, flat.n_dim))
+    posterior = flat.posterior(points)
+    reference = model.compile_fn(model.unobserved_value_vars, inputs=model.value_vars,
+                                 point_fn=False)
+    names = [v.name for v in model.unobserved_value_vars]
+    for chain in range(2):
+        for draw in range(5):
+            x = points[chain, draw]
+            values = dict(zip(names, reference(x[0], x[1], x[2:]), strict=True))
+            for name in ("mu", "sigma", "effect", "scaled", "fixed"):
+                np.testing.assert_allclose(posterior[name].values[chain, draw],
+                                           values[name], rtol=1e-14)
+    assert posterior["effect"].dims == ("chain", "draw", "segment")
+    assert list(posterior["segment"].values) == ["a", "b", "c"]
+    assert posterior["fixed"].dims == ("chain", "draw", "fixed_dim_0")
+    assert "sigma_log__" not in posterior  # the unconstrained values are not traced
+
+
+def test_one_point_is_one_chain_of_one_draw_and_wrong_lengths_are_refused(model):
+    flat = flat_model(model, jitter=False)
+    point = flat.initial_point(0)
+    posterior = flat.posterior(point)
+    assert posterior.sizes["chain"] == posterior.sizes["draw"] == 1
+    assert posterior["sigma"].item() == pytest.approx(np.exp(point[1]))
+    with pytest.raises(ValueError, match="for a model of 5"):
+        flat.posterior(np.zeros(4))
+
+
+def test_logp_callback_matches_pymc(model):
+    flat = flat_model(model, jitter=False)
+    x = np.array([0.1, -0.3, 0.5, -1.0, 2.0])
+    value, gradient = flat.logp(x)
+    logp = model.compile_logp(jacobian=True)
+    dlogp = model.compile_dlogp(jacobian=True)
+    point = {"mu": x[0], "sigma_log__": x[1], "effect": x[2:]}
+    assert value == pytest.approx(float(logp(point)), rel=1e-13)
+    np.testing.assert_allclose(gradient, dlogp(point), rtol=1e-12)
