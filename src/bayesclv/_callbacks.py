@@ -73,7 +73,6 @@ def logp_callback(dim, x_, gradient_, logp_, user_data_):
 """
 
 
-
 def _copy_point(dim, expanded, x_, out_, user_data_):
     """The expansion nutpie stores: the unconstrained point itself."""
     if dim != expanded:
