@@ -22,14 +22,15 @@ def model():
 def test_trace_matches_pymc_at_every_point(model):
     flat = flat_model(model, jitter=False)
     rng = np.random.default_rng(0)
-    # More draws than one pass of the trace graph takes: the chunks are joined in order.
-    points = rng.normal(size=(2, 600, flat.n_dim))
+    # Three full passes of the trace graph: the chunks are joined in order, and no pass
+    # overwrites what an earlier one returned.
+    points = rng.normal(size=(3, 1024, flat.n_dim))
     posterior = flat.posterior(points)
     reference = model.compile_fn(model.unobserved_value_vars, inputs=model.value_vars,
                                  point_fn=False)
     names = [v.name for v in model.unobserved_value_vars]
-    for chain in range(2):
-        for draw in range(600):
+    for chain in range(3):
+        for draw in range(1024):
             x = points[chain, draw]
             values = dict(zip(names, reference(x[0], x[1], x[2:]), strict=True))
             for name in ("mu", "sigma", "effect", "scaled", "fixed"):

@@ -172,7 +172,9 @@ def _dim_length(model: pm.Model, dim: str) -> int:
 
 
 def flat_model(model: pm.Model, *, jacobian: bool = True, jitter: bool = True) -> FlatModel:
-    """``model`` as C callbacks on its flat unconstrained point, cached by structure.
+    """``model``'s log density as a C callback on its flat unconstrained point, and its trace.
+
+    The callback is cached by the graph's structure; the trace function compiles nothing.
 
     Parameters
     ----------

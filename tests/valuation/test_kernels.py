@@ -42,6 +42,12 @@ def test_hdi_matches_arviz_on_sorted_tied_and_reversed_draws():
                 assert tuple(_hdi(np.ascontiguousarray(values), prob)) == tuple(expected)
 
 
+def test_hdi_of_draws_with_a_nan_is_nan():
+    for values in (np.array([3.0, np.nan, 1.0, 2.0]), np.r_[np.arange(100.0), np.nan]):
+        low, high = _hdi(values, 0.94)
+        assert np.isnan(low) and np.isnan(high)
+
+
 @pytest.mark.parametrize("n", [1, 2, 16, 17, 100, 3001])
 def test_sort_smallest_puts_the_k_smallest_first_in_order(n):
     rng = np.random.default_rng(n)

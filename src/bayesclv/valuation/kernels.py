@@ -90,9 +90,10 @@ def _fill_row(draw, params, inputs, key, discounted, margin, cost, out):
 def _sort_smallest(values, k):
     """Reorder ``values`` in place so that ``values[:k]`` are its ``k`` smallest, ascending.
 
-    A quicksort (median-of-three pivots, insertion sort below 17 elements) that skips
-    every part lying wholly past position ``k``: ``O(n + k log k)``. A few plain loops,
-    where ``np.partition`` and ``np.sort`` each take seconds to compile.
+    A quicksort (median-of-three pivots, insertion sort for parts of at most 17 elements)
+    that skips every part lying wholly past position ``k``: ``O(n + k log k)``. A few
+    plain loops, where ``np.partition`` and ``np.sort`` each take seconds to compile.
+    ``values`` must hold no NaN.
     """
     # Parts still to sort, the larger of each split pushed: at most log2(n) of them.
     stack = np.empty((64, 2), dtype=np.int64)
@@ -152,9 +153,13 @@ def _hdi(values, prob):
     """The narrowest interval holding ``floor(prob * n)`` + 1 sorted draws (ArviZ's rule).
 
     Interval ``i`` runs from the ``i``-th smallest draw to the ``(i + inside)``-th, so only
-    the ``n - inside`` smallest and the ``n - inside`` largest draws are sorted.
+    the ``n - inside`` smallest and the ``n - inside`` largest draws are sorted. Draws
+    with a NaN among them have no interval: both bounds are NaN.
     """
     n = len(values)
+    for value in values:
+        if np.isnan(value):
+            return np.nan, np.nan
     inside = min(int(np.floor(prob * n)), n - 1)
     n_intervals = n - inside
     lower = values.copy()
