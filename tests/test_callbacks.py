@@ -10,7 +10,7 @@ from pytensor.graph.basic import Apply
 from pytensor.graph.op import Op
 
 from bayesclv import _callbacks
-from bayesclv._callbacks import compile_callbacks, fingerprint
+from bayesclv._callbacks import before_compiling, compile_callbacks, fingerprint
 
 pytest.importorskip("numba")
 
@@ -135,3 +135,17 @@ def test_a_damaged_index_entry_means_compiling_again(index):
     callbacks = compile_callbacks(point, logp, gradient, x.size, counting)
     assert len(calls) == 1  # the log density, compiled the ordinary way
     assert _logp(callbacks, x)[0] == pytest.approx(-(1.0 + 4.0 + 9.0) / 2.0)
+
+
+def test_before_compiling_is_told_of_a_structure_missing_from_the_cache_only(index):
+    told = []
+    point, logp, gradient = _graph([1.0, 2.0, 3.0], name="told")
+    with before_compiling(lambda: told.append("compiling")):
+        compile_callbacks(point, logp, gradient, 4, _compile_numba)
+        assert told == ["compiling"]
+        point, logp, _ = _graph([4.0, -2.0], name="told")
+        compile_callbacks(point, logp, _refuse, 4, _refuse)  # loaded: nothing to tell
+    assert told == ["compiling"]
+    point, logp, gradient = _graph([1.0], scale=3.0, name="told")
+    compile_callbacks(point, logp, gradient, 4, _compile_numba)  # outside the block
+    assert told == ["compiling"]

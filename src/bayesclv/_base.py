@@ -20,13 +20,13 @@ import xarray as xr
 from sklearn.base import BaseEstimator
 
 from bayesclv._map import find_map
-from bayesclv._nutpie import nutpie_available, sample_nutpie
+from bayesclv._nutpie import nutpie_available, nutpie_model, sample_nutpie
 from bayesclv._params import Check, Interval, Options
 from bayesclv.data import CustomerColumns
 from bayesclv.diagnostics import warn_if_unconverged
 from bayesclv.storage import save
 
-__all__ = ["BayesianEstimator", "reproducible_compilation",
+__all__ = ["BayesianEstimator", "compile_posterior", "reproducible_compilation",
            "resolve_sampler", "sample_posterior"]
 
 
@@ -93,6 +93,16 @@ def resolve_sampler(sampler: str) -> str:
             "(or sampler='pymc')."
         )
     return sampler
+
+
+def compile_posterior(model: pm.Model) -> None:
+    """Compile what :func:`sample_posterior` needs to sample ``model`` by nutpie; sample nothing.
+
+    The log density goes into the on-disk cache (nothing is done when its structure is
+    there already), so that a later fit of the same structure, in any process, loads it.
+    """
+    with reproducible_compilation():
+        nutpie_model(model)
 
 
 def sample_posterior(

@@ -23,12 +23,14 @@ none, and is compiled the ordinary way.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,7 +46,7 @@ from pytensor.graph.fg import AbstractFunctionGraph
 from pytensor.graph.traversal import graph_inputs, toposort
 from pytensor.scalar.basic import ScalarOp
 
-__all__ = ["Callbacks", "compile_callbacks"]
+__all__ = ["Callbacks", "before_compiling", "compile_callbacks"]
 
 # Part of every fingerprint and cache key (with the callbacks' source templates and the
 # library versions): bumped whenever the fingerprint's rules change.
@@ -109,6 +111,25 @@ class Callbacks:
     meta: np.ndarray
     #: The data arrays ``meta`` points into: kept alive as long as the callbacks are used.
     arrays: tuple[np.ndarray, ...]
+
+
+# What to do before a structure is compiled (not loaded): set by :func:`before_compiling`.
+_BEFORE_COMPILING: contextvars.ContextVar[Callable[[], None] | None] = contextvars.ContextVar(
+    "bayesclv_before_compiling", default=None)
+
+
+@contextlib.contextmanager
+def before_compiling(action: Callable[[], None]) -> Iterator[None]:
+    """Call ``action()`` whenever a log density in the block must be compiled, first.
+
+    Only a structure missing from the cache calls it, just before numba's compilation
+    (tens of seconds) starts: the moment to start other compilation in parallel.
+    """
+    token = _BEFORE_COMPILING.set(action)
+    try:
+        yield
+    finally:
+        _BEFORE_COMPILING.reset(token)
 
 
 # -- fingerprint of a graph before rewriting ----------------------------------------------
@@ -335,6 +356,9 @@ def compile_callbacks(point: Variable, logp: Variable, gradient: Callable[[], Va
             if loaded is not None:
                 return loaded
 
+    action = _BEFORE_COMPILING.get()
+    if action is not None:
+        action()
     logp_fn = compile_fn([point], [logp, gradient()])
     logp_data = logp_fn.get_shared()
     logp_arrays = _copies([s.get_value(borrow=True) for s in logp_data])

@@ -24,7 +24,7 @@ import xarray as xr
 
 from bayesclv._flat import FlatModel, flat_model
 
-__all__ = ["nutpie_available", "sample_nutpie"]
+__all__ = ["nutpie_available", "nutpie_model", "sample_nutpie"]
 
 # The callbacks are handed to nutpie's CompiledPyMCModel, whose fields are not a stable
 # interface across its minor releases: the supported range is pinned in the fast extra.
@@ -66,13 +66,18 @@ def _compile(flat: FlatModel) -> Any:
     )
 
 
+def nutpie_model(model: pm.Model) -> FlatModel:
+    """``model`` as nutpie samples it: its log density compiled, or loaded from the cache."""
+    # Jittered per chain from the seed nutpie passes, as PyMC's own "jitter+adapt_diag".
+    return flat_model(model, jitter=True)
+
+
 def sample_nutpie(model: pm.Model, *, draws: int, tune: int, chains: int, cores: int,
                   random_seed: int, target_accept: float, progressbar: bool) -> xr.DataTree:
     """Sample ``model`` by nutpie; a DataTree with ``posterior`` and ``sample_stats``."""
     import nutpie
 
-    # Jittered per chain from the seed nutpie passes, as PyMC's own "jitter+adapt_diag".
-    flat = flat_model(model, jitter=True)
+    flat = nutpie_model(model)
     tree = nutpie.sample(
         _compile(flat), draws=draws, tune=max(tune, 1), chains=chains, cores=cores,
         seed=random_seed, target_accept=target_accept, progress_bar=progressbar,

@@ -13,10 +13,12 @@ import xarray as xr
 from sklearn.utils.validation import check_is_fitted
 
 from bayesclv._base import BayesianEstimator
+from bayesclv._callbacks import before_compiling
 from bayesclv._hierarchy import profile_names
 from bayesclv._params import Interval, Options
 from bayesclv.data import CustomerData, validate_customers
 from bayesclv.data._dask import is_dask_frame, predict_partitions
+from bayesclv.estimator._background import SpendCompilation
 from bayesclv.estimator._card import CardMethods
 from bayesclv.estimator._clv_priors import PriorChecks
 from bayesclv.estimator._common import (
@@ -221,8 +223,16 @@ class CLVModel(DecisionMethods, ForecastMethods, PriorChecks, CardMethods,
             self.retention_model_ = retention._fit_statistics(X, statistics, self.period_)
             self.spend_model_ = spend._fit_statistics(X, statistics, self.period_)
         else:
-            self.retention_model_ = retention.fit(X, period=self.period_)
-            self.spend_model_ = spend.fit(X, period=self.period_)
+            # With an empty compile cache, the spend model compiles in a second process
+            # while the retention model compiles here.
+            compilation = SpendCompilation(spend, X, self.period_)
+            try:
+                with before_compiling(compilation.start):
+                    self.retention_model_ = retention.fit(X, period=self.period_)
+                compilation.wait()
+                self.spend_model_ = spend.fit(X, period=self.period_)
+            finally:
+                compilation.close()
         self.segments_ = list(self.retention_model_.segments_)
         self.n_customers_in_ = self.retention_model_.n_customers_in_
         self.has_segment_column_ = self.retention_model_.has_segment_column_

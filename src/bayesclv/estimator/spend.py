@@ -129,12 +129,17 @@ class SpendModel(SegmentedModel):
         """
         if is_dask_frame(X):
             return self._fit_statistics(X, self._dask_statistics(X), period)
+        model = self._prepared_model(X, period)
+        self.idata_ = self._fit_model(model, self._monitored_vars(), "spend")
+        return self
+
+    def _prepared_model(self, X: pd.DataFrame, period: str | None) -> pm.Model:
+        """Validate a pandas table, set the fitted state and build the model to fit."""
         data, _ = self._start_fit(X, period)
         self.observed_ = self.family_.observed(data)
         model, self.priors_ = self._build_model(data, self.segments_,
                                                 self._profiles(X, data, self.segments_))
-        self.idata_ = self._fit_model(model, self._monitored_vars(), "spend")
-        return self
+        return model
 
     def _model_from_statistics(self, statistics: TrainingStatistics) -> tuple[pm.Model, dict]:
         self.observed_ = self.family_.observed(

@@ -31,14 +31,28 @@ from numba import types
 from bayesclv._streams import customer_keys, occurrence_key
 from bayesclv.models.spend import SPEND_DRAWS, SPEND_MEANS
 
-__all__ = ["customer_keys", "draw_values", "mean_expected_spend", "net_value",
-           "period_totals", "programme_sums", "spend_by_pair", "summarize_spend",
+__all__ = ["compile_kernels", "customer_keys", "draw_values", "mean_expected_spend",
+           "net_value", "period_totals", "programme_sums", "spend_by_pair", "summarize_spend",
            "summarize_values"]
 
 _DRAWS = types.FunctionType(SPEND_DRAWS)
 _MEANS = types.FunctionType(SPEND_MEANS)
 _F1, _F2, _F3 = types.float64[::1], types.float64[:, ::1], types.float64[:, :, ::1]
 _I1, _U1, _B1 = types.int64[::1], types.uint64[::1], types.boolean[::1]
+
+
+#: Each kernel compiled at its first call, by name: what compiles it now.
+_COMPILE_ON_FIRST_CALL: dict[str, Callable[[], None]] = {}
+
+
+def compile_kernels() -> None:
+    """Compile every valuation kernel now (loaded from numba's cache when there).
+
+    A process that will value customers later can have them ready (into numba's cache)
+    while it does something else; see :mod:`bayesclv.estimator._background`.
+    """
+    for compile_now in _COMPILE_ON_FIRST_CALL.values():
+        compile_now()
 
 
 def _compiled_on_first_call(signature: Any, **options: Any) -> Callable[[Callable], Callable]:
@@ -52,15 +66,19 @@ def _compiled_on_first_call(signature: Any, **options: Any) -> Callable[[Callabl
         dispatcher = numba.njit(**options)(function)
         lock = threading.Lock()
 
-        @functools.wraps(function)
-        def kernel(*args: Any) -> Any:
+        def compile_now() -> None:
             if not dispatcher.signatures:
                 with lock:
                     if not dispatcher.signatures:
                         dispatcher.compile(signature)  # from numba's cache when there
                         dispatcher.disable_compile()
+
+        @functools.wraps(function)
+        def kernel(*args: Any) -> Any:
+            compile_now()
             return dispatcher(*args)
 
+        _COMPILE_ON_FIRST_CALL[function.__name__] = compile_now
         return kernel
 
     return decorate
