@@ -201,3 +201,12 @@ def test_from_empty_caches_the_spend_model_compiles_in_a_second_process(tmp_path
                                  random_seed=4).fit(table)
     np.testing.assert_array_equal(
         np.frombuffer(bytes.fromhex(draws)), warm.spend_model_.posterior_["p"].values.ravel())
+
+
+def test_the_kernels_compiled_first_are_kernels_predict_calls():
+    from bayesclv.valuation import kernels
+
+    assert set(_background.PREDICT_KERNELS) <= set(kernels._COMPILE_ON_FIRST_CALL)
+    kernels.compile_kernels(_background.PREDICT_KERNELS)  # from the cache: no error
+    with pytest.raises(KeyError):
+        kernels.compile_kernels(["no_such_kernel"])

@@ -41,6 +41,8 @@ MAX_ROWS = 50_000
 #: Seconds the spend fit waits for the second process at most before compiling itself.
 WAIT_SECONDS = 900.0
 _READY = "compiled"
+#: The valuation kernels ``CLVModel.predict`` calls (``bayesclv.valuation.kernels``).
+PREDICT_KERNELS = ("window_sums", "summarize_values", "mean_expected_spend", "draw_values")
 # Second processes left compiling valuation kernels: referenced until they end.
 _RUNNING: set[subprocess.Popen] = set()
 
@@ -213,6 +215,7 @@ def main(argv: list[str] | None = None) -> int:
         warnings.simplefilter("ignore")
         compile_posterior(SpendModel(**params)._prepared_model(table, job["period"]))
     print(_READY, flush=True)
+    compile_kernels(PREDICT_KERNELS)  # those the first predict needs, first
     compile_kernels()
     return 0
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numba
@@ -45,14 +45,19 @@ _I1, _U1, _B1 = types.int64[::1], types.uint64[::1], types.boolean[::1]
 _COMPILE_ON_FIRST_CALL: dict[str, Callable[[], None]] = {}
 
 
-def compile_kernels() -> None:
-    """Compile every valuation kernel now (loaded from numba's cache when there).
+def compile_kernels(names: Sequence[str] | None = None) -> None:
+    """Compile valuation kernels now (loaded from numba's cache when there).
 
-    A process that will value customers later can have them ready (into numba's cache)
-    while it does something else; see :mod:`bayesclv.estimator._background`.
+    Another process can so fill numba's cache with them while this one does something
+    else (:mod:`bayesclv.estimator._background`).
+
+    Parameters
+    ----------
+    names : sequence of str, optional
+        The kernels to compile, in this order (function names); all of them by default.
     """
-    for compile_now in _COMPILE_ON_FIRST_CALL.values():
-        compile_now()
+    for name in _COMPILE_ON_FIRST_CALL if names is None else names:
+        _COMPILE_ON_FIRST_CALL[name]()
 
 
 def _compiled_on_first_call(signature: Any, **options: Any) -> Callable[[Callable], Callable]:

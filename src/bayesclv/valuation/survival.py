@@ -14,6 +14,9 @@ from typing import Any
 
 import numba
 import numpy as np
+from numba import types
+
+from bayesclv.valuation.kernels import _compiled_on_first_call
 
 __all__ = ["MAX_PERIODS", "customer_survival_sums", "residual_survival_sums", "window_sums"]
 
@@ -156,7 +159,10 @@ def _profile_sums(family: Any, psi: np.ndarray, tau: np.ndarray, limit: int, blo
     return truncated
 
 
-@numba.njit(cache=True, parallel=True)
+_F1, _F2, _I1 = types.float64[::1], types.float64[:, ::1], types.int64[::1]
+
+
+@_compiled_on_first_call(types.void(_F2, _I1, _F1, _F2, _F2, _F2), cache=True, parallel=True)
 def window_sums(totals, offsets, discount, log_surv, discounted, lifetime):  # pragma: no cover
     """Add one block of future periods to each pair's sums, in place.
 
