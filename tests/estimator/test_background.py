@@ -66,6 +66,7 @@ def test_the_copy_of_the_table_gives_the_model_the_table_gives(customers, tmp_pa
     monkeypatch.setattr(_background, "MAX_ROWS", 250)
     job, copy = _job(spend, customers, "month")
     assert len(copy) <= 250 and set(copy["segment"]) == {"1", "2"}
+    assert copy["customer_id"].tolist() == list(range(len(copy)))  # no identifier leaves
     assert set(copy.columns) == {"customer_id", "segment", "tenure", "churned", "entry",
                                  "n_periods_active", "mean_spend", "age", "channel"}
     copy.to_csv(tmp_path / "customers.csv", index=False)

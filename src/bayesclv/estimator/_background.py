@@ -103,6 +103,8 @@ def _job(spend: Any, X: pd.DataFrame, period: str | None) -> tuple[dict, pd.Data
     table = X[list(dict.fromkeys(columns))]
     if len(table) > MAX_ROWS:
         table = table.iloc[:: -(-len(table) // MAX_ROWS)]
+    # The structure does not depend on who the customers are: no identifier is copied.
+    table = table.assign(**{spend.customer_col: np.arange(len(table))})
     job = {"params": params, "period": period, "kinds": _column_kinds(table)}
     return job, table
 
