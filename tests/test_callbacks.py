@@ -149,3 +149,17 @@ def test_before_compiling_is_told_of_a_structure_missing_from_the_cache_only(ind
     point, logp, gradient = _graph([1.0], scale=3.0, name="told")
     compile_callbacks(point, logp, gradient, 4, _compile_numba)  # outside the block
     assert told == ["compiling"]
+
+
+def test_before_compiling_is_not_told_when_the_cache_cannot_keep_the_result(index,
+                                                                             monkeypatch):
+    told = []
+    point = pt.vector("point", dtype="float64")
+    unnamed = pytensor.shared(np.ones(2))  # no fingerprint: compiled, but never indexed
+    logp = (point[:2] * unnamed).sum()
+    with before_compiling(lambda: told.append("compiling")):
+        compile_callbacks(point, logp, lambda: pt.grad(logp, point), 3, _compile_numba)
+        monkeypatch.setattr(_callbacks, "_index_writable", lambda key: False)
+        point, logp, gradient = _graph([1.0, 2.0], scale=5.0, name="read_only")
+        compile_callbacks(point, logp, gradient, 3, _compile_numba)
+    assert told == []

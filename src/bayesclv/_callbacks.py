@@ -122,8 +122,9 @@ _BEFORE_COMPILING: contextvars.ContextVar[Callable[[], None] | None] = contextva
 def before_compiling(action: Callable[[], None]) -> Iterator[None]:
     """Call ``action()`` whenever a log density in the block must be compiled, first.
 
-    Only a structure missing from the cache calls it, just before numba's compilation
-    (tens of seconds) starts: the moment to start other compilation in parallel.
+    Only a structure missing from a cache that can keep it calls it, just before numba's
+    compilation (tens of seconds) starts: the moment to start other compilation in
+    parallel, into the same cache.
     """
     token = _BEFORE_COMPILING.set(action)
     try:
@@ -304,6 +305,15 @@ def _write_index(key: str, entry: dict) -> None:
         pass
 
 
+def _index_writable(key: str) -> bool:
+    folder = _index_path(key).parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return False
+    return os.access(folder, os.W_OK)
+
+
 def _copies(values: Sequence[Any]) -> list[np.ndarray]:
     arrays = []
     for value in values:
@@ -357,8 +367,8 @@ def compile_callbacks(point: Variable, logp: Variable, gradient: Callable[[], Va
                 return loaded
 
     action = _BEFORE_COMPILING.get()
-    if action is not None:
-        action()
+    if action is not None and key is not None and _index_writable(key):
+        action()  # only when what is compiled now will be found in the cache next time
     logp_fn = compile_fn([point], [logp, gradient()])
     logp_data = logp_fn.get_shared()
     logp_arrays = _copies([s.get_value(borrow=True) for s in logp_data])

@@ -9,6 +9,7 @@ import warnings
 
 import numpy as np
 import pytest
+from sklearn.base import clone
 
 import bayesclv
 from bayesclv import _flat
@@ -17,8 +18,8 @@ from bayesclv._callbacks import fingerprint
 from bayesclv._nutpie import nutpie_available
 from bayesclv.datasets import simulate_customers
 from bayesclv.estimator import _background
-from bayesclv.estimator._background import SpendCompilation, _job, _read_table
-from bayesclv.priors import Prior, priors_from_dict
+from bayesclv.estimator._background import SpendCompilation, _job
+from bayesclv.priors import Prior
 
 needs_nutpie = pytest.mark.skipif(not nutpie_available(), reason="needs the fast extra")
 SEGMENTS = {
@@ -41,8 +42,8 @@ class _Stop(Exception):
     pass
 
 
-def _structure(spend, table, monkeypatch):
-    """The fingerprint of the log density the spend fit would compile for ``table``."""
+def _structure(model, monkeypatch):
+    """The fingerprint of the log density compiled to sample ``model`` by nutpie."""
     keys = []
 
     def record(point, logp, gradient, n_dim, compile_fn):
@@ -50,37 +51,48 @@ def _structure(spend, table, monkeypatch):
         raise _Stop
 
     monkeypatch.setattr(_flat, "compile_callbacks", record)
-    with warnings.catch_warnings(), pytest.raises(_Stop):
-        warnings.simplefilter("ignore")
-        compile_posterior(spend._prepared_model(table, "month"))
+    with pytest.raises(_Stop):
+        compile_posterior(model)
     return keys[0]
 
 
-def test_the_copy_of_the_table_gives_the_model_the_table_gives(customers, tmp_path,
-                                                               monkeypatch):
-    # Segment labels that read as numbers, covariates, a user's prior, fewer rows: the
-    # second process must still build the structure the fit compiles.
-    spend = bayesclv.SpendModel(
-        covariates=["age", "channel"], random_seed=1,
-        priors={"mu": {"log_p": Prior("Normal", mu=1.0, sigma=0.8)}})
-    monkeypatch.setattr(_background, "MAX_ROWS", 250)
-    job, copy = _job(spend, customers, "month")
-    assert len(copy) <= 250 and set(copy["segment"]) == {"1", "2"}
-    assert copy["customer_id"].tolist() == list(range(len(copy)))  # no identifier leaves
-    assert set(copy.columns) == {"customer_id", "segment", "tenure", "churned", "entry",
-                                 "n_periods_active", "mean_spend", "age", "channel"}
-    copy.to_csv(tmp_path / "customers.csv", index=False)
-    read = _read_table(tmp_path, job["kinds"])
-    assert read["segment"].tolist() == copy["segment"].tolist()
-    assert read["churned"].dtype == bool
-    params = dict(job["params"])
-    params["priors"] = priors_from_dict(params["priors"])
-    expected = _structure(spend, customers, monkeypatch)
-    assert expected is not None
-    assert _structure(bayesclv.SpendModel(**params), read, monkeypatch) == expected
+def _written(spend, table, folder):
+    job, arrays = _job(spend, table, "month")
+    (folder / "job.json").write_text(json.dumps(job, default=_background._plain))
+    np.savez(folder / "arrays.npz", **arrays)
+    return job, arrays
+
+
+@pytest.mark.parametrize("case", ["covariates", "example"])
+def test_the_second_process_builds_the_structure_the_fit_compiles(case, customers, tmp_path,
+                                                                   monkeypatch):
+    # Covariates, a user's prior, segment labels that read as numbers; and the example,
+    # whose statistics take the other branch (Laplace grid sums): the second process must
+    # build the very structure the spend fit compiles.
+    if case == "covariates":
+        table = customers
+        spend = bayesclv.SpendModel(
+            covariates=["age", "channel"], random_seed=1,
+            priors={"mu": {"log_p": Prior("Normal", mu=1.0, sigma=0.8)}})
+    else:
+        table = bayesclv.datasets.load_example()
+        spend = bayesclv.SpendModel(random_seed=1)
+    job, arrays = _written(spend, table, tmp_path)
+    # Aggregates and the spenders' median only: no identifier, no customer row.
+    assert not any(np.asarray(v).dtype.kind in "OUS" for v in arrays.values())
+    assert not hasattr(spend, "segments_")  # computed on a copy
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fitted = spend._prepared_model(table, "month")
+    expected = _structure(fitted, monkeypatch)
+    model, _ = _background._model_from_folder(tmp_path)
+    assert not tmp_path.exists()  # deleted once read
+    assert expected is not None and _structure(model, monkeypatch) == expected
     # The negative control: another structure has another fingerprint.
-    other = bayesclv.SpendModel(random_seed=1)
-    assert _structure(other, customers, monkeypatch) != expected
+    other = bayesclv.SpendModel(priors={"pooled": False}, random_seed=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert _structure(other._prepared_model(customers, "month"), monkeypatch) != expected
 
 
 def _fake_second_process(monkeypatch, code):
@@ -90,16 +102,16 @@ def _fake_second_process(monkeypatch, code):
 
 
 def test_the_spend_fit_waits_for_the_compiled_model_only(customers, monkeypatch):
-    _fake_second_process(monkeypatch, "import time; print('compiled', flush=True); "
-                                      "time.sleep(60)")
+    _fake_second_process(monkeypatch, "import time; print('noise', flush=True); "
+                                      "print('compiled', flush=True); time.sleep(60)")
     compilation = SpendCompilation(bayesclv.SpendModel(), customers, "month")
     compilation.start()
     compilation.start()  # once only
     process, folder = compilation._process, compilation._folder
     try:
-        assert (folder / "job.json").exists() and (folder / "customers.csv").exists()
+        assert (folder / "job.json").exists() and (folder / "arrays.npz").exists()
         compilation.wait()
-        assert compilation._ready.is_set() and process.poll() is None
+        assert compilation._compiled and process.poll() is None
         assert not folder.exists()
         compilation.close()
         # Left to finish the kernels, and referenced until then.
@@ -110,8 +122,10 @@ def test_the_spend_fit_waits_for_the_compiled_model_only(customers, monkeypatch)
         _background._RUNNING.discard(process)
 
 
-def test_a_failed_fit_stops_the_second_process(customers, monkeypatch):
-    _fake_second_process(monkeypatch, "import time; time.sleep(60)")
+@pytest.mark.parametrize("code", ["import time; time.sleep(60)",
+                                  "import time; print('noise', flush=True); time.sleep(60)"])
+def test_a_fit_that_fails_first_stops_the_second_process(code, customers, monkeypatch):
+    _fake_second_process(monkeypatch, code)
     compilation = SpendCompilation(bayesclv.SpendModel(), customers, "month")
     compilation.start()
     process, folder = compilation._process, compilation._folder
@@ -120,24 +134,43 @@ def test_a_failed_fit_stops_the_second_process(customers, monkeypatch):
     assert not folder.exists()
 
 
-def test_a_second_process_that_fails_does_not_hold_the_fit(customers, monkeypatch):
-    _fake_second_process(monkeypatch, "import sys; sys.exit(1)")
+@pytest.mark.parametrize("code", ["import sys; sys.exit(1)",
+                                  "print('not the line', flush=True)"])
+def test_a_second_process_that_fails_does_not_hold_the_fit(code, customers, monkeypatch):
+    _fake_second_process(monkeypatch, code)
     compilation = SpendCompilation(bayesclv.SpendModel(), customers, "month")
     compilation.start()
+    process = compilation._process
     compilation.wait()  # returns when the process has ended without the line
+    assert not compilation._compiled
     compilation.close()
-    assert compilation._process is None
+    assert process.poll() is not None and process not in _background._RUNNING
 
 
-@pytest.mark.parametrize("case", ["disabled", "one core", "map", "pymc"])
+def test_a_table_the_spend_model_refuses_starts_nothing(customers, monkeypatch):
+    _fake_second_process(monkeypatch, "raise SystemExit")
+    monkeypatch.setattr(_background, "_command", lambda folder: pytest.fail("started"))
+    compilation = SpendCompilation(bayesclv.SpendModel(),
+                                   customers.drop(columns="mean_spend"), "month")
+    compilation.start()  # the spend fit will say what is wrong; this says nothing
+    compilation.wait()
+    compilation.close()
+    assert compilation._process is None and compilation._folder is None
+
+
+@pytest.mark.parametrize("case", ["disabled", "off", "one core", "frozen", "map", "pymc"])
 def test_nothing_starts_where_it_cannot_help(case, customers, monkeypatch):
     monkeypatch.setattr(_background, "_command", lambda folder: pytest.fail("started"))
     monkeypatch.setattr(_background, "_usable_cores", lambda: 1 if case == "one core" else 2)
-    monkeypatch.setenv("BAYESCLV_COMPILE_IN_BACKGROUND", "0" if case == "disabled" else "1")
+    monkeypatch.setenv("BAYESCLV_COMPILE_IN_BACKGROUND",
+                       {"disabled": "0", "off": " Off"}.get(case, "1"))
+    if case == "frozen":
+        monkeypatch.setattr(sys, "frozen", True, raising=False)
     spend = bayesclv.SpendModel(method="map" if case == "map" else "nuts",
                                 sampler="pymc" if case == "pymc" else "auto")
     if case != "pymc" and not nutpie_available():
         pytest.skip("needs the fast extra")
+    assert _background.enabled() == (case in ("map", "pymc"))
     compilation = SpendCompilation(spend, customers, "month")
     compilation.start()
     compilation.wait()
@@ -146,13 +179,41 @@ def test_nothing_starts_where_it_cannot_help(case, customers, monkeypatch):
 
 
 @needs_nutpie
-def test_the_second_process_compiles_what_the_job_says(customers, tmp_path, capsys):
-    spend = bayesclv.SpendModel(random_seed=2)
-    job, copy = _job(spend, customers, "month")
-    copy.to_csv(tmp_path / "customers.csv", index=False)
-    (tmp_path / "job.json").write_text(json.dumps(job))
+def test_the_second_process_starts_and_says_when_the_model_is_compiled(monkeypatch):
+    # The real command, environment and module path, with the model in the cache already
+    # (fitted here first): the process loads it, says so, and goes on to the kernels.
+    table = bayesclv.datasets.load_example()
+    spend = bayesclv.SpendModel(draws=20, tune=20, chains=1, random_seed=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        compile_posterior(clone(spend)._prepared_model(table, "month"))
+    monkeypatch.setattr(_background, "enabled", lambda: True)
+    compilation = SpendCompilation(spend, table, "month")
+    compilation.start()
+    process = compilation._process
+    try:
+        compilation.wait()
+        assert compilation._compiled
+        compilation.close()
+    finally:
+        assert process.wait(timeout=120) == 0
+        _background._RUNNING.discard(process)
+
+
+@needs_nutpie
+def test_main_compiles_the_model_in_the_folder(customers, tmp_path, capsys):
+    _written(bayesclv.SpendModel(random_seed=2), customers, tmp_path)
     assert _background.main([str(tmp_path)]) == 0
     assert capsys.readouterr().out == "compiled\n"
+
+
+def test_the_kernels_compiled_first_are_kernels_predict_calls():
+    from bayesclv.valuation import kernels
+
+    assert set(_background.PREDICT_KERNELS) <= set(kernels._COMPILE_ON_FIRST_CALL)
+    kernels.compile_kernels(_background.PREDICT_KERNELS)  # from the cache: no error
+    with pytest.raises(KeyError):
+        kernels.compile_kernels(["no_such_kernel"])
 
 
 _COLD_FIT = textwrap.dedent("""
@@ -203,11 +264,3 @@ def test_from_empty_caches_the_spend_model_compiles_in_a_second_process(tmp_path
     np.testing.assert_array_equal(
         np.frombuffer(bytes.fromhex(draws)), warm.spend_model_.posterior_["p"].values.ravel())
 
-
-def test_the_kernels_compiled_first_are_kernels_predict_calls():
-    from bayesclv.valuation import kernels
-
-    assert set(_background.PREDICT_KERNELS) <= set(kernels._COMPILE_ON_FIRST_CALL)
-    kernels.compile_kernels(_background.PREDICT_KERNELS)  # from the cache: no error
-    with pytest.raises(KeyError):
-        kernels.compile_kernels(["no_such_kernel"])

@@ -2,17 +2,19 @@
 
 With an empty compile cache, most of a first ``CLVModel.fit`` is numba compiling the two
 models' log densities, one after the other, on one core. When the retention model's
-structure must be compiled, :class:`SpendCompilation` starts a Python process that builds
-the spend model from the same table and hyper-parameters, compiles its log density into
-the on-disk cache, says so, and then compiles the valuation kernels ``predict`` will use.
-The spend fit waits for the first and loads it from the cache.
+structure must be compiled, :class:`SpendCompilation` computes the spend model's inputs
+(its sufficient statistics, the spenders' median spend, the segments and covariate
+profiles: no customer identifiers) and starts a Python process that builds the spend
+model from them, compiles its log density into the on-disk cache, says so, and then
+compiles the valuation kernels ``predict`` will use. The spend fit waits for the first
+and loads it from the cache.
 
 The cache is keyed by the graph's structure, so the second process compiles exactly what
 the fit would have compiled: the posterior is the same, bit for bit; only the time of the
-compiling changes. Whatever goes wrong there (a table the copy does not reproduce, a
-crash), the spend fit compiles its model itself, as it would have anyway.
-Nothing starts with a single usable core, for a Dask table, for MAP or PyMC's sampler,
-or with the environment variable ``BAYESCLV_COMPILE_IN_BACKGROUND=0``.
+compiling changes. Whatever goes wrong there, the spend fit compiles its model itself, as
+it would have anyway. Nothing starts with a single usable core, in a frozen application,
+for a Dask table, for MAP or PyMC's sampler, when the cache cannot keep the result, or
+with the environment variable ``BAYESCLV_COMPILE_IN_BACKGROUND=0``.
 """
 
 from __future__ import annotations
@@ -30,21 +32,27 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pytensor
+from sklearn.base import clone
 
 from bayesclv._base import resolve_sampler
+from bayesclv._hierarchy import Profiles
+from bayesclv.data.statistics import median_spend
 
-__all__ = ["SpendCompilation", "main"]
+__all__ = ["PREDICT_KERNELS", "SpendCompilation", "enabled", "main"]
 
-#: Customers copied for the second process at most: the structure does not depend on the
-#: number of customers (their statistics are model data), only on the hyper-parameters.
-MAX_ROWS = 50_000
 #: Seconds the spend fit waits for the second process at most before compiling itself.
-WAIT_SECONDS = 900.0
-_READY = "compiled"
+WAIT_SECONDS = 300.0
 #: The valuation kernels ``CLVModel.predict`` calls (``bayesclv.valuation.kernels``).
 PREDICT_KERNELS = ("window_sums", "summarize_values", "mean_expected_spend", "draw_values")
+_READY = "compiled"
+_OFF = {"0", "false", "no", "off"}
+# The PyTensor setting the compiled structure depends on that a process may change after
+# import (the rewrite settings cannot be: the second process inherits them).
+_PYTENSOR_SETTINGS = ("floatX",)
 # Second processes left compiling valuation kernels: referenced until they end.
 _RUNNING: set[subprocess.Popen] = set()
+_RUNNING_LOCK = threading.Lock()
 
 
 def _usable_cores() -> int:
@@ -56,57 +64,9 @@ def _usable_cores() -> int:
 
 def enabled() -> bool:
     """Whether compiling in a second process is allowed here (cores and the setting)."""
-    return (os.environ.get("BAYESCLV_COMPILE_IN_BACKGROUND", "1").strip() != "0"
-            and _usable_cores() >= 2)
-
-
-def _environment() -> dict[str, str]:
-    """The environment for the second process: ours, with the package and the caches."""
-    import numba
-    import pytensor
-
-    env = dict(os.environ)
-    root = str(Path(__file__).resolve().parents[2])  # the folder holding this package
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
-    flags = env.get("PYTENSOR_FLAGS", "")
-    env["PYTENSOR_FLAGS"] = ",".join(
-        f for f in (flags, f"base_compiledir={pytensor.config.base_compiledir}") if f)
-    if numba.config.CACHE_DIR:
-        env["NUMBA_CACHE_DIR"] = str(numba.config.CACHE_DIR)
-    env["BAYESCLV_COMPILE_IN_BACKGROUND"] = "0"
-    return env
-
-
-def _column_kinds(table: pd.DataFrame) -> dict[str, str]:
-    """How to read each column back: ``"str"``, ``"bool"`` or ``"number"``."""
-    kinds = {}
-    for name, dtype in table.dtypes.items():
-        if pd.api.types.is_bool_dtype(dtype):
-            kinds[name] = "bool"
-        elif pd.api.types.is_numeric_dtype(dtype):
-            kinds[name] = "number"
-        else:
-            kinds[name] = "str"
-    return kinds
-
-
-def _job(spend: Any, X: pd.DataFrame, period: str | None) -> tuple[dict, pd.DataFrame]:
-    """What the second process needs: hyper-parameters, period, the columns the model reads."""
-    from bayesclv.priors import priors_to_dict
-
-    params = spend.get_params(deep=False)
-    if params.get("priors") is not None:
-        params["priors"] = priors_to_dict(params["priors"])
-    params["progressbar"] = False
-    columns = [c for c in (*spend._columns().to_dict().values(), *(spend.covariates or ()))
-               if c is not None and c in X.columns]
-    table = X[list(dict.fromkeys(columns))]
-    if len(table) > MAX_ROWS:
-        table = table.iloc[:: -(-len(table) // MAX_ROWS)]
-    # The structure does not depend on who the customers are: no identifier is copied.
-    table = table.assign(**{spend.customer_col: np.arange(len(table))})
-    job = {"params": params, "period": period, "kinds": _column_kinds(table)}
-    return job, table
+    setting = os.environ.get("BAYESCLV_COMPILE_IN_BACKGROUND", "1").strip().lower()
+    return (setting not in _OFF and _usable_cores() >= 2
+            and not getattr(sys, "frozen", False))  # no Python to start in a frozen app
 
 
 def _samples_by_nutpie(spend: Any) -> bool:
@@ -116,8 +76,46 @@ def _samples_by_nutpie(spend: Any) -> bool:
         return False
 
 
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"{type(value).__name__} is not JSON data")
+
+
+def _job(spend: Any, X: pd.DataFrame, period: str | None) -> tuple[dict, dict[str, np.ndarray]]:
+    """The spend model's inputs from ``X``, computed on a copy of ``spend``: JSON and arrays."""
+    from bayesclv.priors import priors_to_dict
+
+    copy = clone(spend)
+    with warnings.catch_warnings():  # the fit itself warns, once
+        warnings.simplefilter("ignore")
+        data, _ = copy._start_fit(X, period)
+        profiled = copy._profiles(X, data, copy.segments_)
+        stats, spent = copy._model_inputs(data, copy.segments_, profiled)
+    profiles = profiled[1]
+    arrays = {f"stats.{name}": np.asarray(value) for name, value in stats.items()}
+    # The spend priors' scale; their values are model data, not part of the structure.
+    arrays["median_spend"] = np.array([median_spend(spent)])
+    if profiles is not None:
+        arrays["profile_segment"], arrays["profile_design"] = profiles.segment, profiles.design
+    params = spend.get_params(deep=False)
+    if params.get("priors") is not None:
+        params["priors"] = priors_to_dict(params["priors"])
+    job = {
+        "params": params, "segments": list(copy.segments_),
+        "scalars": [name for name, value in stats.items() if not isinstance(value, np.ndarray)],
+        "profile_names": None if profiles is None else list(profiles.names),
+        "pytensor": {name: getattr(pytensor.config, name) for name in _PYTENSOR_SETTINGS},
+    }
+    return job, arrays
+
+
 def _command(folder: Path) -> list[str]:
-    return [sys.executable, "-m", "bayesclv.estimator._background", str(folder)]
+    # -P: nothing from the working directory on the path; the package where this one is.
+    root = str(Path(__file__).resolve().parents[2])
+    code = ("import sys; root = sys.argv[1]; root in sys.path or sys.path.insert(0, root); "
+            "from bayesclv.estimator._background import main; sys.exit(main(sys.argv[2:]))")
+    return [sys.executable, "-P", "-c", code, root, str(folder)]
 
 
 class SpendCompilation:
@@ -133,33 +131,38 @@ class SpendCompilation:
         self._started = False
         self._process: subprocess.Popen | None = None
         self._folder: Path | None = None
-        self._ready = threading.Event()
+        self._ready = threading.Event()  # the model is compiled, or the process gave up
+        self._compiled = False
 
     def start(self) -> None:
-        """Start the second process (once), if it can help."""
+        """Start the second process (once), if it can help; never raises."""
         if self._started:
             return
         self._started = True
         if not enabled() or self._spend.method != "nuts" or not _samples_by_nutpie(self._spend):
             return
         try:
-            job, table = _job(self._spend, self._table, self._period)
+            job, arrays = _job(self._spend, self._table, self._period)
             self._folder = Path(tempfile.mkdtemp(prefix="bayesclv-compile-"))
-            table.to_csv(self._folder / "customers.csv", index=False)
             (self._folder / "job.json").write_text(json.dumps(job, default=_plain))
+            np.savez(self._folder / "arrays.npz", **arrays)
             self._process = subprocess.Popen(
                 _command(self._folder), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL, env=_environment(), text=True)
-        except (OSError, TypeError, ValueError):  # then the spend fit compiles, as always
-            self._remove_folder()
-            return
-        threading.Thread(target=self._watch, args=(self._process,), daemon=True).start()
+                stderr=subprocess.DEVNULL, env={**os.environ,
+                                                "BAYESCLV_COMPILE_IN_BACKGROUND": "0"},
+                text=True, creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0))
+            threading.Thread(target=self._watch, args=(self._process,), daemon=True).start()
+        except Exception:  # noqa: BLE001 - whatever it is, the spend fit compiles itself
+            self.close()
 
     def _watch(self, process: subprocess.Popen) -> None:
-        # Returns at the line saying the model is compiled, or when the process ends.
-        process.stdout.readline()
+        for line in process.stdout:
+            if line.strip() == _READY:
+                self._compiled = True
+                break
         self._ready.set()
-        process.stdout.read()
+        for _ in process.stdout:  # until it exits: a full pipe would block it
+            pass
 
     def wait(self) -> None:
         """Wait until the spend model is compiled, or the second process has given up."""
@@ -168,14 +171,15 @@ class SpendCompilation:
         self._remove_folder()
 
     def close(self) -> None:
-        """Leave the second process to finish the kernels; stop it if the fit failed."""
+        """Leave a second process that compiled the model to finish; stop any other."""
         process, self._process = self._process, None
         if process is not None:
-            if self._ready.is_set():
+            if self._compiled and process.poll() is None:
                 # It compiles kernels for a few more seconds, into the cache, and then
                 # exits on its own (this interpreter's exit does not wait for it).
-                _RUNNING.difference_update({p for p in _RUNNING if p.poll() is not None})
-                _RUNNING.add(process)
+                with _RUNNING_LOCK:
+                    _RUNNING.difference_update([p for p in _RUNNING if p.poll() is not None])
+                    _RUNNING.add(process)
             else:
                 process.kill()
                 process.wait()
@@ -187,40 +191,44 @@ class SpendCompilation:
             self._folder = None
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    raise TypeError(f"{type(value).__name__} is not JSON data")
+def _model_from_folder(folder: Path) -> tuple[Any, dict[str, Any]]:
+    """The spend model described in ``folder`` and the PyTensor settings to compile it with.
 
+    ``folder`` was written by :class:`SpendCompilation`.
 
-def _read_table(folder: Path, kinds: dict[str, str]) -> pd.DataFrame:
-    dtypes = {name: str if kind == "str" else bool for name, kind in kinds.items()
-              if kind != "number"}
-    return pd.read_csv(folder / "customers.csv", dtype=dtypes, keep_default_na=False,
-                       na_values=[""])
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Compile the spend model described in the folder ``argv[0]``, then the kernels."""
-    from bayesclv._base import compile_posterior
+    The folder is deleted once read: nothing of the table stays on disk.
+    """
     from bayesclv.estimator.spend import SpendModel
     from bayesclv.priors import priors_from_dict
-    from bayesclv.valuation.kernels import compile_kernels
 
-    folder = Path((sys.argv[1:] if argv is None else argv)[0])
     job = json.loads((folder / "job.json").read_text())
+    with np.load(folder / "arrays.npz", allow_pickle=False) as stored:
+        arrays = {name: stored[name] for name in stored.files}
+    shutil.rmtree(folder, ignore_errors=True)
+    prefix = "stats."
+    stats = {name[len(prefix):]: value[()] if name[len(prefix):] in job["scalars"] else value
+             for name, value in arrays.items() if name.startswith(prefix)}
+    profiles = None if job["profile_names"] is None else Profiles(
+        arrays["profile_segment"], arrays["profile_design"], tuple(job["profile_names"]))
     params = job["params"]
     if params.get("priors") is not None:
         params["priors"] = priors_from_dict(params["priors"])
-    table = _read_table(folder, job["kinds"])
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), pytensor.config.change_flags(**job["pytensor"]):
         warnings.simplefilter("ignore")
-        compile_posterior(SpendModel(**params)._prepared_model(table, job["period"]))
+        model, _ = SpendModel(**params)._model(stats, arrays["median_spend"], job["segments"],
+                                               profiles)
+    return model, job["pytensor"]
+
+
+def main(argv: list[str]) -> int:
+    """Compile the spend model described in the folder ``argv[0]``, then the kernels."""
+    from bayesclv._base import compile_posterior
+    from bayesclv.valuation.kernels import compile_kernels
+
+    model, settings = _model_from_folder(Path(argv[0]))
+    with pytensor.config.change_flags(**settings):
+        compile_posterior(model)
     print(_READY, flush=True)
     compile_kernels(PREDICT_KERNELS)  # those the first predict needs, first
     compile_kernels()
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

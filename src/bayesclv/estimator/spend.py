@@ -151,12 +151,17 @@ class SpendModel(SegmentedModel):
     def _build_model(self, data: CustomerData, segments: list[str],
                      profiled: tuple[np.ndarray, Profiles | None]) -> tuple[pm.Model, dict]:
         """The PyMC model of ``data`` and its resolved priors."""
+        stats, spent = self._model_inputs(data, segments, profiled)
+        return self._model(stats, spent, segments, profiled[1])
+
+    def _model_inputs(self, data: CustomerData, segments: list[str],
+                      profiled: tuple[np.ndarray, Profiles | None]) -> tuple[dict, np.ndarray]:
+        """What :meth:`_model` takes from the table: the statistics and the spenders' spend."""
         profile, profiles = profiled
         n_profiles = len(segments) if profiles is None else len(profiles.segment)
         spent = data.mean_spend[data.spend_observed]
         median_spend(spent)  # refuses a table in which no customer has spend
-        stats = self.family_.statistics(profile, data, n_profiles)
-        return self._model(stats, spent, segments, profiles)
+        return self.family_.statistics(profile, data, n_profiles), spent
 
     def _model(self, stats: dict, mean_spend: np.ndarray, segments: list[str],
                profiles: Profiles | None) -> tuple[pm.Model, dict]:

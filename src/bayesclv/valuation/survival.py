@@ -16,7 +16,7 @@ import numba
 import numpy as np
 from numba import types
 
-from bayesclv.valuation.kernels import _compiled_on_first_call
+from bayesclv.valuation.kernels import _F1, _F2, _I1, _compiled_on_first_call
 
 __all__ = ["MAX_PERIODS", "customer_survival_sums", "residual_survival_sums", "window_sums"]
 
@@ -157,9 +157,6 @@ def _profile_sums(family: Any, psi: np.ndarray, tau: np.ndarray, limit: int, blo
         array, rows = out[key]
         array[:, rows] = value
     return truncated
-
-
-_F1, _F2, _I1 = types.float64[::1], types.float64[:, ::1], types.int64[::1]
 
 
 @_compiled_on_first_call(types.void(_F2, _I1, _F1, _F2, _F2, _F2), cache=True, parallel=True)
