@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import warnings
 
 import numpy as np
@@ -9,6 +10,11 @@ import pytest
 
 import bayesclv
 from bayesclv.datasets import simulate_customers
+
+# The suite already runs a worker per core: a fit's second compiling process would only
+# compete with them and compile what the other worker compiles too. The tests of that
+# process (tests/estimator/test_background.py) turn it on where they need it.
+os.environ.setdefault("BAYESCLV_COMPILE_IN_BACKGROUND", "0")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -235,7 +235,8 @@ _COLD_FIT = textwrap.dedent("""
     _flat.compile_callbacks = counted
     warnings.simplefilter("ignore")
     table, _ = simulate_customers(600, observation_periods=24, random_seed=5)
-    model = bayesclv.CLVModel(draws=30, tune=30, chains=2, sampler="nutpie", random_seed=4)
+    model = bayesclv.CLVModel("geometric", draws=30, tune=30, chains=2, sampler="nutpie",
+                              random_seed=4)
     model.fit(table)
     print(len(compiled))
     print(model.spend_model_.posterior_["p"].values.tobytes().hex())
@@ -259,7 +260,7 @@ def test_from_empty_caches_the_spend_model_compiles_in_a_second_process(tmp_path
     table, _ = simulate_customers(600, observation_periods=24, random_seed=5)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        warm = bayesclv.CLVModel(draws=30, tune=30, chains=2, sampler="nutpie",
+        warm = bayesclv.CLVModel("geometric", draws=30, tune=30, chains=2, sampler="nutpie",
                                  random_seed=4).fit(table)
     np.testing.assert_array_equal(
         np.frombuffer(bytes.fromhex(draws)), warm.spend_model_.posterior_["p"].values.ravel())
