@@ -141,7 +141,9 @@ def main() -> None:
     rows = []
     if args.cold:
         # Both compile caches empty: PyTensor's (models) and numba's (valuation kernels).
-        with tempfile.TemporaryDirectory() as empty, tempfile.TemporaryDirectory() as numba:
+        # The fit's second compiling process may still be writing kernels there.
+        with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as empty, \
+                tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as numba:
             rows.append({**_in_fresh_process("example", empty, numba), "cache": "cold"})
     _in_fresh_process("example", warm)  # fills the cache, if it was empty
     for case in CASES[:1] if args.quick else CASES:

@@ -78,7 +78,7 @@ def test_the_second_process_builds_the_structure_the_fit_compiles(case, customer
         table = bayesclv.datasets.load_example()
         spend = bayesclv.SpendModel(random_seed=1)
     job, arrays = _written(spend, table, tmp_path)
-    # Aggregates and the spenders' median only: no identifier, no customer row.
+    # Numbers only: no identifier, no label (the statistics are per spender here).
     assert not any(np.asarray(v).dtype.kind in "OUS" for v in arrays.values())
     assert not hasattr(spend, "segments_")  # computed on a copy
     with warnings.catch_warnings():
@@ -138,11 +138,12 @@ def test_a_fit_that_fails_first_stops_the_second_process(code, customers, monkey
                                   "print('not the line', flush=True)"])
 def test_a_second_process_that_fails_does_not_hold_the_fit(code, customers, monkeypatch):
     _fake_second_process(monkeypatch, code)
+    monkeypatch.setattr(_background, "WAIT_SECONDS", 30.0)
     compilation = SpendCompilation(bayesclv.SpendModel(), customers, "month")
     compilation.start()
     process = compilation._process
     compilation.wait()  # returns when the process has ended without the line
-    assert not compilation._compiled
+    assert compilation._ready.is_set() and not compilation._compiled
     compilation.close()
     assert process.poll() is not None and process not in _background._RUNNING
 
@@ -156,6 +157,55 @@ def test_a_table_the_spend_model_refuses_starts_nothing(customers, monkeypatch):
     compilation.wait()
     compilation.close()
     assert compilation._process is None and compilation._folder is None
+
+
+def test_a_second_process_past_its_time_is_stopped(customers, monkeypatch):
+    _fake_second_process(monkeypatch, "import time; time.sleep(60)")
+    monkeypatch.setattr(_background, "WAIT_SECONDS", 0.5)
+    compilation = SpendCompilation(bayesclv.SpendModel(), customers, "month")
+    compilation.start()
+    process = compilation._process
+    compilation.wait()
+    assert process.poll() is not None and compilation._process is None
+    compilation.close()
+
+
+def test_clv_fit_starts_it_while_retention_compiles_and_waits_before_spend(monkeypatch):
+    events = []
+
+    class Recorded:
+        def __init__(self, spend, X, period):
+            events.append("created")
+
+        def start(self):
+            events.append("start")
+
+        def wait(self):
+            events.append("wait")
+
+        def close(self):
+            events.append("close")
+
+    def compiling(point, logp, gradient, n_dim, compile_fn):
+        # As when the structure is missing from the cache: the hook, then the compile.
+        _background_action = bayesclv._callbacks._BEFORE_COMPILING.get()
+        if _background_action is not None:
+            _background_action()
+        return original(point, logp, gradient, n_dim, compile_fn)
+
+    def spend_fit(self, *args, **kwargs):
+        events.append("spend fit")
+        return original_spend_fit(self, *args, **kwargs)
+
+    original, original_spend_fit = _flat.compile_callbacks, bayesclv.SpendModel.fit
+    monkeypatch.setattr(_flat, "compile_callbacks", compiling)
+    monkeypatch.setattr(bayesclv.estimator.clv, "SpendCompilation", Recorded)
+    monkeypatch.setattr(bayesclv.SpendModel, "fit", spend_fit)
+    table, _ = simulate_customers(300, observation_periods=12, random_seed=3)
+    bayesclv.CLVModel(method="map", random_seed=0).fit(table)
+    assert events[:5] == ["created", "start", "wait", "spend fit", "close"]
+    # The spend fit's own compile is outside the hook's block.
+    assert events.count("start") == 1
 
 
 @pytest.mark.parametrize("case", ["disabled", "off", "one core", "frozen", "map", "pymc"])
@@ -245,6 +295,7 @@ _COLD_FIT = textwrap.dedent("""
 
 @pytest.mark.slow
 @needs_nutpie
+@pytest.mark.skipif(_background._usable_cores() < 2, reason="needs two cores")
 def test_from_empty_caches_the_spend_model_compiles_in_a_second_process(tmp_path):
     # A cold fit: this process compiles the retention model only, the spend model comes
     # from the cache the second process filled, and the draws are those of a warm fit.

@@ -4,7 +4,8 @@ With an empty compile cache, most of a first ``CLVModel.fit`` is numba compiling
 models' log densities, one after the other, on one core. When the retention model's
 structure must be compiled, :class:`SpendCompilation` computes the spend model's inputs
 (its sufficient statistics, the spenders' median spend, the segments and covariate
-profiles: no customer identifiers) and starts a Python process that builds the spend
+profiles: no customer identifiers, though the statistics are per spender when spenders
+are few against profiles) and starts a Python process that builds the spend
 model from them, compiles its log density into the on-disk cache, says so, and then
 compiles the valuation kernels ``predict`` will use. The spend fit waits for the first
 and loads it from the cache.
@@ -111,11 +112,15 @@ def _job(spend: Any, X: pd.DataFrame, period: str | None) -> tuple[dict, dict[st
 
 
 def _command(folder: Path) -> list[str]:
-    # -P: nothing from the working directory on the path; the package where this one is.
+    # This interpreter's flags (-s, -E, -I, ...), so that it imports what this process
+    # does; -P: nothing from the working directory; and the folder holding this package,
+    # where it is not on the path already (as after a sys.path.insert in this process).
     root = str(Path(__file__).resolve().parents[2])
-    code = ("import sys; root = sys.argv[1]; root in sys.path or sys.path.insert(0, root); "
+    code = ("import os, sys; root = sys.argv[1]; "
+            "any(os.path.realpath(p) == root for p in sys.path) or sys.path.insert(0, root); "
             "from bayesclv.estimator._background import main; sys.exit(main(sys.argv[2:]))")
-    return [sys.executable, "-P", "-c", code, root, str(folder)]
+    return [sys.executable, *subprocess._args_from_interpreter_flags(), "-P", "-c", code,
+            root, str(folder)]
 
 
 class SpendCompilation:
@@ -143,6 +148,7 @@ class SpendCompilation:
             return
         try:
             job, arrays = _job(self._spend, self._table, self._period)
+            self._table = None  # not kept alive by the thread below
             self._folder = Path(tempfile.mkdtemp(prefix="bayesclv-compile-"))
             (self._folder / "job.json").write_text(json.dumps(job, default=_plain))
             np.savez(self._folder / "arrays.npz", **arrays)
@@ -150,24 +156,29 @@ class SpendCompilation:
                 _command(self._folder), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL, env={**os.environ,
                                                 "BAYESCLV_COMPILE_IN_BACKGROUND": "0"},
-                text=True, creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0))
+                creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0))
             threading.Thread(target=self._watch, args=(self._process,), daemon=True).start()
         except Exception:  # noqa: BLE001 - whatever it is, the spend fit compiles itself
             self.close()
 
     def _watch(self, process: subprocess.Popen) -> None:
-        for line in process.stdout:
-            if line.strip() == _READY:
-                self._compiled = True
-                break
-        self._ready.set()
+        try:  # bytes: whatever else a library writes there cannot stop this loop
+            for line in process.stdout:
+                if line.strip() == _READY.encode():
+                    self._compiled = True
+                    break
+        finally:
+            self._ready.set()
         for _ in process.stdout:  # until it exits: a full pipe would block it
             pass
 
     def wait(self) -> None:
-        """Wait until the spend model is compiled, or the second process has given up."""
-        if self._process is not None:
-            self._ready.wait(WAIT_SECONDS)
+        """Wait until the spend model is compiled, or the second process has given up.
+
+        A process still compiling after ``WAIT_SECONDS`` is stopped: the spend fit compiles.
+        """
+        if self._process is not None and not self._ready.wait(WAIT_SECONDS):
+            self.close()
         self._remove_folder()
 
     def close(self) -> None:

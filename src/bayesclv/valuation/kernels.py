@@ -83,6 +83,8 @@ def _compiled_on_first_call(signature: Any, **options: Any) -> Callable[[Callabl
             compile_now()
             return dispatcher(*args)
 
+        if function.__name__ in _COMPILE_ON_FIRST_CALL:
+            raise ValueError(f"a kernel named {function.__name__!r} is registered already")
         _COMPILE_ON_FIRST_CALL[function.__name__] = compile_now
         return kernel
 

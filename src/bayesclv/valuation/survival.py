@@ -168,7 +168,8 @@ def window_sums(totals, offsets, discount, log_surv, discounted, lifetime):  # p
     after step ``j`` is ``log_surv[g, p] - (totals[g, offsets[p] + j] - totals[g,
     offsets[p]])``. Adds ``sum_j S_j discount[j - 1]`` to ``discounted`` and ``sum_j S_j``
     to ``lifetime``, and moves ``log_surv`` to the end of the block. One fused loop per
-    sample: no (samples, pairs, periods) temporaries.
+    sample: no (samples, pairs, periods) temporaries. Every array is C-contiguous float64
+    (``offsets`` int64): the kernel is compiled for those types only.
     """
     n_steps = len(discount)
     for g in numba.prange(totals.shape[0]):
