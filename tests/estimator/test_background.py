@@ -63,7 +63,7 @@ def _written(spend, table, folder):
     return job, arrays
 
 
-@pytest.mark.parametrize("case", ["covariates", "example"])
+@pytest.mark.parametrize("case", ["covariates", "example", "lognormal"])
 def test_the_second_process_builds_the_structure_the_fit_compiles(case, customers, tmp_path,
                                                                    monkeypatch):
     # Covariates, a user's prior, segment labels that read as numbers; and the example,
@@ -74,9 +74,12 @@ def test_the_second_process_builds_the_structure_the_fit_compiles(case, customer
         spend = bayesclv.SpendModel(
             covariates=["age", "channel"], random_seed=1,
             priors={"mu": {"log_p": Prior("Normal", mu=1.0, sigma=0.8)}})
-    else:
+    elif case == "example":
         table = bayesclv.datasets.load_example()
         spend = bayesclv.SpendModel(random_seed=1)
+    else:
+        table, _ = simulate_customers(800, log_spend=True, random_seed=4)
+        spend = bayesclv.SpendModel("lognormal", random_seed=1)
     job, arrays = _written(spend, table, tmp_path)
     # Numbers only: no identifier, no label (the statistics are per spender here).
     assert not any(np.asarray(v).dtype.kind in "OUS" for v in arrays.values())
