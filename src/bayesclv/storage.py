@@ -52,7 +52,7 @@ from bayesclv.priors import priors_to_dict
 from bayesclv.segmentation import KMeansSegmenter, RFMSegmenter
 
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "MAX_ELEMENTS", "READABLE_VERSIONS",
-           "SAVED_SEGMENTERS", "load_data", "save"]
+           "SAVED_SEGMENTERS", "load_data", "params_json", "save"]
 
 FORMAT_NAME = "bayesclv-model"
 #: Version of the layout written by :func:`save`.
@@ -123,6 +123,14 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def params_json(model: Any) -> dict[str, Any]:
+    """An estimator's hyper-parameters as plain JSON data (priors as plain dicts).
+
+    :func:`bayesclv.priors.priors_from_dict` turns ``"priors"`` back into prior objects.
+    """
+    return {k: _plain(v) for k, v in model.get_params(deep=False).items()}
+
+
 def _describe(model: Any, prefix: str, groups: dict[str, xr.Dataset]) -> dict[str, Any]:
     """The JSON config of ``model``; its arrays are added to ``groups`` under ``prefix``."""
     kind = type(model)
@@ -135,7 +143,7 @@ def _describe(model: Any, prefix: str, groups: dict[str, xr.Dataset]) -> dict[st
                 "params": {k: _plain(v) for k, v in params.items()}}
     config: dict[str, Any] = {
         "estimator": kind.__name__,
-        "params": {k: _plain(v) for k, v in model.get_params(deep=False).items()},
+        "params": params_json(model),
         "state": {k: _plain(getattr(model, k)) for k in kind._saved_state},
     }
     if kind._saved_children:

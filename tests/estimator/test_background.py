@@ -58,7 +58,7 @@ def _structure(model, monkeypatch):
 
 def _written(spend, table, folder):
     job, arrays = _job(spend, table, "month")
-    (folder / "job.json").write_text(json.dumps(job, default=_background._plain))
+    (folder / "job.json").write_text(json.dumps(job))
     np.savez(folder / "arrays.npz", **arrays)
     return job, arrays
 

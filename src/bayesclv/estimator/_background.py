@@ -39,6 +39,7 @@ from sklearn.base import clone
 from bayesclv._base import resolve_sampler
 from bayesclv._hierarchy import Profiles
 from bayesclv.data.statistics import median_spend
+from bayesclv.storage import params_json
 
 __all__ = ["PREDICT_KERNELS", "SpendCompilation", "enabled", "main"]
 
@@ -77,33 +78,19 @@ def _samples_by_nutpie(spend: Any) -> bool:
         return False
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    raise TypeError(f"{type(value).__name__} is not JSON data")
-
-
 def _job(spend: Any, X: pd.DataFrame, period: str | None) -> tuple[dict, dict[str, np.ndarray]]:
     """The spend model's inputs from ``X``, computed on a copy of ``spend``: JSON and arrays."""
-    from bayesclv.priors import priors_to_dict
-
     copy = clone(spend)
     with warnings.catch_warnings():  # the fit itself warns, once
         warnings.simplefilter("ignore")
-        data, _ = copy._start_fit(X, period)
-        profiled = copy._profiles(X, data, copy.segments_)
-        stats, spent = copy._model_inputs(data, copy.segments_, profiled)
-    profiles = profiled[1]
+        stats, spent, profiles = copy._prepared_inputs(X, period)
     arrays = {f"stats.{name}": np.asarray(value) for name, value in stats.items()}
     # The spend priors' scale; their values are model data, not part of the structure.
     arrays["median_spend"] = np.array([median_spend(spent)])
     if profiles is not None:
         arrays["profile_segment"], arrays["profile_design"] = profiles.segment, profiles.design
-    params = spend.get_params(deep=False)
-    if params.get("priors") is not None:
-        params["priors"] = priors_to_dict(params["priors"])
     job = {
-        "params": params, "segments": list(copy.segments_),
+        "params": params_json(spend), "segments": [str(s) for s in copy.segments_],
         "scalars": [name for name, value in stats.items() if not isinstance(value, np.ndarray)],
         "profile_names": None if profiles is None else list(profiles.names),
         "pytensor": {name: getattr(pytensor.config, name) for name in _PYTENSOR_SETTINGS},
@@ -150,7 +137,7 @@ class SpendCompilation:
             job, arrays = _job(self._spend, self._table, self._period)
             self._table = None  # not kept alive by the thread below
             self._folder = Path(tempfile.mkdtemp(prefix="bayesclv-compile-"))
-            (self._folder / "job.json").write_text(json.dumps(job, default=_plain))
+            (self._folder / "job.json").write_text(json.dumps(job))
             np.savez(self._folder / "arrays.npz", **arrays)
             self._process = subprocess.Popen(
                 _command(self._folder), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,

@@ -135,11 +135,21 @@ class SpendModel(SegmentedModel):
 
     def _prepared_model(self, X: pd.DataFrame, period: str | None) -> pm.Model:
         """Validate a pandas table, set the fitted state and build the model to fit."""
+        stats, spent, profiles = self._prepared_inputs(X, period)
+        model, self.priors_ = self._model(stats, spent, self.segments_, profiles)
+        return model
+
+    def _prepared_inputs(self, X: pd.DataFrame, period: str | None
+                         ) -> tuple[dict, np.ndarray, Profiles | None]:
+        """Validate a pandas table, set the fitted state and compute what :meth:`_model` takes.
+
+        Returns the statistics, the spenders' mean spend and the covariate profiles.
+        """
         data, _ = self._start_fit(X, period)
         self.observed_ = self.family_.observed(data)
-        model, self.priors_ = self._build_model(data, self.segments_,
-                                                self._profiles(X, data, self.segments_))
-        return model
+        profiled = self._profiles(X, data, self.segments_)
+        stats, spent = self._model_inputs(data, self.segments_, profiled)
+        return stats, spent, profiled[1]
 
     def _model_from_statistics(self, statistics: TrainingStatistics) -> tuple[pm.Model, dict]:
         self.observed_ = self.family_.observed(
