@@ -2,7 +2,7 @@ import numpy as np
 import pymc as pm
 import pytest
 
-from bayesclv._hierarchy import centring_mask, segment_effects
+from bayesclv._hierarchy import centring_mask, population_prior, segment_effects
 from bayesclv._laplace import SegmentLaplace, segment_laplace
 from bayesclv.priors import Prior
 
@@ -16,18 +16,29 @@ def _priors(mask):
     }
 
 
-def _hierarchy_at_random_point(priors, laplace, seed=0):
-    """psi, mu, chol, the hierarchy's log density and the offsets at a random point."""
+def _model(priors, laplace):
     coords = {"segment": list("wxyz"), "x_coord": list("abc"), "x_coord_": list("abc")}
     with pm.Model(coords=coords) as model:
         segment_effects("x", list("abc"), priors, laplace)
-    outputs = model.replace_rvs_by_values([model["x_psi"], model["x_mu"], model["x_chol"],
-                                           model["x_hierarchy"]])
-    values = model.compile_fn(outputs, inputs=model.value_vars, point_fn=True)
+    return model
+
+
+def _at_random_point(model, names, seed=0):
+    """The named variables at a random point of the model's values, and the point."""
+    outputs = model.replace_rvs_by_values([model[name] for name in names])
+    values = model.compile_fn(outputs, inputs=model.value_vars, point_fn=True,
+                              on_unused_input="ignore")
     rng = np.random.default_rng(seed)
     point = {name: value + rng.normal(0.0, 0.7, np.shape(value))
              for name, value in model.initial_point().items()}
-    return (*values(point), point["x_offset"])
+    return values(point), point
+
+
+def _hierarchy_at_random_point(priors, laplace, seed=0):
+    """psi, mu, chol, the hierarchy's log density and the offsets at a random point."""
+    values, point = _at_random_point(_model(priors, laplace),
+                                     ["x_psi", "x_mu", "x_chol", "x_hierarchy"], seed)
+    return (*values, point["x_offset"])
 
 
 _MODE = np.arange(12.0).reshape(4, 3) / 10.0
@@ -135,3 +146,80 @@ def test_segment_laplace_recovers_mode_and_sd_of_a_gaussian_likelihood():
     np.testing.assert_allclose(laplace.sd, 1.0 / np.sqrt(precision), rtol=1e-3)
     mode = (np.where(np.isinf(variance), 0.0, centre / variance) + prior_mean / prior_var)
     np.testing.assert_allclose(laplace.mode, mode / precision, atol=1e-4)
+
+
+def _normal_logpdf(x, mean, sd):
+    return -0.5 * ((x - mean) / sd) ** 2 - np.log(sd) - 0.5 * np.log(2.0 * np.pi)
+
+
+@pytest.mark.parametrize("correlated", [True, False])
+def test_sampled_population_mean_is_its_gaussian_conditional_with_the_jacobian(correlated):
+    """mu = m + R^-T u: the Gaussian conditional of mu given the spread and the Laplace fits.
+
+    Its potential is the prior's log density at mu plus log |d mu / d u| = -sum log diag R,
+    so the posterior is the one of the model with mu as the variable.
+    """
+    correlation = np.array([[1.0, 0.6, -0.3], [0.6, 1.0, 0.2], [-0.3, 0.2, 1.0]])
+    covariance = _SD[:, :, None] * correlation * _SD[:, None, :]
+    covariance[2] = np.nan  # no Laplace fit: the segment weighs nothing
+    priors = {**_priors("auto"), "correlated": correlated}
+    model = _model(priors, SegmentLaplace(_MODE, covariance))
+    assert {"x_mu_offset", "x_sigma"} <= set(model.named_vars)
+    assert ("x_corr_chol" in model.named_vars) == correlated
+    (mu, chol, potential), point = _at_random_point(model, ["x_mu", "x_chol", "x_population"])
+    spread = chol @ chol.T
+    known = [0, 1, 3]
+    prior_mean, prior_sd = np.array([1.0, -1.0, 0.0]), np.full(3, 2.0)
+    weights = [np.linalg.inv(spread + covariance[s]) for s in known]
+    precision = np.diag(prior_sd**-2.0) + sum(weights)
+    weighted = prior_mean / prior_sd**2 + sum(weight @ _MODE[s]
+                                               for weight, s in zip(weights, known, strict=True))
+    root = np.linalg.cholesky(precision)
+    expected = np.linalg.solve(precision, weighted) + np.linalg.solve(root.T,
+                                                                      point["x_mu_offset"])
+    np.testing.assert_allclose(mu, expected, rtol=1e-10)
+    assert potential == pytest.approx(
+        _normal_logpdf(mu, prior_mean, prior_sd).sum() - np.log(np.diag(root)).sum(), rel=1e-10)
+    # Negative control: without the Jacobian it is another density.
+    assert potential != pytest.approx(_normal_logpdf(mu, prior_mean, prior_sd).sum(), rel=1e-6)
+
+
+def test_without_a_laplace_fit_the_population_is_its_own_variables():
+    """A MAP fit optimises the density of mu and the packed Cholesky factor themselves."""
+    model = _model(_priors("auto"), None)
+    names = set(model.named_vars)
+    assert {"x_mu_a", "x_mu_b", "x_mu_c", "x_lkj"} <= names
+    assert not names & {"x_mu_offset", "x_corr_chol", "x_population"}
+
+
+def test_sampled_spread_has_the_prior_of_lkj_cholesky_cov():
+    """sigma and LKJCorr's Cholesky factor, drawn forward, match LKJCholeskyCov's draws."""
+    coords = {"segment": list("wxyz"), "x_coord": list("abc"), "x_coord_": list("abc")}
+    with pm.Model(coords=coords) as model:
+        segment_effects("x", list("abc"), _priors("auto"), _independent(_SD))
+    sampled = pm.sample_prior_predictive(draws=4000, model=model, random_seed=1,
+                                         var_names=["x_sigma", "x_corr_chol"])["prior"]
+    chol = (sampled["x_sigma"].to_numpy()[..., :, None] * sampled["x_corr_chol"].to_numpy())
+    reference = population_prior("x", list("abc"), _priors("auto"), 4000, 2)["x_chol"]
+    quantiles = [0.1, 0.5, 0.9]
+    np.testing.assert_allclose(np.quantile(chol.reshape(-1, 3, 3), quantiles, axis=0),
+                               np.quantile(reference.to_numpy().reshape(-1, 3, 3),
+                                           quantiles, axis=0), atol=0.06)
+    # Negative control: a stronger LKJ concentration is told apart.
+    tighter = population_prior("x", list("abc"), {**_priors("auto"), "lkj_eta": 50.0}, 4000, 2)
+    assert np.abs(np.quantile(tighter["x_chol"].to_numpy()[..., 1, 0], 0.9)
+                  - np.quantile(chol[..., 1, 0], 0.9)) > 0.15
+
+
+def test_population_prior_draws_mu_and_chol_from_the_priors():
+    prior = population_prior("x", list("abc"), _priors("auto"), 3000, 0)
+    assert prior["x_mu"].dims == ("chain", "draw", "x_coord")
+    assert prior["x_chol"].dims == ("chain", "draw", "x_coord", "x_coord_")
+    mu = prior["x_mu"].to_numpy().reshape(-1, 3)
+    np.testing.assert_allclose(mu.mean(axis=0), [1.0, -1.0, 0.0], atol=0.15)
+    np.testing.assert_allclose(mu.std(axis=0), 2.0, rtol=0.06)
+    np.testing.assert_array_equal(np.triu(prior["x_chol"].to_numpy(), 1), 0.0)
+    # Unpooled: the mu priors' location and scale, in every draw.
+    unpooled = population_prior("x", list("abc"), {**_priors("auto"), "pooled": False}, 5, 0)
+    np.testing.assert_array_equal(unpooled["x_mu"].to_numpy()[0, 3], [1.0, -1.0, 0.0])
+    np.testing.assert_array_equal(unpooled["x_chol"].to_numpy()[0, 3], np.diag([2.0] * 3))

@@ -6,8 +6,9 @@ coordinate: ``log_eta``, ``log_k``, ...), drawn from a population distribution::
     psi_s = mu + chol @ z_s,   z_s ~ Normal(0, I),   chol = diag(sigma) L,   L ~ LKJ
 
 NUTS samples each element in a form between the non-centred ``z`` and the centred ``psi``,
-weighted by how tightly the segment's own data pin it (:func:`segment_effects`): the same
-posterior, in coordinates that stay close to independent normals.
+weighted by how tightly the segment's own data pin it (:func:`segment_effects`), and the
+population's mean given its spread the same way: the same posterior, in coordinates that
+stay close to independent normals.
 
 The same function builds it in PyMC (:func:`segment_effects`) and draws a new segment
 from the fitted population in numpy (:func:`draw_new_segments`), so that an unseen
@@ -17,6 +18,7 @@ segment gets a real answer with wider uncertainty.
 from __future__ import annotations
 
 import hashlib
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -29,8 +31,11 @@ import xarray as xr
 from bayesclv._laplace import SegmentLaplace
 from bayesclv.priors import pymc_distribution
 
+# Prior distributions on the whole real line: the population mean may be reparametrised.
+_REAL_LINE = frozenset({"Normal", "StudentT"})
+
 __all__ = ["Profiles", "centring_mask", "draw_new_segments", "parametrisation_data",
-           "prior_variable", "profile_effects", "profile_names", "profile_psi",
+           "population_prior", "prior_variable", "profile_effects", "profile_names", "profile_psi",
            "segment_effects", "segment_psi_draws"]
 
 
@@ -98,8 +103,11 @@ def prior_variable(prior: Any, name: str, **kwargs: Any) -> Any:
     on its median spend or observation window) compiles to the same function for every
     table.
     """
-    params = {key: pm.Data(f"{name}_{key}", float(value)) for key, value in prior.params.items()}
-    return pymc_distribution(prior.distribution)(name, **params, **kwargs)
+    return pymc_distribution(prior.distribution)(name, **_prior_data(prior, name), **kwargs)
+
+
+def _prior_data(prior: Any, name: str) -> dict[str, Any]:
+    return {key: pm.Data(f"{name}_{key}", float(value)) for key, value in prior.params.items()}
 
 
 def segment_effects(prefix: str, coords: Sequence[str], priors: Mapping[str, Any],
@@ -158,37 +166,28 @@ def segment_effects(prefix: str, coords: Sequence[str], priors: Mapping[str, Any
     or the non-centred one (``P = 0``) per element. ``a``, ``P``, the mode and the slopes
     are model data, so the compiled model does not depend on them. The offset is flat and
     its density a potential, so PyMC cannot draw ``psi`` forward: prior draws
-    come from ``mu`` and ``chol`` (:func:`draw_new_segments`), as an unseen segment's do.
+    come from ``mu`` and ``chol`` (:func:`population_prior`, :func:`draw_new_segments`),
+    as an unseen segment's do.
+
+    With a Laplace fit (a NUTS fit) the population is sampled in such coordinates too:
+    ``sigma`` and the correlation's Cholesky factor (:func:`_population_scale`) and
+    ``mu`` from a standardised offset given them (:func:`_sampled_population_mean`),
+    where its prior is on the real line. Without one (MAP) ``mu`` and ``chol`` are the
+    variables, so that the optimum is the mode of their own density.
     """
     coord_dim = f"{prefix}_coord"
     n_coords = len(coords)
     if not priors.get("pooled", True):
         return _unpooled_effects(prefix, coords, priors)
-    mu = pt.stack([prior_variable(priors["mu"][c], f"{prefix}_mu_{c}") for c in coords])
-    mu = pm.Deterministic(f"{prefix}_mu", mu, dims=coord_dim)
-    sigma_priors = [priors["sigma"][c] for c in coords]
-    if n_coords > 1 and priors.get("correlated", True):
-        if len({p.distribution for p in sigma_priors}) != 1:
-            raise ValueError(
-                "With correlated segment effects all 'sigma' priors must use one "
-                "distribution; set priors={'correlated': False} to mix them."
-            )
-        params = {
-            key: pm.Data(f"{prefix}_sigma_{key}", np.array([p.params[key] for p in sigma_priors]))
-            for key in sigma_priors[0].params
-        }
-        sd_dist = _vector_dist(sigma_priors[0].distribution, params, n_coords)
-        chol, _, sigma = pm.LKJCholeskyCov(
-            f"{prefix}_lkj", eta=float(priors["lkj_eta"]), n=n_coords, sd_dist=sd_dist,
-            compute_corr=True, store_in_trace=False,
-        )
-        pm.Deterministic(f"{prefix}_sigma", sigma, dims=coord_dim)
+    if laplace is not None and all(priors["mu"][c].distribution in _REAL_LINE for c in coords):
+        # NUTS's form: the population in coordinates close to independent normals.
+        chol = _population_scale(prefix, coords, priors, sampled=True)
+        mu = pm.Deterministic(f"{prefix}_mu", _sampled_population_mean(
+            prefix, coords, priors["mu"], chol, laplace), dims=coord_dim)
     else:
-        sigma = pt.stack([prior_variable(p, f"{prefix}_sigma_{c}")
-                          for p, c in zip(sigma_priors, coords, strict=True)])
-        sigma = pm.Deterministic(f"{prefix}_sigma", sigma, dims=coord_dim)
-        chol = pt.diag(sigma)
-    chol = pm.Deterministic(f"{prefix}_chol", chol, dims=(coord_dim, f"{coord_dim}_"))
+        # The parameters on their own scale, whose joint mode a MAP fit reports.
+        mu = _population_mean(prefix, coords, priors)
+        chol = _population_scale(prefix, coords, priors, sampled=laplace is not None)
     n_segments = len(pm.modelcontext(None).coords["segment"])
     mode, slope, prior_weight, precision = parametrisation_data(
         priors.get("centered", "auto"), laplace,
@@ -217,6 +216,201 @@ def segment_effects(prefix: str, coords: Sequence[str], priors: Mapping[str, Any
     pm.Potential(f"{prefix}_hierarchy", log_density)
     return pm.Deterministic(f"{prefix}_psi", pt.stack(psi_columns, axis=-1),
                             dims=("segment", coord_dim))
+
+
+def _population_mean(prefix: str, coords: Sequence[str], priors: Mapping[str, Any]) -> Any:
+    """Create the population mean ``f"{prefix}_mu"`` (dim ``f"{prefix}_coord"``) as priors.
+
+    One random variable ``f"{prefix}_mu_{coord}"`` per coordinate, with that coordinate's
+    ``mu`` prior: the form a MAP fit optimises and prior draws come from.
+    """
+    mu = pt.stack([prior_variable(priors["mu"][c], f"{prefix}_mu_{c}") for c in coords])
+    return pm.Deterministic(f"{prefix}_mu", mu, dims=f"{prefix}_coord")
+
+
+def _population_scale(prefix: str, coords: Sequence[str], priors: Mapping[str, Any], *,
+                     sampled: bool) -> Any:
+    """Create the spread of segments around the population: ``sigma`` and ``chol``.
+
+    Stores the deterministics (or variables) ``f"{prefix}_sigma"`` (coordinate) and
+    ``f"{prefix}_chol"`` (coordinate, coordinate), ``chol = diag(sigma) L`` with ``L``
+    the Cholesky factor of an LKJ(``lkj_eta``) correlation matrix when the coordinates
+    are correlated, ``diag(sigma)`` otherwise.
+
+    Parameters
+    ----------
+    sampled : bool
+        The form NUTS samples: ``sigma`` and the correlation's Cholesky factor
+        ``f"{prefix}_corr_chol"`` as two variables, whose unconstrained coordinates are
+        ``log sigma`` and the scale-free ones of PyMC's ``LKJCorr`` (the same prior as
+        ``LKJCholeskyCov``, which instead samples ``chol``'s off-diagonal elements on
+        the scale of ``sigma``: a funnel when few segments leave ``sigma`` wide). Else
+        ``LKJCholeskyCov``, whose density over ``chol`` a MAP fit maximises.
+    """
+    coord_dim = f"{prefix}_coord"
+    n_coords = len(coords)
+    sigma_priors = [priors["sigma"][c] for c in coords]
+    if n_coords > 1 and priors.get("correlated", True):
+        if len({p.distribution for p in sigma_priors}) != 1:
+            raise ValueError(
+                "With correlated segment effects all 'sigma' priors must use one "
+                "distribution; set priors={'correlated': False} to mix them."
+            )
+        params = {
+            key: pm.Data(f"{prefix}_sigma_{key}", np.array([p.params[key] for p in sigma_priors]))
+            for key in sigma_priors[0].params
+        }
+        eta = float(priors["lkj_eta"])
+        if sampled:
+            sigma = pymc_distribution(sigma_priors[0].distribution)(
+                f"{prefix}_sigma", **params, dims=coord_dim)
+            correlation = pm.LKJCorr(f"{prefix}_corr_chol", n=n_coords, eta=eta,
+                                     dims=(coord_dim, f"{coord_dim}_"))
+            chol = sigma[:, None] * correlation
+        else:
+            sd_dist = _vector_dist(sigma_priors[0].distribution, params, n_coords)
+            chol, _, sigma = pm.LKJCholeskyCov(
+                f"{prefix}_lkj", eta=eta, n=n_coords, sd_dist=sd_dist,
+                compute_corr=True, store_in_trace=False,
+            )
+            pm.Deterministic(f"{prefix}_sigma", sigma, dims=coord_dim)
+    else:
+        sigma = pt.stack([prior_variable(p, f"{prefix}_sigma_{c}")
+                          for p, c in zip(sigma_priors, coords, strict=True)])
+        sigma = pm.Deterministic(f"{prefix}_sigma", sigma, dims=coord_dim)
+        chol = pt.diag(sigma)
+    return pm.Deterministic(f"{prefix}_chol", chol, dims=(coord_dim, f"{coord_dim}_"))
+
+
+def population_prior(prefix: str, coords: Sequence[str], priors: Mapping[str, Any],
+                     draws: int, random_seed: Any) -> xr.Dataset:
+    """Prior draws of the population: ``f"{prefix}_mu"`` and ``f"{prefix}_chol"``.
+
+    From the priors alone (no data), in the parametrisation a MAP fit uses, so that they
+    are drawn forward whatever form NUTS samples.
+
+    Returns
+    -------
+    xarray.Dataset
+        The two variables, dims (chain, draw, coordinate[, coordinate_]), one chain.
+    """
+    coord_dim = f"{prefix}_coord"
+    names = [f"{prefix}_mu", f"{prefix}_chol"]
+    with pm.Model(coords={coord_dim: list(coords), f"{coord_dim}_": list(coords)}) as model:
+        if priors.get("pooled", True):
+            _population_mean(prefix, coords, priors)
+            _population_scale(prefix, coords, priors, sampled=False)
+        else:
+            _unpooled_population(prefix, coords, priors)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*Potentials.*")
+        prior = pm.sample_prior_predictive(draws=int(draws), model=model, var_names=names,
+                                           random_seed=random_seed)
+    return prior["prior"].to_dataset()[names].transpose("chain", "draw", ...)
+
+
+def _sampled_population_mean(prefix: str, coords: Sequence[str], mu_priors: Mapping[str, Any],
+                             chol: Any, laplace: SegmentLaplace) -> Any:
+    """The population mean ``mu`` as NUTS samples it, from one flat ``f"{prefix}_mu_offset"``.
+
+    Given the spread ``Sigma = chol chol^T``, each segment's data say ``x_s ~ N(mu, Sigma
+    + C_s)`` under their Laplace fit (mode ``x_s``, covariance ``C_s``; segments without
+    one say nothing), and the prior says ``mu ~ N(m0, S0)`` (the priors' location and
+    scale), so ``mu`` has the conditional posterior ``N(Lambda^-1 b, Lambda^-1)`` with
+    ``Lambda = S0^-1 + sum_s (Sigma + C_s)^-1`` and ``b = S0^-1 m0 + sum_s (Sigma +
+    C_s)^-1 x_s``. ``mu = Lambda^-1 b + R^-T u`` (``Lambda = R R^T``) makes ``u`` close to
+    ``N(0, I)`` whatever ``Sigma``: without it the scale of ``mu`` follows ``sigma /
+    sqrt(segments)``, a funnel when a few segments leave ``sigma`` wide. It is a change of
+    variable with the Jacobian ``det R^-1``, which depends on ``chol`` alone, so the
+    posterior is the same: the potential is the prior's log density at ``mu`` (any prior
+    on the real line) minus ``sum log diag R``.
+    """
+    coord_dim = f"{prefix}_coord"
+    n_segments, n_coords = np.shape(laplace.mode)
+    covariance = np.asarray(laplace.covariance, dtype=np.float64)
+    known = np.isfinite(covariance.reshape(n_segments, -1)).all(axis=1)
+    location = [float(mu_priors[c].params["mu"]) for c in coords]
+    scale = np.array([float(mu_priors[c].params["sigma"]) for c in coords])
+    data_mode = pm.Data(f"{prefix}_population_mode", np.where(
+        known[:, None], np.asarray(laplace.mode, dtype=np.float64), 0.0))
+    # A segment without a Laplace fit weighs nothing; a unit covariance keeps the sum finite.
+    data_covariance = pm.Data(f"{prefix}_population_covariance", np.where(
+        known[:, None, None], covariance, np.eye(n_coords)))
+    data_weight = pm.Data(f"{prefix}_population_weight", known.astype(np.float64))
+    prior_precision = pm.Data(f"{prefix}_mu_precision", 1.0 / scale**2)
+    prior_location = pm.Data(f"{prefix}_mu_location", np.asarray(location))
+    # Entry by entry (n <= 3 coordinates): elementwise over segments, which PyTensor fuses
+    # into a few loops, where batched LAPACK calls would double the cost of a gradient.
+    n = n_coords
+    spread = [[sum((chol[i, k] * chol[j, k] for k in range(min(i, j) + 1)), start=0.0)
+               for j in range(n)] for i in range(n)]
+    root = _cholesky([[spread[i][j] + data_covariance[:, i, j] for j in range(n)]
+                      for i in range(n)])
+    inverse_root = [_forward(root, [float(i == j) for i in range(n)]) for j in range(n)]
+    weights = [[pt.sum(data_weight * sum((inverse_root[i][k] * inverse_root[j][k]
+                                          for k in range(max(i, j), n)), start=0.0))
+                if i <= j else None for j in range(n)] for i in range(n)]
+    precision = [[(weights[min(i, j)][max(i, j)] + (prior_precision[i] if i == j else 0.0))
+                  for j in range(n)] for i in range(n)]
+    modes = [pt.sum(data_weight * sum((inverse_root[i][k] * inverse_root[j][k]
+                                       * data_mode[:, j]
+                                       for j in range(n) for k in range(max(i, j), n)),
+                                      start=0.0)) for i in range(n)]
+    weighted = [prior_precision[i] * prior_location[i] + modes[i] for i in range(n)]
+    offset = pm.Flat(f"{prefix}_mu_offset", dims=coord_dim)
+    precision_root = _cholesky(precision)
+    mean = _backward(precision_root, _forward(precision_root, weighted))
+    spread_of_mean = _backward(precision_root, [offset[i] for i in range(n)])
+    mu = pt.stack([mean[i] + spread_of_mean[i] for i in range(n)])
+    prior = [pm.logp(pymc_distribution(mu_priors[c].distribution).dist(
+                 **_prior_data(mu_priors[c], f"{prefix}_mu_{c}")), mu[j])
+             for j, c in enumerate(coords)]
+    pm.Potential(f"{prefix}_population",
+                 sum(prior, start=0.0)
+                 - sum((pt.log(precision_root[i][i]) for i in range(n)), start=0.0))
+    return mu
+
+
+def _cholesky(matrix: list[list[Any]]) -> list[list[Any]]:
+    """The lower Cholesky factor of a symmetric positive-definite matrix, entry by entry.
+
+    ``matrix[i][j]`` (``j <= i`` read) are tensors that broadcast together (a batch).
+    """
+    n = len(matrix)
+    low: list[list[Any]] = [[0.0] * n for _ in range(n)]
+    for j in range(n):
+        low[j][j] = pt.sqrt(matrix[j][j] - sum((low[j][k] ** 2 for k in range(j)), start=0.0))
+        for i in range(j + 1, n):
+            low[i][j] = (matrix[i][j] - sum((low[i][k] * low[j][k] for k in range(j)),
+                                            start=0.0)) / low[j][j]
+    return low
+
+
+def _forward(low: list[list[Any]], vector: list[Any]) -> list[Any]:
+    """``L^-1 v`` for a lower-triangular ``L`` given entry by entry."""
+    out: list[Any] = []
+    for i in range(len(low)):
+        # Known zeros stay Python zeros: the unit vectors of an inverse add no nodes.
+        terms = [low[i][k] * out[k] for k in range(i) if not _is_zero(out[k])]
+        if _is_zero(vector[i]) and not terms:
+            out.append(0.0)
+        else:
+            out.append((vector[i] - sum(terms, start=0.0)) / low[i][i])
+    return out
+
+
+def _is_zero(value: Any) -> bool:
+    return isinstance(value, float) and value == 0.0
+
+
+def _backward(low: list[list[Any]], vector: list[Any]) -> list[Any]:
+    """``L^-T v`` for a lower-triangular ``L`` given entry by entry."""
+    n = len(low)
+    out: list[Any] = [0.0] * n
+    for i in reversed(range(n)):
+        out[i] = (vector[i] - sum((low[k][i] * out[k] for k in range(i + 1, n)), start=0.0)
+                  ) / low[i][i]
+    return out
 
 
 def parametrisation_data(centered: Any, laplace: SegmentLaplace | None,
@@ -305,6 +499,16 @@ def _unpooled_effects(prefix: str, coords: Sequence[str], priors: Mapping[str, A
     segment unseen in training is drawn from the prior.
     """
     coord_dim = f"{prefix}_coord"
+    location, scale = _unpooled_population(prefix, coords, priors)
+    z = pm.Normal(f"{prefix}_z", 0.0, 1.0, dims=("segment", coord_dim))
+    psi = location[None, :] + z * scale[None, :]
+    return pm.Deterministic(f"{prefix}_psi", psi, dims=("segment", coord_dim))
+
+
+def _unpooled_population(prefix: str, coords: Sequence[str], priors: Mapping[str, Any]
+                         ) -> tuple[np.ndarray, np.ndarray]:
+    """Store the ``mu`` priors' location and scale as the population; return them."""
+    coord_dim = f"{prefix}_coord"
     mu_priors = [priors["mu"][c] for c in coords]
     if any(p.distribution != "Normal" for p in mu_priors):
         raise ValueError(
@@ -317,9 +521,7 @@ def _unpooled_effects(prefix: str, coords: Sequence[str], priors: Mapping[str, A
     pm.Deterministic(f"{prefix}_sigma", pt.as_tensor(scale), dims=coord_dim)
     pm.Deterministic(f"{prefix}_chol", pt.diag(pt.as_tensor(scale)),
                      dims=(coord_dim, f"{coord_dim}_"))
-    z = pm.Normal(f"{prefix}_z", 0.0, 1.0, dims=("segment", coord_dim))
-    psi = location[None, :] + z * scale[None, :]
-    return pm.Deterministic(f"{prefix}_psi", psi, dims=("segment", coord_dim))
+    return location, scale
 
 
 def _vector_dist(name: str, params: Mapping[str, np.ndarray], size: int) -> Any:

@@ -16,7 +16,13 @@ from arviz_stats.base import array_stats
 from sklearn.utils.validation import check_is_fitted
 
 from bayesclv._base import BayesianEstimator, reproducible_compilation
-from bayesclv._hierarchy import Profiles, draw_new_segments, profile_psi, segment_psi_draws
+from bayesclv._hierarchy import (
+    Profiles,
+    draw_new_segments,
+    population_prior,
+    profile_psi,
+    segment_psi_draws,
+)
 from bayesclv._laplace import SegmentLaplace, segment_laplace
 from bayesclv.covariates import CovariateEncoder, covariate_profiles
 from bayesclv.data import (
@@ -377,15 +383,12 @@ class SegmentedModel(CardMethods, BayesianEstimator):
         segments = sorted(set(data.segment))
         codes = segment_codes(data.segment, segments)
         # Covariates do not change the segments' prior: the average customer's.
-        model, _ = self._build_model(data, segments, (codes, None))
+        _, priors = self._build_model(data, segments, (codes, None))
         seed = self._resolve_seed()
-        population = [f"{self._prefix}_mu", f"{self._prefix}_chol"]
-        with warnings.catch_warnings(), reproducible_compilation():
-            warnings.filterwarnings("ignore", message=".*Potentials.*")
-            prior = pm.sample_prior_predictive(draws=int(draws), model=model,
-                                               var_names=population, random_seed=seed)
+        with reproducible_compilation():
+            prior = population_prior(self._prefix, self.family_.coords, priors, draws, seed)
         # Each segment is a draw from the population, as an unseen segment is.
-        mu, chol = (prior["prior"][name].transpose("chain", "draw", ...) for name in population)
+        mu, chol = prior[f"{self._prefix}_mu"], prior[f"{self._prefix}_chol"]
         values = draw_new_segments(mu.to_numpy(), chol.to_numpy(), segments, seed, "prior")
         psi = draw_array(values, mu, ("segment", f"{self._prefix}_coord"),
                          {"segment": segments,
@@ -458,16 +461,16 @@ _COMMON_DOC = """method : {"nuts", "map"}, default="nuts"
         uncertainty).
     draws, tune, chains : int, default=1000, 1000, 4
     target_accept : float or None
-        NUTS's target acceptance rate: by default 0.98 for :class:`RetentionModel`, 0.95
+        NUTS's target acceptance rate: by default 0.93 for :class:`RetentionModel`, 0.9
         for :class:`SpendModel` and, for :class:`CLVModel`, ``None``: each part's own.
-        Above PyMC's 0.8 because hierarchies of a few segments have narrow necks where a
-        bolder step diverges. Retention pools its coordinates with an LKJ correlation,
-        which with three or four segments reaches towards -1 or 1: on the bundled example
-        without its largest segment nutpie diverged (1-4 times in 4,000 draws) in three
-        of four seeds at 0.95, in one of six at 0.98. The spend coordinates are pooled
-        without correlation and sampled without a divergence at 0.95 in every seed tried
-        (the example, subsets of 15 to 60 customers a segment, 10,000 customers in 10
-        segments), with a third fewer leapfrog steps per draw than at 0.98.
+        Above PyMC's 0.8 because hierarchies of a few segments keep narrow necks where a
+        bolder step diverges: retention pools its coordinates with an LKJ correlation,
+        which with three segments reaches towards -1 or 1. Measured with nutpie over 4-6
+        seeds on a 3-segment table of 1,500 customers, the bundled example, it without its
+        largest segment, subsets of 15 and 60 customers a segment and 10,000 customers in
+        10 segments: no divergence at 0.93 (retention) and 0.9 (spend), about 7-9
+        leapfrog steps per draw; at 0.9 retention diverged 1-2 times in 4,000 draws in two
+        of six seeds of the 3-segment table.
     sampler : {"auto", "nutpie", "pymc"}, default="auto"
         NUTS implementation: nutpie's (the ``fast`` extra; Rust, chains in threads that
         call compiled code without Python in between) or PyMC's (chains in processes,

@@ -115,7 +115,7 @@ class RetentionModel(RetentionChecks, SegmentedModel):
 
     def __init__(
         self, family: str = "weibull", *, method: str = "nuts", draws: int = 1000,
-        tune: int = 1000, chains: int = 4, target_accept: float = 0.98, sampler: str = "auto",
+        tune: int = 1000, chains: int = 4, target_accept: float = 0.93, sampler: str = "auto",
         random_seed: int | None = None, priors: dict | None = None, progressbar: bool = False,
         covariates: list[str] | None = None,
         customer_col: str = "customer_id", segment_col: str | None = "segment",

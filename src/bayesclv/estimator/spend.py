@@ -77,7 +77,7 @@ class SpendModel(SegmentedModel):
 
     def __init__(
         self, family: str = "gamma_gamma", *, method: str = "nuts", draws: int = 1000,
-        tune: int = 1000, chains: int = 4, target_accept: float = 0.95, sampler: str = "auto",
+        tune: int = 1000, chains: int = 4, target_accept: float = 0.9, sampler: str = "auto",
         random_seed: int | None = None, priors: dict | None = None, progressbar: bool = False,
         covariates: list[str] | None = None,
         customer_col: str = "customer_id", segment_col: str | None = "segment",
