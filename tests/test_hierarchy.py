@@ -165,7 +165,7 @@ def test_sampled_population_mean_is_its_gaussian_conditional_with_the_jacobian(c
     priors = {**_priors("auto"), "correlated": correlated}
     model = _model(priors, SegmentLaplace(_MODE, covariance))
     assert {"x_mu_offset", "x_sigma"} <= set(model.named_vars)
-    assert ("x_corr_chol" in model.named_vars) == correlated
+    assert ("x_corr_offset" in model.named_vars) == correlated
     (mu, chol, potential), point = _at_random_point(model, ["x_mu", "x_chol", "x_population"])
     spread = chol @ chol.T
     known = [0, 1, 3]
@@ -189,26 +189,36 @@ def test_without_a_laplace_fit_the_population_is_its_own_variables():
     model = _model(_priors("auto"), None)
     names = set(model.named_vars)
     assert {"x_mu_a", "x_mu_b", "x_mu_c", "x_lkj"} <= names
-    assert not names & {"x_mu_offset", "x_corr_chol", "x_population"}
+    assert not names & {"x_mu_offset", "x_corr_offset", "x_population", "x_correlation"}
 
 
-def test_sampled_spread_has_the_prior_of_lkj_cholesky_cov():
-    """sigma and LKJCorr's Cholesky factor, drawn forward, match LKJCholeskyCov's draws."""
+@pytest.mark.parametrize("eta", [1.0, 2.0, 5.0])
+def test_sampled_correlation_has_lkj_corr_density_and_transform(eta):
+    """The written-out correlation factor: LKJCorr's log density plus its transform's Jacobian."""
+    from pymc.distributions.transforms import CholeskyCorrTransform
+
     coords = {"segment": list("wxyz"), "x_coord": list("abc"), "x_coord_": list("abc")}
     with pm.Model(coords=coords) as model:
-        segment_effects("x", list("abc"), _priors("auto"), _independent(_SD))
-    sampled = pm.sample_prior_predictive(draws=4000, model=model, random_seed=1,
-                                         var_names=["x_sigma", "x_corr_chol"])["prior"]
-    chol = (sampled["x_sigma"].to_numpy()[..., :, None] * sampled["x_corr_chol"].to_numpy())
-    reference = population_prior("x", list("abc"), _priors("auto"), 4000, 2)["x_chol"]
-    quantiles = [0.1, 0.5, 0.9]
-    np.testing.assert_allclose(np.quantile(chol.reshape(-1, 3, 3), quantiles, axis=0),
-                               np.quantile(reference.to_numpy().reshape(-1, 3, 3),
-                                           quantiles, axis=0), atol=0.06)
-    # Negative control: a stronger LKJ concentration is told apart.
-    tighter = population_prior("x", list("abc"), {**_priors("auto"), "lkj_eta": 50.0}, 4000, 2)
-    assert np.abs(np.quantile(tighter["x_chol"].to_numpy()[..., 1, 0], 0.9)
-                  - np.quantile(chol[..., 1, 0], 0.9)) > 0.15
+        segment_effects("x", list("abc"), {**_priors("auto"), "lkj_eta": eta},
+                        _independent(_SD))
+    assert "x_corr_chol" not in model.named_vars
+    (chol, sigma, potential), point = _at_random_point(
+        model, ["x_chol", "x_sigma", "x_correlation"], seed=3)
+    low = chol / sigma[:, None]
+    np.testing.assert_allclose(np.linalg.norm(low, axis=1), 1.0, rtol=1e-12)
+    np.testing.assert_array_equal(np.triu(low, 1), 0.0)
+    transform = CholeskyCorrTransform(n=3, upper=False)
+    unconstrained = transform.forward(low)
+    expected = (pm.logp(pm.LKJCorr.dist(n=3, eta=eta), low)
+                + transform.log_jac_det(unconstrained)).eval()
+    assert potential == pytest.approx(float(expected), rel=1e-10)
+    # The same reals, in another order: the offsets are the rows of L over their diagonal.
+    np.testing.assert_allclose(np.sort(point["x_corr_offset"]),
+                               np.sort(unconstrained.eval()), rtol=1e-10)
+    # Negative control: LKJCorr at another concentration is another density.
+    other = pm.logp(pm.LKJCorr.dist(n=3, eta=eta + 1.0), low).eval()
+    assert potential != pytest.approx(float(other + transform.log_jac_det(unconstrained).eval()),
+                                      rel=1e-6)
 
 
 def test_population_prior_draws_mu_and_chol_from_the_priors():

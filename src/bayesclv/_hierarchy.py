@@ -27,6 +27,7 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 import xarray as xr
+from scipy.special import gammaln
 
 from bayesclv._laplace import SegmentLaplace
 from bayesclv.priors import pymc_distribution
@@ -240,11 +241,11 @@ def _population_scale(prefix: str, coords: Sequence[str], priors: Mapping[str, A
     Parameters
     ----------
     sampled : bool
-        The form NUTS samples: ``sigma`` and the correlation's Cholesky factor
-        ``f"{prefix}_corr_chol"`` as two variables, whose unconstrained coordinates are
-        ``log sigma`` and the scale-free ones of PyMC's ``LKJCorr`` (the same prior as
+        The form NUTS samples: ``sigma`` a variable (sampled as ``log sigma``) and the
+        correlation's Cholesky factor from the flat ``f"{prefix}_corr_offset"``
+        (:func:`_correlation_cholesky`), scale-free coordinates: the same prior as
         ``LKJCholeskyCov``, which instead samples ``chol``'s off-diagonal elements on
-        the scale of ``sigma``: a funnel when few segments leave ``sigma`` wide). Else
+        the scale of ``sigma``, a funnel when few segments leave ``sigma`` wide. Else
         ``LKJCholeskyCov``, whose density over ``chol`` a MAP fit maximises.
     """
     coord_dim = f"{prefix}_coord"
@@ -264,9 +265,9 @@ def _population_scale(prefix: str, coords: Sequence[str], priors: Mapping[str, A
         if sampled:
             sigma = pymc_distribution(sigma_priors[0].distribution)(
                 f"{prefix}_sigma", **params, dims=coord_dim)
-            correlation = pm.LKJCorr(f"{prefix}_corr_chol", n=n_coords, eta=eta,
-                                     dims=(coord_dim, f"{coord_dim}_"))
-            chol = sigma[:, None] * correlation
+            correlation = _correlation_cholesky(prefix, n_coords, eta)
+            chol = pt.stack([pt.stack([sigma[i] * correlation[i][k] for k in range(n_coords)])
+                             for i in range(n_coords)])
         else:
             sd_dist = _vector_dist(sigma_priors[0].distribution, params, n_coords)
             chol, _, sigma = pm.LKJCholeskyCov(
@@ -307,6 +308,39 @@ def population_prior(prefix: str, coords: Sequence[str], priors: Mapping[str, An
         prior = pm.sample_prior_predictive(draws=int(draws), model=model, var_names=names,
                                            random_seed=random_seed)
     return prior["prior"].to_dataset()[names].transpose("chain", "draw", ...)
+
+
+def _correlation_cholesky(prefix: str, n: int, eta: float) -> list[list[Any]]:
+    """The Cholesky factor ``L`` of an LKJ(``eta``) correlation matrix, entry by entry.
+
+    Sampled through the flat ``f"{prefix}_corr_offset"`` (``n (n - 1) / 2`` reals ``y``)
+    as PyMC's ``LKJCorr`` transform does: row ``i`` of ``L`` is ``(y_i0, ..., y_i(i-1),
+    1)`` over its norm. The potential ``f"{prefix}_correlation"`` is ``LKJCorr``'s log
+    density of ``L``, ``c(eta, n) + sum_i (2 eta - 2 + n - i) log L_ii`` (one-based
+    ``i``), plus the log Jacobian of ``y -> L``, ``sum_i (i + 1) log L_ii``. Written out,
+    not as ``LKJCorr``, because its transform's array ops would be vectorised draw by draw
+    in the trace.
+    """
+    offset = pm.Flat(f"{prefix}_corr_offset", shape=n * (n - 1) // 2)
+    low: list[list[Any]] = [[0.0] * n for _ in range(n)]
+    low[0][0] = 1.0
+    position = 0
+    log_density = 0.0
+    for i in range(1, n):
+        row = [offset[position + k] for k in range(i)]
+        position += i
+        inverse_norm = 1.0 / pt.sqrt(1.0 + sum((y * y for y in row), start=0.0))
+        for k in range(i):
+            low[i][k] = row[k] * inverse_norm
+        low[i][i] = inverse_norm
+        # log L_ii (L_00 = 1 adds nothing): LKJ's exponent and the Jacobian's.
+        log_density = log_density + (2.0 * eta - 2.0 + n - (i + 1) + (i + 2)) * pt.log(
+            inverse_norm)
+    k = np.arange(1, n)
+    constant = ((n - 1) * gammaln(eta + 0.5 * (n - 1))
+                - np.sum(0.5 * k * np.log(np.pi) + gammaln(eta + 0.5 * (n - 1 - k))))
+    pm.Potential(f"{prefix}_correlation", log_density + float(constant))
+    return low
 
 
 def _sampled_population_mean(prefix: str, coords: Sequence[str], mu_priors: Mapping[str, Any],
