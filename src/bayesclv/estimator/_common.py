@@ -465,12 +465,13 @@ _COMMON_DOC = """method : {"nuts", "map"}, default="nuts"
         for :class:`SpendModel` and, for :class:`CLVModel`, ``None``: each part's own.
         Above PyMC's 0.8 because hierarchies of a few segments keep narrow necks where a
         bolder step diverges: retention pools its coordinates with an LKJ correlation,
-        which with three segments reaches towards -1 or 1. Measured with nutpie over 4-6
-        seeds on a 3-segment table of 1,500 customers, the bundled example, it without its
-        largest segment, subsets of 15 and 60 customers a segment and 10,000 customers in
-        10 segments: no divergence at 0.93 (retention) and 0.9 (spend), about 7-9
-        leapfrog steps per draw; at 0.9 retention diverged 1-2 times in 4,000 draws in two
-        of six seeds of the 3-segment table.
+        which with three segments reaches towards -1 or 1. Measured with nutpie, 4-8
+        seeds each, on a 3-segment table of 1,500 customers, the bundled example, it
+        without its largest segment, subsets of 60 and 15 customers a segment and 10,000
+        customers in 10 segments: retention at 0.93 never diverged (7-11 leapfrog steps per
+        draw; at 0.9, 1-2 divergences in 4,000 draws in two of six seeds of the 3-segment
+        table); spend at 0.9 diverged once, in one of eight seeds of the 15-a-segment table
+        (7-10 steps; at 0.93 never, but with up to 60 % more steps).
     sampler : {"auto", "nutpie", "pymc"}, default="auto"
         NUTS implementation: nutpie's (the ``fast`` extra; Rust, chains in threads that
         call compiled code without Python in between) or PyMC's (chains in processes,
