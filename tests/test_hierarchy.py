@@ -161,6 +161,8 @@ def _normal_logpdf(x, mean, sd):
 def test_sampled_population_mean_is_its_gaussian_conditional_with_the_jacobian(correlated):
     """mu = m + R^-T u: the Gaussian conditional of mu given the spread and the Laplace fits.
 
+    Without correlation, with the diagonal of each Laplace covariance.
+
     Its potential is the prior's log density at mu plus log |d mu / d u| = -sum log diag R,
     so the posterior is the one of the model with mu as the variable.
     """
@@ -175,7 +177,9 @@ def test_sampled_population_mean_is_its_gaussian_conditional_with_the_jacobian(c
     spread = chol @ chol.T
     known = [0, 1, 3]
     prior_mean, prior_sd = np.array([1.0, -1.0, 0.0]), np.full(3, 2.0)
-    weights = [np.linalg.inv(spread + covariance[s]) for s in known]
+    # Independent coordinates are standardised one by one, with the data's variances.
+    data = covariance if correlated else covariance * np.eye(3)
+    weights = [np.linalg.inv(spread + data[s]) for s in known]
     precision = np.diag(prior_sd**-2.0) + sum(weights)
     weighted = prior_mean / prior_sd**2 + sum(weight @ _MODE[s]
                                                for weight, s in zip(weights, known, strict=True))

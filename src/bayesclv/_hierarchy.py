@@ -183,8 +183,10 @@ def segment_effects(prefix: str, coords: Sequence[str], priors: Mapping[str, Any
     if laplace is not None and all(priors["mu"][c].distribution in _REAL_LINE for c in coords):
         # NUTS's form: the population in coordinates close to independent normals.
         chol = _population_scale(prefix, coords, priors, sampled=True)
+        independent = n_coords == 1 or not priors.get("correlated", True)
         mu = pm.Deterministic(f"{prefix}_mu", _sampled_population_mean(
-            prefix, coords, priors["mu"], chol, laplace), dims=coord_dim)
+            prefix, coords, priors["mu"], chol, laplace, independent=independent),
+            dims=coord_dim)
     else:
         # The parameters on their own scale, whose joint mode a MAP fit reports.
         mu = _population_mean(prefix, coords, priors)
@@ -344,7 +346,7 @@ def _correlation_cholesky(prefix: str, n: int, eta: float) -> list[list[Any]]:
 
 
 def _sampled_population_mean(prefix: str, coords: Sequence[str], mu_priors: Mapping[str, Any],
-                             chol: Any, laplace: SegmentLaplace) -> Any:
+                             chol: Any, laplace: SegmentLaplace, *, independent: bool) -> Any:
     """The population mean ``mu`` as NUTS samples it, from one flat ``f"{prefix}_mu_offset"``.
 
     Given the spread ``Sigma = chol chol^T``, each segment's data say ``x_s ~ N(mu, Sigma
@@ -358,6 +360,10 @@ def _sampled_population_mean(prefix: str, coords: Sequence[str], mu_priors: Mapp
     variable with the Jacobian ``det R^-1``, which depends on ``chol`` alone, so the
     posterior is the same: the potential is the prior's log density at ``mu`` (any prior
     on the real line) minus ``sum log diag R``.
+
+    With ``independent`` coordinates (a diagonal ``chol``) each coordinate is standardised
+    on its own with the diagonal of ``C_s``: ``Lambda`` is diagonal, a few array
+    operations where the full form is many small ones (numba compiles them for seconds).
     """
     coord_dim = f"{prefix}_coord"
     n_segments, n_coords = np.shape(laplace.mode)
@@ -373,9 +379,33 @@ def _sampled_population_mean(prefix: str, coords: Sequence[str], mu_priors: Mapp
     data_weight = pm.Data(f"{prefix}_population_weight", known.astype(np.float64))
     prior_precision = pm.Data(f"{prefix}_mu_precision", 1.0 / scale**2)
     prior_location = pm.Data(f"{prefix}_mu_location", np.asarray(location))
+    offset = pm.Flat(f"{prefix}_mu_offset", dims=coord_dim)
+    if independent:
+        # A diagonal spread: each coordinate on its own, with the data's marginal variances.
+        spread = pt.diagonal(chol) ** 2
+        variance = pt.diagonal(data_covariance, axis1=1, axis2=2)
+        weights = data_weight[:, None] / (spread[None, :] + variance)
+        precision = prior_precision + weights.sum(axis=0)
+        weighted = prior_precision * prior_location + (weights * data_mode).sum(axis=0)
+        mu = weighted / precision + offset / pt.sqrt(precision)
+        log_jacobian = -0.5 * pt.sum(pt.log(precision))
+    else:
+        mu, log_jacobian = _correlated_population_mean(
+            chol, data_mode, data_covariance, data_weight, prior_precision, prior_location,
+            offset, n_coords)
+    prior = [pm.logp(pymc_distribution(mu_priors[c].distribution).dist(
+                 **_prior_data(mu_priors[c], f"{prefix}_mu_{c}")), mu[j])
+             for j, c in enumerate(coords)]
+    pm.Potential(f"{prefix}_population", sum(prior, start=0.0) + log_jacobian)
+    return mu
+
+
+def _correlated_population_mean(chol: Any, data_mode: Any, data_covariance: Any,
+                                data_weight: Any, prior_precision: Any, prior_location: Any,
+                                offset: Any, n: int) -> tuple[Any, Any]:
+    """``mu`` from ``offset`` and ``log |d mu / d offset|`` with a full spread ``chol``."""
     # Entry by entry (n <= 3 coordinates): elementwise over segments, which PyTensor fuses
     # into a few loops, where batched LAPACK calls would double the cost of a gradient.
-    n = n_coords
     spread = [[sum((chol[i, k] * chol[j, k] for k in range(min(i, j) + 1)), start=0.0)
                for j in range(n)] for i in range(n)]
     root = _cholesky([[spread[i][j] + data_covariance[:, i, j] for j in range(n)]
@@ -391,18 +421,11 @@ def _sampled_population_mean(prefix: str, coords: Sequence[str], mu_priors: Mapp
                                        for j in range(n) for k in range(max(i, j), n)),
                                       start=0.0)) for i in range(n)]
     weighted = [prior_precision[i] * prior_location[i] + modes[i] for i in range(n)]
-    offset = pm.Flat(f"{prefix}_mu_offset", dims=coord_dim)
     precision_root = _cholesky(precision)
     mean = _backward(precision_root, _forward(precision_root, weighted))
     spread_of_mean = _backward(precision_root, [offset[i] for i in range(n)])
     mu = pt.stack([mean[i] + spread_of_mean[i] for i in range(n)])
-    prior = [pm.logp(pymc_distribution(mu_priors[c].distribution).dist(
-                 **_prior_data(mu_priors[c], f"{prefix}_mu_{c}")), mu[j])
-             for j, c in enumerate(coords)]
-    pm.Potential(f"{prefix}_population",
-                 sum(prior, start=0.0)
-                 - sum((pt.log(precision_root[i][i]) for i in range(n)), start=0.0))
-    return mu
+    return mu, -sum((pt.log(precision_root[i][i]) for i in range(n)), start=0.0)
 
 
 def _cholesky(matrix: list[list[Any]]) -> list[list[Any]]:

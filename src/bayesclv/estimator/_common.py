@@ -470,8 +470,7 @@ _COMMON_DOC = """method : {"nuts", "map"}, default="nuts"
         without its largest segment, subsets of 60 and 15 customers a segment and 10,000
         customers in 10 segments: retention at 0.93 never diverged (7-11 leapfrog steps per
         draw; at 0.9, 1-2 divergences in 4,000 draws in two of six seeds of the 3-segment
-        table); spend at 0.9 diverged once, in one of eight seeds of the 15-a-segment table
-        (7-10 steps; at 0.93 never, but with up to 60 % more steps).
+        table); spend at 0.9 never diverged (8 seeds each, 7-10 steps).
     sampler : {"auto", "nutpie", "pymc"}, default="auto"
         NUTS implementation: nutpie's (the ``fast`` extra; Rust, chains in threads that
         call compiled code without Python in between) or PyMC's (chains in processes,
