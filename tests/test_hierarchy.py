@@ -5,10 +5,10 @@ import pytest
 from bayesclv._hierarchy import (
     centring_mask,
     draw_new_segments,
-    population_prior,
     segment_effects,
 )
 from bayesclv._laplace import SegmentLaplace, segment_laplace
+from bayesclv._population import population_prior
 from bayesclv.priors import Prior
 
 

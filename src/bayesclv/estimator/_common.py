@@ -19,11 +19,11 @@ from bayesclv._base import BayesianEstimator, reproducible_compilation
 from bayesclv._hierarchy import (
     Profiles,
     draw_new_segments,
-    population_prior,
     profile_psi,
     segment_psi_draws,
 )
 from bayesclv._laplace import SegmentLaplace, segment_laplace
+from bayesclv._population import population_prior
 from bayesclv.covariates import CovariateEncoder, covariate_profiles
 from bayesclv.data import (
     SINGLE_SEGMENT,
