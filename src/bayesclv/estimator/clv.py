@@ -365,6 +365,8 @@ class CLVModel(DecisionMethods, ForecastMethods, PriorChecks, CardMethods,
             Customers per chunk. When given, the result is a lazy, Dask-backed array:
             nothing is computed until asked for, and each chunk is computed on its own
             (locally or on a Dask cluster), so memory grows with the chunk, not the table.
+            A chunk holds ``chunks`` x draws doubles: around 10,000 customers for 4,000
+            draws (320 MB) computes faster than much larger chunks.
             Needs ``pip install 'bayesclv[dask]'``.
         to : str or path-like, optional
             A Zarr store (a directory, which must not exist) to write every draw to, chunk
