@@ -61,3 +61,50 @@ def test_logp_callback_matches_pymc(model):
     point = {"mu": x[0], "sigma_log__": x[1], "effect": x[2:]}
     assert value == pytest.approx(float(logp(point)), rel=1e-13)
     np.testing.assert_allclose(gradient, dlogp(point), rtol=1e-12)
+
+
+class _Captured(Exception):
+    pass
+
+
+@pytest.fixture(scope="module")
+def library_models(small_customers):
+    """The PyMC models a default NUTS fit of each estimator samples (3 segments)."""
+    import bayesclv._base
+    from bayesclv import RetentionModel, SpendModel
+
+    customers, _ = small_customers
+    captured = []
+
+    def capture(model, **kwargs):
+        captured.append(model)
+        raise _Captured
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(bayesclv._base, "sample_nutpie", capture)
+        for estimator in (RetentionModel, SpendModel):
+            with pytest.raises(_Captured):
+                estimator(sampler="nutpie", random_seed=0).fit(customers)
+    return captured
+
+
+@pytest.mark.parametrize("which", [0, 1], ids=["retention", "spend"])
+def test_library_models_callbacks_match_pymc(library_models, which):
+    # The compiled density reads arrays of the data alone computed once
+    # (bayesclv._callbacks.fold_data): its value and gradient must be PyMC's own.
+    model = library_models[which]
+    flat = flat_model(model)
+    initial = model.initial_point()
+    names = [model.rvs_to_values[rv].name for rv in model.free_RVs]
+    logp = model.compile_logp(jacobian=True)
+    dlogp = model.compile_dlogp(jacobian=True)
+    for seed in range(3):
+        x = flat.initial_point(seed)
+        point, start = {}, 0
+        for name in names:
+            size = np.size(initial[name])
+            point[name] = x[start:start + size].reshape(np.shape(initial[name]))
+            start += size
+        value, gradient = flat.logp(x)
+        assert value == pytest.approx(float(logp(point)), rel=1e-12)
+        np.testing.assert_allclose(gradient, dlogp(point), rtol=1e-9, atol=1e-9)

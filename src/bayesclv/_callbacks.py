@@ -19,6 +19,11 @@ constants with their bytes, data by name and type): a process that meets the sam
 structure again loads its callback from numba's cache without rewriting anything.
 The fingerprint is conservative: a graph holding an op it cannot describe exactly gets
 none, and is compiled the ordinary way.
+
+Arrays computed from the data alone (``log t`` of each period, a count cast to float) are
+computed once per fit, not at every gradient: :func:`fold_data` evaluates them in numpy
+and hands them to the compiled function as more data. Folding follows the graph's
+structure, so the fingerprint of the graph before folding still names the compiled code.
 """
 
 from __future__ import annotations
@@ -38,19 +43,23 @@ from typing import Any
 import numba
 import numpy as np
 import pytensor
+import pytensor.tensor as pt
 from numba.core import cgutils, types
 from numba.extending import intrinsic
+from pytensor.compile.mode import Mode
 from pytensor.compile.sharedvalue import SharedVariable
 from pytensor.graph.basic import Constant, Variable
 from pytensor.graph.fg import AbstractFunctionGraph
+from pytensor.graph.replace import graph_replace
 from pytensor.graph.traversal import graph_inputs, toposort
 from pytensor.scalar.basic import ScalarOp
+from pytensor.tensor.elemwise import Elemwise
 
-__all__ = ["Callbacks", "before_compiling", "compile_callbacks"]
+__all__ = ["Callbacks", "before_compiling", "compile_callbacks", "fold_data"]
 
 # Part of every fingerprint and cache key (with the callbacks' source templates and the
 # library versions): bumped whenever the fingerprint's rules change.
-CALLBACK_VERSION = "4"
+CALLBACK_VERSION = "6"
 
 _DOUBLE = types.CPointer(types.double)
 _LOGP_SIGNATURE = types.int64(types.uint64, _DOUBLE, _DOUBLE, _DOUBLE, types.voidptr)
@@ -236,6 +245,74 @@ def shared_data(outputs: Sequence[Variable]) -> dict[str, SharedVariable]:
             if isinstance(leaf, SharedVariable)}
 
 
+# -- arrays of the data alone, computed once -----------------------------------------------
+
+#: Name prefix of the arrays :func:`fold_data` computes; numbered in the graph's order.
+FOLDED_PREFIX = "bayesclv_folded_"
+
+
+def _data_only_arrays(point: Variable, output: Variable) -> list[Variable]:
+    """The arrays computed from shared data alone that a node of the point reads.
+
+    Floating-point arrays of one or more dimensions only, computed by at least one
+    elementwise operation: scalars and integers (shapes, indices) stay in the graph, where
+    PyTensor's rewrites reason about them, and so do views of the data (a column, a
+    diagonal), which cost nothing to read.
+    """
+    of_point: set[Variable] = {point}
+    # Each array of the data alone: whether an elementwise operation computes it.
+    of_data: dict[Variable, bool] = {}
+    frontier: list[Variable] = []
+    for node in toposort([output]):
+        if any(i in of_point for i in node.inputs):
+            of_point.update(node.outputs)
+            frontier += [i for i in node.inputs
+                         if of_data.get(i) and i not in frontier and i.ndim >= 1
+                         and i.type.dtype in ("float64", "float32")]
+        elif any(isinstance(i, SharedVariable) or i in of_data for i in node.inputs):
+            computed = (isinstance(node.op, Elemwise)
+                        or any(of_data.get(i, False) for i in node.inputs))
+            of_data.update(dict.fromkeys(node.outputs, computed))
+    return frontier
+
+
+def fold_data(point: Variable, output: Variable, keep: Sequence[Variable] = ()
+              ) -> tuple[Variable, list[SharedVariable]]:
+    """``output`` with each array of the data alone replaced by its value, as shared data.
+
+    The arrays a node of ``point`` reads that depend on shared data and constants only
+    (``log t`` of each period, a float cast of the counts) are evaluated once, by numpy
+    (PyTensor's Python implementations, nothing compiled), and enter the graph as shared
+    variables named ``f"{FOLDED_PREFIX}{i}"`` in the graph's order: what is folded
+    follows from the structure, so equal structures fold alike.
+
+    Parameters
+    ----------
+    point : Variable
+    output : Variable
+    keep : sequence of Variable
+        Variables of ``output``'s graph to keep as they are, not copies (the slices of
+        ``point`` a gradient is taken with respect to).
+
+    Returns
+    -------
+    output : Variable
+        The graph reading the folded arrays.
+    folded : list of SharedVariable
+    """
+    arrays = _data_only_arrays(point, output)
+    if not arrays:
+        return output, []
+    values = pytensor.function([], arrays, mode=Mode(linker="py", optimizer=None))()
+    folded = [pytensor.shared(np.asarray(value, dtype=var.type.dtype),
+                              name=f"{FOLDED_PREFIX}{i}", shape=var.type.shape)
+              for i, (var, value) in enumerate(zip(arrays, values, strict=True))]
+    # graph_replace copies every variable between the graph's inputs and its outputs,
+    # except those it is told to replace: ``keep`` replaced by themselves stay as they are.
+    replacements = dict(zip(arrays, folded, strict=True)) | {var: var for var in keep}
+    return graph_replace([output], replacements, strict=False)[0], folded
+
+
 # -- generated source -------------------------------------------------------------------
 
 def _unpack_source(arrays: Sequence[np.ndarray], first: int) -> tuple[str, int]:
@@ -348,16 +425,19 @@ def _cache_key(function: Any, source: str) -> str | None:
     return hashlib.sha256(f"{CALLBACK_VERSION}\n{graph_key}\n{source}".encode()).hexdigest()
 
 
-def compile_callbacks(point: Variable, logp: Variable, gradient: Callable[[], Variable],
-                      n_dim: int, compile_fn: Callable[..., Any]) -> Callbacks:
-    """The callbacks of ``(logp, gradient)`` at a flat ``point`` of length ``n_dim``.
+def compile_callbacks(point: Variable, logp: Variable, wrt: Sequence[Variable], n_dim: int,
+                      compile_fn: Callable[..., Any]) -> Callbacks:
+    """The callbacks of ``logp`` and its gradient at a flat ``point`` of length ``n_dim``.
 
-    ``gradient()`` builds the gradient of ``logp`` with respect to ``point``: it is called
-    only when the structure must be compiled, since the gradient follows from ``logp``'s
-    graph (and PyTensor's version, part of the fingerprint).
+    The gradient is taken with respect to ``wrt``, parts of ``point`` that make it up in
+    order (its slices, or ``[point]``), each raveled, on the graph of ``logp`` with its
+    arrays of the data alone folded (:func:`fold_data`). It is built only when the
+    structure must be compiled: it follows from ``logp``'s graph (and PyTensor's version,
+    part of the fingerprint), and is most of the graph, a second's work in Python to build.
     ``compile_fn(inputs, outputs)`` compiles a PyTensor function in numba mode.
     """
     key = fingerprint(point, [logp])
+    logp, _ = fold_data(point, logp, keep=wrt)
     data = shared_data([logp])
     if key is not None:
         entry = _read_index(key)
@@ -369,7 +449,9 @@ def compile_callbacks(point: Variable, logp: Variable, gradient: Callable[[], Va
     action = _BEFORE_COMPILING.get()
     if action is not None and key is not None and _index_writable(key):
         action()  # only when what is compiled now will be found in the cache next time
-    logp_fn = compile_fn([point], [logp, gradient()])
+    # On the very graph of the density, so that the compiled function evaluates it once.
+    gradient = pt.concatenate([pt.as_tensor(part).ravel() for part in pt.grad(logp, list(wrt))])
+    logp_fn = compile_fn([point], [logp, gradient])
     logp_data = logp_fn.get_shared()
     logp_arrays = _copies([s.get_value(borrow=True) for s in logp_data])
     logp_source = _source(logp_arrays)

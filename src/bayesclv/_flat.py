@@ -209,14 +209,6 @@ def flat_model(model: pm.Model, *, jacobian: bool = True, jitter: bool = True) -
     # to be the variables the gradient is taken with respect to.
     logp = graph_replace(model.logp(jacobian=jacobian), replacements, strict=False)
 
-    def gradient() -> pt.TensorVariable:
-        # Built only when the structure is not in the callbacks' index: the symbolic
-        # gradient is most of the graph, and a second's work in Python to build. Taken
-        # with respect to each variable's slice of the point, on the very graph of
-        # ``logp``, so that the compiled function evaluates the density once.
-        parts = pt.grad(logp, list(replacements.values()))
-        return pt.concatenate([pt.as_tensor(g).ravel() for g in parts])
-
     # The trace holds what PyMC's own sampler stores: every free variable on its own
     # (constrained) scale and every deterministic, not the unconstrained coordinates.
     transformed = {model.rvs_to_values[rv].name for rv in model.free_RVs
@@ -230,7 +222,9 @@ def flat_model(model: pm.Model, *, jacobian: bool = True, jitter: bool = True) -
         with model:
             return compile_pymc(inputs, outputs, mode="NUMBA")
 
-    callbacks = compile_callbacks(point, logp, gradient, x0.size, compile_numba)
+    # The gradient is taken with respect to each variable's slice of the point.
+    callbacks = compile_callbacks(point, logp, list(replacements.values()), x0.size,
+                                  compile_numba)
     coords = {name: pd.Index(values) if values is not None else
               pd.RangeIndex(_dim_length(model, name))
               for name, values in model.coords.items()}
