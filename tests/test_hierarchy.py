@@ -141,8 +141,8 @@ def test_segment_laplace_recovers_mode_and_sd_of_a_gaussian_likelihood():
     variance = np.array([[0.01, 0.04], [0.25, 1.0], [np.inf, 0.5]])  # inf: no information
 
     def loglik(psi):
-        return float(np.sum(np.where(np.isinf(variance), 0.0,
-                                     -0.5 * (psi - centre) ** 2 / variance)))
+        return np.sum(np.where(np.isinf(variance), 0.0, -0.5 * (psi - centre) ** 2 / variance),
+                      axis=-1)
 
     mu_priors = {"u": Prior("Normal", mu=0.0, sigma=2.0), "v": Prior("Normal", mu=1.0, sigma=3.0)}
     laplace = segment_laplace(loglik, 3, ["u", "v"], mu_priors)
@@ -151,6 +151,26 @@ def test_segment_laplace_recovers_mode_and_sd_of_a_gaussian_likelihood():
     np.testing.assert_allclose(laplace.sd, 1.0 / np.sqrt(precision), rtol=1e-3)
     mode = (np.where(np.isinf(variance), 0.0, centre / variance) + prior_mean / prior_var)
     np.testing.assert_allclose(laplace.mode, mode / precision, atol=1e-4)
+
+
+def test_segment_laplace_evaluations_do_not_grow_with_segments():
+    # Each finite difference moves all segments at once and reads each one's change.
+    rng = np.random.default_rng(4)
+    mu_priors = {"u": Prior("Normal", mu=0.0, sigma=2.0), "v": Prior("Normal", mu=1.0, sigma=3.0)}
+    calls = {}
+    for n in (3, 40):
+        centre = rng.normal(size=(n, 2))
+        calls[n] = 0
+
+        def loglik(psi, centre=centre, n=n):
+            calls[n] += 1
+            return -0.5 * np.sum((psi - centre) ** 2 / 0.01, axis=-1)
+
+        laplace = segment_laplace(loglik, n, ["u", "v"], mu_priors)
+        precision = 1.0 / 0.01 + 1.0 / np.array([4.0, 9.0])
+        np.testing.assert_allclose(laplace.sd, np.broadcast_to(precision ** -0.5, (n, 2)),
+                                   rtol=1e-3)
+    assert calls[40] < 2 * calls[3]
 
 
 def _normal_logpdf(x, mean, sd):

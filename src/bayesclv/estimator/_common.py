@@ -235,17 +235,20 @@ class SegmentedModel(CardMethods, BayesianEstimator):
         (:func:`bayesclv._laplace.segment_laplace`), which weights the centred and the
         non-centred form of each element of the hierarchy and sets the origin and unit
         of its sampled coordinate; a MAP fit is non-centred.
-        ``loglik`` takes ``psi`` per code of the statistics: per profile with covariates,
-        each profile at its segment's ``psi`` (covariate effects at 0).
+        ``loglik`` takes ``psi`` per code of the statistics (per profile with covariates,
+        each profile at its segment's ``psi``, covariate effects at 0) and returns each
+        code's log-likelihood, which add up to each segment's.
         """
         coords = self.family_.coords
         n_segments = len(segments)
         resolved = resolve_parametrisation(priors, n_segments, len(coords), method=self.method)
         if self.method != "nuts" or not priors.get("pooled", True):
             return resolved, None
-        on_profiles = slice(None) if profiles is None else profiles.segment
-        laplace = segment_laplace(lambda psi: loglik(psi[on_profiles]), n_segments, coords,
-                                  priors["mu"])
+        code_segment = np.arange(n_segments) if profiles is None else profiles.segment
+        laplace = segment_laplace(
+            lambda psi: np.bincount(code_segment, weights=loglik(psi[code_segment]),
+                                    minlength=n_segments),
+            n_segments, coords, priors["mu"])
         return resolved, laplace
 
     def _profiles(self, X: pd.DataFrame, data: CustomerData, segments: Sequence[str]

@@ -36,7 +36,7 @@ from bayesclv.estimator._retention_checks import RetentionChecks
 from bayesclv.families import RETENTION_FAMILIES
 from bayesclv.models.retention import (
     build_retention_model,
-    statistics_loglik,
+    code_loglik,
 )
 from bayesclv.priors import merge_priors
 from bayesclv.valuation.forecast import (
@@ -202,7 +202,7 @@ class RetentionModel(RetentionChecks, SegmentedModel):
         grouped = profiles is not None or family.statistics == "groups"
         priors, laplace = self._parametrised(
             merge_priors(family.default_priors(tenure), self.priors),
-            lambda psi: statistics_loglik(family, psi, statistics, grouped), segments,
+            lambda psi: code_loglik(family, psi, statistics, grouped), segments,
             profiles)
         model = build_retention_model(family, statistics, segments, priors, profiles, laplace)
         return model, priors

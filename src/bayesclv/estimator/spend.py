@@ -178,7 +178,7 @@ class SpendModel(SegmentedModel):
         family = self.family_
         priors, laplace = self._parametrised(
             merge_priors(family.default_priors(mean_spend), self.priors),
-            lambda psi: family.aggregated_loglik(psi, stats), segments, profiles)
+            lambda psi: family.code_loglik(psi, stats), segments, profiles)
         return build_spend_model(family, stats, segments, priors, profiles, laplace), priors
 
     def sample_prior_predictive(self, X: pd.DataFrame, *, draws: int = 500) -> xr.Dataset:

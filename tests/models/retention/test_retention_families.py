@@ -15,6 +15,7 @@ from bayesclv.models.retention import (
     ShiftedBetaGeometricRetention,
     WeibullRetention,
     build_retention_model,
+    code_loglik,
     customer_loglik,
     grouped_loglik,
     risk_set_loglik,
@@ -239,6 +240,13 @@ def test_grouped_rows_equal_risk_set_and_per_customer_likelihood(family_name):
                                table["at_risk"].to_numpy(), table["churned"].to_numpy()).sum()
     np.testing.assert_allclose(grouped, per_customer, rtol=1e-10)
     np.testing.assert_allclose(risk_set, per_customer, rtol=1e-10)
+    # By segment, each form: what the Laplace fit of each segment reads.
+    by_segment = np.bincount(segment, customer_loglik(family, psi[segment], entry, tenure,
+                                                      churned), minlength=3)
+    np.testing.assert_allclose(code_loglik(family, psi, groups, grouped=True), by_segment,
+                               rtol=1e-10)
+    np.testing.assert_allclose(code_loglik(family, psi, table, grouped=False), by_segment,
+                               rtol=1e-10)
 
 
 @pytest.mark.parametrize("family", [SBG, BDW], ids=["sbg", "bdw"])

@@ -56,8 +56,12 @@ def test_aggregated_loglik_equals_sum_of_customer_logliks(rng, n, stored):
     stats_ = spend_statistics(segment, x, z, n_segments)
     assert stored in stats_
     aggregated = FAMILY.aggregated_loglik(psi, stats_)
-    per_customer = FAMILY.customer_loglik(psi[segment], _data(x, z)).sum()
+    customers = FAMILY.customer_loglik(psi[segment], _data(x, z))
+    per_customer = customers.sum()
     np.testing.assert_allclose(aggregated, per_customer, rtol=1e-11)
+    np.testing.assert_allclose(FAMILY.code_loglik(psi, stats_),
+                               np.bincount(segment, customers, minlength=n_segments),
+                               rtol=1e-11)
 
     psi_var = pt.matrix("psi")
     f = pytensor.function([psi_var], FAMILY.aggregated_loglik(psi_var, stats_, PT))

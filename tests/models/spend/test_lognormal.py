@@ -68,8 +68,12 @@ def test_aggregated_loglik_equals_sum_of_customer_logliks(rng, with_sd):
                         sd if with_sd else None)
     psi = np.stack([psi_of(3.0, 0.5, 0.4), psi_of(2.0, 0.9, 0.2), psi_of(4.0, 0.2, 1.1)])
     stats_ = FAMILY.statistics(segment, data, n_segments)
-    per_customer = FAMILY.customer_loglik(psi[segment], data).sum()
+    customers = FAMILY.customer_loglik(psi[segment], data)
+    per_customer = customers.sum()
     np.testing.assert_allclose(FAMILY.aggregated_loglik(psi, stats_), per_customer, rtol=1e-11)
+    np.testing.assert_allclose(FAMILY.code_loglik(psi, stats_),
+                               np.bincount(segment, customers, minlength=n_segments),
+                               rtol=1e-11)
     psi_var = pt.matrix("psi")
     f = pytensor.function([psi_var], FAMILY.aggregated_loglik(psi_var, stats_, PT))
     np.testing.assert_allclose(f(psi), per_customer, rtol=1e-11)

@@ -17,6 +17,7 @@ from bayesclv.models.retention.bdw import BetaDiscreteWeibullRetention
 from bayesclv.models.retention.geometric import GeometricRetention
 from bayesclv.models.retention.likelihood import (
     build_retention_model,
+    code_loglik,
     customer_loglik,
     grouped_loglik,
     risk_set_loglik,
@@ -34,6 +35,7 @@ __all__ = [
     "ShiftedBetaGeometricRetention",
     "WeibullRetention",
     "build_retention_model",
+    "code_loglik",
     "customer_loglik",
     "grouped_loglik",
     "risk_set_loglik",

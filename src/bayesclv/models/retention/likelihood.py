@@ -20,6 +20,7 @@ from bayesclv.models.retention.base import RetentionFamily
 
 __all__ = [
     "build_retention_model",
+    "code_loglik",
     "customer_loglik",
     "grouped_loglik",
     "risk_set_loglik",
@@ -197,11 +198,24 @@ def statistics_loglik(family: RetentionFamily, psi: Any, statistics: pd.DataFram
     grouped : bool
     xp : namespace, default=NP
     """
+    return _statistics_terms(family, psi, statistics, grouped, xp).sum()
+
+
+def code_loglik(family: RetentionFamily, psi: np.ndarray, statistics: pd.DataFrame,
+                grouped: bool) -> np.ndarray:
+    """Each code's log-likelihood (numpy), shape (codes,): :func:`statistics_loglik` by code."""
+    terms = _statistics_terms(family, psi, statistics, grouped, NP)
+    return np.bincount(_column(statistics, "segment"), weights=terms, minlength=len(psi))
+
+
+def _statistics_terms(family: RetentionFamily, psi: Any, statistics: pd.DataFrame,
+                      grouped: bool, xp: Any) -> Any:
+    """The log-likelihood of each row (times its count) or risk-set cell."""
     if grouped:
         rows = grouped_loglik(family, psi, statistics, xp)
-        return (rows * xp.asfloat(_column(statistics, "count"))).sum()
+        return rows * xp.asfloat(_column(statistics, "count"))
     cell_psi = psi[_column(statistics, "segment")]
     return risk_set_loglik(
         family, cell_psi, _column(statistics, "period"), _column(statistics, "at_risk"),
         _column(statistics, "churned"), xp,
-    ).sum()
+    )

@@ -77,9 +77,26 @@ class SpendFamily:
         """:meth:`statistics` from a :class:`bayesclv.data.TrainingStatistics` (Dask)."""
         raise NotImplementedError
 
+    def loglik_terms(self, psi: Any, stats: Mapping[str, Any], xp: Any = NP
+                     ) -> tuple[Any, Any]:
+        """The log-likelihood from :meth:`statistics` in two parts; cost does not grow with rows.
+
+        Returns ``(per_pair, per_code)``: the terms of each unique (code, x) pair of
+        ``stats["x_seg"]`` times its count, and the terms of each code.
+        """
+        raise NotImplementedError
+
+    # -- shared machinery ----------------------------------------------------------------
     def aggregated_loglik(self, psi: Any, stats: Mapping[str, Any], xp: Any = NP) -> Any:
         """Total log-likelihood from :meth:`statistics`; its cost does not grow with rows."""
-        raise NotImplementedError
+        per_pair, per_code = self.loglik_terms(psi, stats, xp)
+        return per_pair.sum() + per_code.sum()
+
+    def code_loglik(self, psi: np.ndarray, stats: Mapping[str, Any]) -> np.ndarray:
+        """Each code's log-likelihood (numpy), shape (codes,); they sum to the total."""
+        per_pair, per_code = self.loglik_terms(psi, stats, NP)
+        return per_code + np.bincount(stats["x_seg"], weights=per_pair,
+                                      minlength=len(per_code))
 
     def customer_loglik(self, psi: np.ndarray, data: Any) -> np.ndarray:
         """Each customer's log-likelihood term; ``psi`` broadcasts against customers."""

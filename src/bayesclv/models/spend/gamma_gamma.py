@@ -135,8 +135,9 @@ class GammaGammaSpend(SpendFamily):
             return shared - NP.gammaln(px) + (px - 1.0) * np.log(z) + px * np.log(x)
         return shared + (p - 1.0) * x * ybar - x * NP.gammaln(p)
 
-    def aggregated_loglik(self, psi: Any, stats: Mapping[str, np.ndarray], xp: Any = NP) -> Any:
-        """Total log-likelihood from :meth:`statistics`.
+    def loglik_terms(self, psi: Any, stats: Mapping[str, np.ndarray], xp: Any = NP
+                     ) -> tuple[Any, Any]:
+        """The log-likelihood from :meth:`statistics`, per (code, x) pair and per code.
 
         Terms in ``x`` alone are evaluated once per unique (segment, x); everything else
         per segment: ``(p x + q) log(gamma + x z)`` is split into ``(p x + q) log(x z)``
@@ -174,7 +175,7 @@ class GammaGammaSpend(SpendFamily):
             per_segment = per_segment + p * stats["sum_x_log_z"] - stats["sum_log_z"]
         per_segment = (per_segment - p * (stats["sum_x_log_w"] + log1p_x)
                        - q * (stats["sum_log_w"] + log1p_one))
-        return (per_x * stats["x_count"]).sum() + per_segment.sum()
+        return per_x * stats["x_count"], per_segment
 
     def expected_customer_spend(self, params: Mapping[str, np.ndarray],
                                 inputs: np.ndarray) -> np.ndarray:

@@ -135,8 +135,9 @@ class LognormalSpend(SpendFamily):
                    - 0.5 * np.log(x) - squares / (2.0 * sigma ** 2) - x * ybar)
         return out
 
-    def aggregated_loglik(self, psi: Any, stats: Mapping[str, np.ndarray], xp: Any = NP) -> Any:
-        """Total log-likelihood from :meth:`statistics`; cost per unique (segment, x)."""
+    def loglik_terms(self, psi: Any, stats: Mapping[str, np.ndarray], xp: Any = NP
+                     ) -> tuple[Any, Any]:
+        """The log-likelihood from :meth:`statistics`, per (code, x) pair and per code."""
         par = self.natural(psi, xp)
         mu, sigma, tau = par["mu"], par["sigma"], par["tau"]
         seg = stats["x_seg"]
@@ -147,7 +148,7 @@ class LognormalSpend(SpendFamily):
                  / variance)
         per_segment = (-0.5 * stats["sum_x_minus_1"] * (_LOG_2PI + 2.0 * xp.log(sigma))
                        - stats["sum_squares"] / (2.0 * sigma ** 2) + stats["constant"])
-        return per_x.sum() + per_segment.sum()
+        return per_x, per_segment
 
     def expected_customer_spend(self, params: Mapping[str, np.ndarray],
                                 inputs: np.ndarray) -> np.ndarray:
