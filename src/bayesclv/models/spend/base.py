@@ -86,18 +86,6 @@ class SpendFamily:
         """
         raise NotImplementedError
 
-    # -- shared machinery ----------------------------------------------------------------
-    def aggregated_loglik(self, psi: Any, stats: Mapping[str, Any], xp: Any = NP) -> Any:
-        """Total log-likelihood from :meth:`statistics`; its cost does not grow with rows."""
-        per_pair, per_code = self.loglik_terms(psi, stats, xp)
-        return per_pair.sum() + per_code.sum()
-
-    def code_loglik(self, psi: np.ndarray, stats: Mapping[str, Any]) -> np.ndarray:
-        """Each code's log-likelihood (numpy), shape (codes,); they sum to the total."""
-        per_pair, per_code = self.loglik_terms(psi, stats, NP)
-        return per_code + np.bincount(stats["x_seg"], weights=per_pair,
-                                      minlength=len(per_code))
-
     def customer_loglik(self, psi: np.ndarray, data: Any) -> np.ndarray:
         """Each customer's log-likelihood term; ``psi`` broadcasts against customers."""
         raise NotImplementedError
@@ -130,6 +118,17 @@ class SpendFamily:
         raise NotImplementedError
 
     # -- shared ------------------------------------------------------------------------
+    def aggregated_loglik(self, psi: Any, stats: Mapping[str, Any], xp: Any = NP) -> Any:
+        """Total log-likelihood from :meth:`statistics`; its cost does not grow with rows."""
+        per_pair, per_code = self.loglik_terms(psi, stats, xp)
+        return per_pair.sum() + per_code.sum()
+
+    def code_loglik(self, psi: np.ndarray, stats: Mapping[str, Any]) -> np.ndarray:
+        """Each code's log-likelihood (numpy), shape (codes,); they sum to the total."""
+        per_pair, per_code = self.loglik_terms(psi, stats, NP)
+        return per_code + np.bincount(stats["x_seg"], weights=per_pair,
+                                      minlength=len(per_code))
+
     def check_columns(self, data: Any) -> None:
         """Raise if the validated table lacks a column this family conditions on."""
         for name in self.inputs:
