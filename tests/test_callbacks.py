@@ -55,6 +55,14 @@ def _logp(callbacks, x):
     return value[0], gradient
 
 
+def _assert_matches_pytensor(callbacks, point, logp, x, rtol):
+    """The callbacks' value and gradient at ``x`` are PyTensor's own, to ``rtol``."""
+    reference = pytensor.function([point], [logp, pt.grad(logp, point)])(x)
+    value, grad = _logp(callbacks, x)
+    assert value == pytest.approx(float(reference[0]), rel=rtol)
+    np.testing.assert_allclose(grad, reference[1], rtol=rtol)
+
+
 def _expand(callbacks, x, size):
     out = np.zeros(size)
     code = callbacks.expand.ctypes(x.size, size, x.ctypes.data_as(DOUBLE_P),
@@ -100,10 +108,7 @@ def test_callbacks_compute_what_pytensor_computes_and_read_new_data(index):
     point, logp, wrt = _graph([1.0, 2.0, 3.0])
     x = np.array([0.5, -1.0, 2.0, 0.25])
     callbacks = compile_callbacks(point, logp, wrt, x.size, _compile_numba)
-    reference = pytensor.function([point], [logp, pt.grad(logp, point)])(x)
-    value, grad = _logp(callbacks, x)
-    assert value == pytest.approx(float(reference[0]), rel=1e-15)
-    np.testing.assert_allclose(grad, reference[1], rtol=1e-15)
+    _assert_matches_pytensor(callbacks, point, logp, x, rtol=1e-15)
 
     # Another table of the same structure: loaded from the index, no compiling at all,
     # and the callbacks read the new data (another length) through their pointers.
@@ -212,15 +217,9 @@ def test_folded_callbacks_compute_what_pytensor_computes_for_each_table(index):
     # The gradient is taken with respect to the slices, which folding must keep as they
     # are: with copies of them in the graph, part of the gradient would be left out.
     callbacks = compile_callbacks(point, logp, wrt, x.size, _compile_numba)
-    reference = pytensor.function([point], [logp, pt.grad(logp, point)])(x)
-    value, grad = _logp(callbacks, x)
-    assert value == pytest.approx(float(reference[0]), rel=1e-14)
-    np.testing.assert_allclose(grad, reference[1], rtol=1e-14)
+    _assert_matches_pytensor(callbacks, point, logp, x, rtol=1e-14)
     # Another table, loaded from the index: its own arrays are folded, not the first's.
     point, logp, wrt = _periods_graph([4.0, 1.0, 3.0, 7.0], [1, 5, 0, 2])
     x = np.array([0.3, -0.2, 0.1, 0.4, -0.5])
     again = compile_callbacks(point, logp, wrt, x.size, _refuse)
-    reference = pytensor.function([point], [logp, pt.grad(logp, point)])(x)
-    value, grad = _logp(again, x)
-    assert value == pytest.approx(float(reference[0]), rel=1e-14)
-    np.testing.assert_allclose(grad, reference[1], rtol=1e-14)
+    _assert_matches_pytensor(again, point, logp, x, rtol=1e-14)
