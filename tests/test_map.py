@@ -66,3 +66,20 @@ def test_an_optimiser_that_stops_short_warns():
     with pytest.warns(UserWarning, match="did not converge"):
         tree = find_map(model)
     assert not bool(tree["optimizer_result"]["success"])
+
+
+@pytest.mark.parametrize("edge,slope", [(1.5, 5.0), (2.5, 10.0), (3.0, 30.0)])
+def test_a_mode_next_to_where_the_density_ends_is_found(edge, slope):
+    # Beyond x = edge the density is NaN: scipy's line search steps there, and would end
+    # on that point (here near x = slope, where the Normal and the slope balance).
+    from scipy import optimize
+
+    with pm.Model() as model:
+        x = pm.Normal("x", 0.0, 1.0)
+        pm.Potential("edge", slope * x + pm.math.log(edge - x))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        tree = find_map(model)
+    mode = optimize.brentq(lambda v: slope - v - 1.0 / (edge - v), -5.0, edge - 1e-12)
+    assert float(tree["posterior"]["x"].squeeze()) == pytest.approx(mode, abs=1e-6)
+    assert bool(tree["optimizer_result"]["success"])
