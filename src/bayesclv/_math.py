@@ -155,6 +155,8 @@ NP = SimpleNamespace(
     maximum=np.maximum,
     asfloat=lambda x: np.asarray(x, dtype=np.float64),
     group_sum=_np_group_sum,
+    # 0, 1, ..., max(values), for integer values.
+    range_to_max=lambda values: np.arange(int(np.max(values)) + 1),
 )
 NP.log_gamma_ratio = lambda y, a: _log_gamma_ratio(y, a, NP)
 NP.log_gamma_ratio_increment = lambda y, d, a: _log_gamma_ratio_increment(y, d, a, NP)
@@ -175,6 +177,7 @@ PT = SimpleNamespace(
     # Sums of ``values`` (last axis) by ``group`` into an array shaped like ``like``.
     group_sum=lambda values, group, like: pt.inc_subtensor(
         pt.zeros_like(like)[..., group], values),
+    range_to_max=lambda values: pt.arange(pt.max(values) + 1),
 )
 PT.log_gamma_ratio = lambda y, a: _log_gamma_ratio(y, a, PT)
 PT.log_gamma_ratio_increment = lambda y, d, a: _log_gamma_ratio_increment(y, d, a, PT)

@@ -249,15 +249,66 @@ def test_grouped_rows_equal_risk_set_and_per_customer_likelihood(family_name):
                                rtol=1e-10)
 
 
+class _CountingFamily:
+    """A family that counts the values of ``t`` its hazards are evaluated at."""
+
+    def __init__(self, family):
+        self.family, self.evaluations = family, 0
+
+    def __getattr__(self, name):
+        return getattr(self.family, name)
+
+    def _count(self, t, psi):
+        self.evaluations += np.broadcast_shapes(np.shape(t), np.shape(psi)[:-1])[-1] * (
+            np.prod(np.shape(psi)[:-2], dtype=int))
+
+    def cumulative_hazard(self, t, psi, xp=NP):
+        self._count(t, psi)
+        return self.family.cumulative_hazard(t, psi, xp)
+
+    def log_hazard_increment(self, t, psi, xp=NP):
+        self._count(t, psi)
+        return self.family.log_hazard_increment(t, psi, xp)
+
+
+@pytest.mark.parametrize("family_name", sorted(RETENTION_FAMILIES))
+def test_grouped_rows_by_period_equal_rows_one_at_a_time(family_name):
+    # Left-truncated rows share their segment's periods: the family is evaluated once per
+    # (segment, period) and each row picks its own values; the numbers must not change.
+    rng = np.random.default_rng(5)
+    family = RETENTION_FAMILIES[family_name]
+    segment, entry, tenure, churned = random_table(rng, n=3000)
+    groups = survival_groups(segment, entry, tenure, churned)
+    psi = rng.normal(size=(2, 4, 3, len(family.coords))) * 0.3  # (chain, draw, segment, coord)
+    psi[..., 0] += 2.5 if family_name == "weibull" else -1.0
+    by_row, by_period = _CountingFamily(family), _CountingFamily(family)
+    rows = grouped_loglik(by_row, psi, groups, by_period=False)
+    periods = grouped_loglik(by_period, psi, groups, by_period=True)
+    np.testing.assert_allclose(periods, rows, rtol=1e-14, atol=1e-14)
+    assert rows.shape == (2, 4, len(groups))
+    grid = 3 * (tenure.max() + 1)
+    assert by_period.evaluations == 2 * 8 * grid
+    assert by_row.evaluations == 3 * 8 * len(groups) > 2 * by_period.evaluations
+    # The default takes the cheaper form; one row per segment is cheaper one at a time.
+    assert np.array_equal(grouped_loglik(family, psi, groups), periods)
+    few = groups.groupby("segment").head(1)
+    counting = _CountingFamily(family)
+    grouped_loglik(counting, psi, few)
+    assert counting.evaluations == 3 * 8 * len(few)
+
+
+@pytest.mark.parametrize("by_period", [False, True], ids=["by_row", "by_period"])
 @pytest.mark.parametrize("family", [SBG, BDW], ids=["sbg", "bdw"])
-def test_grouped_pytensor_matches_numpy_with_finite_gradients(family):
+def test_grouped_pytensor_matches_numpy_with_finite_gradients(family, by_period):
+    # Tenures to 10,000: by period, every period up to the last enters the gradient.
     rng = np.random.default_rng(3)
     segment, entry, tenure, churned = random_table(rng, n=300, n_segments=2, max_tenure=10_000)
     groups = survival_groups(segment, entry, tenure, churned)
     extremes = [[1e-3, 1e3, 0.1], [1e3, 1e-3, 5.0]] if family is BDW else [[1e-3, 1e3], [1e3, 1e-3]]
     psi_value = np.log(np.array(extremes))
     psi = pt.matrix("psi")
-    loglik = (grouped_loglik(family, psi, groups, PT) * groups["count"].to_numpy()).sum()
+    loglik = (grouped_loglik(family, psi, groups, PT, by_period=by_period)
+              * groups["count"].to_numpy()).sum()
     f = pytensor.function([psi], [loglik, pytensor.grad(loglik, psi)])
     value, grad = f(psi_value)
     expected = (grouped_loglik(family, psi_value, groups) * groups["count"]).sum()

@@ -79,9 +79,14 @@ def row_loglik(
     """
     entry = xp.asfloat(entry)
     tenure = xp.asfloat(tenure)
-    h_entry = family.cumulative_hazard(entry, psi, xp)
-    h_before = family.cumulative_hazard(tenure - 1.0, psi, xp)
-    increment = xp.exp(family.log_hazard_increment(tenure, psi, xp))
+    return _row_terms(family.cumulative_hazard(entry, psi, xp),
+                      family.cumulative_hazard(tenure - 1.0, psi, xp),
+                      family.log_hazard_increment(tenure, psi, xp), churned, xp)
+
+
+def _row_terms(h_entry: Any, h_before: Any, log_increment: Any, churned: Any, xp: Any) -> Any:
+    """A row's log-likelihood from ``H(e)``, ``H(T-1)`` and ``log dH(T)``."""
+    increment = xp.exp(log_increment)
     churn_term = -h_before + xp.log1mexp(-increment)
     censored_term = -h_before - increment
     return xp.where(xp.asfloat(churned) > 0.5, churn_term, censored_term) + h_entry
@@ -96,7 +101,8 @@ def customer_loglik(
 
 
 def grouped_loglik(
-    family: RetentionFamily, psi: Any, groups: Any, xp: Any = NP
+    family: RetentionFamily, psi: Any, groups: Any, xp: Any = NP, *,
+    by_period: bool | None = None,
 ) -> Any:
     """Per-row log-likelihood of :func:`bayesclv.data.survival_groups` rows (one customer each).
 
@@ -105,14 +111,40 @@ def grouped_loglik(
     Parameters
     ----------
     family : RetentionFamily
-    psi : array, shape (..., segments, coord)
-        Parameters per segment; rows pick theirs through ``groups["segment"]``.
-    groups : pandas.DataFrame
+    psi : array, shape (..., codes, coord)
+        Parameters per code (segment or profile); rows pick theirs through
+        ``groups["segment"]``.
+    groups : pandas.DataFrame or mapping
+        Integer ``entry`` and ``tenure`` columns.
     xp : namespace, default=NP
+    by_period : bool, optional
+        Evaluate the family once per code and period ``0..max(tenure)`` and give each row
+        the values of its own code and periods, rather than three evaluations per row:
+        the same numbers, and far fewer evaluations where rows share their code's periods
+        (e.g. under left truncation, rows by entry and tenure). Default: whichever
+        evaluates the family fewer times; symbolic ``groups`` must say.
     """
-    row_psi = psi[..., _column(groups, "segment"), :]
-    return row_loglik(family, row_psi, _column(groups, "entry"), _column(groups, "tenure"),
-                      _column(groups, "churned"), xp)
+    code, entry, tenure = (_column(groups, name) for name in ("segment", "entry", "tenure"))
+    churned = _column(groups, "churned")
+    if by_period is None:
+        grid = (int(np.max(code, initial=0)) + 1) * (int(np.max(tenure, initial=0)) + 1)
+        by_period = 2 * grid < 3 * len(code)
+    if not by_period:
+        return row_loglik(family, psi[..., code, :], entry, tenure, churned, xp)
+    periods = xp.range_to_max(tenure)
+    grid_psi = psi[..., :, None, :]
+    # Period 0 stands in for itself in H; dH starts at period 1 (0 would not be finite).
+    h = family.cumulative_hazard(periods, grid_psi, xp)
+    log_increment = family.log_hazard_increment(xp.maximum(periods, 1), grid_psi, xp)
+    return _row_terms(_pick(h, code, entry), _pick(h, code, tenure - 1),
+                      _pick(log_increment, code, tenure), churned, xp)
+
+
+def _pick(table: Any, code: Any, period: Any) -> Any:
+    """``table[..., code, period]`` for index arrays: one take along the last two axes."""
+    width = table.shape[-1]
+    flat = table.reshape((*(table.shape[axis] for axis in range(table.ndim - 2)), -1))
+    return flat[..., code * width + period]
 
 
 def _column(table: Any, name: str) -> Any:
@@ -154,8 +186,9 @@ def build_retention_model(
         With deterministics ``retention_psi`` (segment, coord), the natural parameters
         per segment (e.g. ``eta``, ``k``) and the population ``retention_mu``,
         ``retention_sigma``, ``retention_chol``. The likelihood is a single potential
-        whose cost is O(segments x periods) for risk sets and O(unique rows) for groups,
-        whatever the number of customers.
+        whose cost is O(segments x periods) for risk sets and for groups by segment (the
+        family evaluated per segment and period, each row picking its own), and O(unique
+        rows) for groups by profile; whatever the number of customers.
     """
     coords = {
         "segment": list(segments),
@@ -177,13 +210,18 @@ def build_retention_model(
                    else ("segment", "period", "at_risk", "churned"))
         # Model data, not constants: the compiled model is the same for every table.
         data = {name: pm.Data(f"retention_{name}", statistics[name].to_numpy().astype(
-            np.int64 if name == "segment" else np.float64)) for name in columns}
-        pm.Potential("retention_loglik", statistics_loglik(family, psi, data, grouped, PT))
+            np.int64 if name in _INDEX_COLUMNS else np.float64)) for name in columns}
+        pm.Potential("retention_loglik", statistics_loglik(
+            family, psi, data, grouped, PT, by_period=profiles is None))
     return model
 
 
+# Columns that index (codes, periods) rather than enter the arithmetic.
+_INDEX_COLUMNS = ("segment", "entry", "tenure")
+
+
 def statistics_loglik(family: RetentionFamily, psi: Any, statistics: pd.DataFrame,
-                      grouped: bool, xp: Any = NP) -> Any:
+                      grouped: bool, xp: Any = NP, *, by_period: bool | None = None) -> Any:
     """Total log-likelihood of the sufficient statistics the model is built on.
 
     Parameters
@@ -197,8 +235,10 @@ def statistics_loglik(family: RetentionFamily, psi: Any, statistics: pd.DataFram
         the model data of :func:`build_retention_model`).
     grouped : bool
     xp : namespace, default=NP
+    by_period : bool, optional
+        For ``grouped`` rows: see :func:`grouped_loglik`.
     """
-    return _statistics_terms(family, psi, statistics, grouped, xp).sum()
+    return _statistics_terms(family, psi, statistics, grouped, xp, by_period).sum()
 
 
 def code_loglik(family: RetentionFamily, psi: np.ndarray, statistics: pd.DataFrame,
@@ -209,10 +249,10 @@ def code_loglik(family: RetentionFamily, psi: np.ndarray, statistics: pd.DataFra
 
 
 def _statistics_terms(family: RetentionFamily, psi: Any, statistics: pd.DataFrame,
-                      grouped: bool, xp: Any) -> Any:
+                      grouped: bool, xp: Any, by_period: bool | None = None) -> Any:
     """The log-likelihood of each row (times its count) or risk-set cell."""
     if grouped:
-        rows = grouped_loglik(family, psi, statistics, xp)
+        rows = grouped_loglik(family, psi, statistics, xp, by_period=by_period)
         return rows * xp.asfloat(_column(statistics, "count"))
     cell_psi = psi[_column(statistics, "segment")]
     return risk_set_loglik(
