@@ -344,3 +344,31 @@ def test_log_gamma_ratio_increment_matches_mpmath(y, a, ratio):
     reference = (mp.loggamma(y_mp + d_mp + a_mp) - mp.loggamma(y_mp + d_mp)
                  - mp.loggamma(y_mp + a_mp) + mp.loggamma(y_mp))
     assert abs(value - float(reference)) <= 1e-9 * float(reference)
+
+
+def test_select_computes_each_branch_only_where_it_is_taken():
+    # numpy evaluates each branch of NP.select on its own elements (the digamma recurrence
+    # and the quadrature of the log-gamma increments are most of a valuation's time);
+    # PyTensor switches between both, computed everywhere. Same values either way.
+    x = np.array([[-2.0, 3.0, 0.5], [4.0, -1.0, 9.0]])
+    shift = np.array([1.0, 2.0, 3.0])
+    seen = []
+
+    def root(x, shift):
+        seen.append(x.size)
+        return np.sqrt(x) + shift
+
+    def mirrored(x, shift):
+        seen.append(x.size)
+        return -x * shift
+
+    with np.errstate(invalid="raise"):  # sqrt of the negatives would raise
+        out = NP.select(x > 0, root, mirrored, x, shift)
+    assert seen == [4, 2]
+    expected = np.where(x > 0, np.sqrt(np.abs(x)) + shift, -x * shift)
+    np.testing.assert_array_equal(out, expected)
+    symbolic = pt.matrix("x")
+    function = pytensor.function([symbolic], PT.select(
+        symbolic > 0, lambda v, s: pt.sqrt(pt.abs(v)) + s, lambda v, s: -v * s, symbolic,
+        shift))
+    np.testing.assert_allclose(function(x), expected, rtol=1e-15)

@@ -7,7 +7,9 @@ prediction and the PyTensor form used for sampling are the same code.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from types import SimpleNamespace
+from typing import Any
 
 import numba
 import numpy as np
@@ -86,10 +88,19 @@ def _digamma_difference(y: object, a: object, xp: object) -> object:
     shifted = z + a
     series = _digamma_series(1.0 / (shifted * shifted)) - _digamma_series(1.0 / (z * z))
     asymptotic = xp.log1p(a / z) + a / (2.0 * z * shifted) + series
+    return asymptotic + xp.select(small, _digamma_recurrence, _no_recurrence, y, a)
+
+
+def _no_recurrence(y: object, a: object) -> float:
+    return 0.0
+
+
+def _digamma_recurrence(y: object, a: object) -> object:
+    """``sum_{j<8} a / ((y + j)(y + j + a))``, ``psi(y + a) - psi(y)`` less that at ``y + 8``."""
     recurrence = 0.0
     for j in range(_DIGAMMA_SHIFT):
         recurrence = recurrence + a / ((y + j) * (y + j + a))
-    return asymptotic + xp.where(small, recurrence, 0.0)
+    return recurrence
 
 
 # Gauss-Legendre nodes and weights on [0, 1] (4 points: exact for degree-7 polynomials).
@@ -112,13 +123,19 @@ def _log_gamma_ratio_increment(y: object, delta: object, a: object, xp: object) 
     against mpmath, ``tests/test_numerics.py``).
     """
     near = delta < _QUADRATURE_BELOW * y
+    # The quadrature's interval, kept short where it is not taken (finite gradients).
     step = xp.where(near, delta, _QUADRATURE_BELOW * y)
-    # The nodes on a trailing axis: one evaluation of the integrand for all of them.
-    nodes = xp.last_axis(y) + xp.last_axis(step) * np.asarray(_GL_NODES)
-    integrand = _digamma_difference(nodes, xp.last_axis(a), xp)
-    quadrature = (integrand * np.asarray(_GL_WEIGHTS)).sum(axis=-1)
-    direct = _log_gamma_ratio(y + delta, a, xp) - _log_gamma_ratio(y, a, xp)
-    return xp.where(near, step * quadrature, direct)
+
+    def quadrature(y: object, step: object, delta: object, a: object) -> object:
+        # The nodes on a trailing axis: one evaluation of the integrand for all of them.
+        nodes = xp.last_axis(y) + xp.last_axis(step) * np.asarray(_GL_NODES)
+        integrand = _digamma_difference(nodes, xp.last_axis(a), xp)
+        return step * (integrand * np.asarray(_GL_WEIGHTS)).sum(axis=-1)
+
+    def direct(y: object, step: object, delta: object, a: object) -> object:
+        return _log_gamma_ratio(y + delta, a, xp) - _log_gamma_ratio(y, a, xp)
+
+    return xp.select(near, quadrature, direct, y, step, delta, a)
 
 
 def power_increment(t: np.ndarray, log_c: object, xp: object) -> object:
@@ -132,6 +149,20 @@ def power_increment(t: np.ndarray, log_c: object, xp: object) -> object:
     c = xp.exp(log_c)
     value = xp.exp(c * xp.log(before)) * xp.expm1(c * xp.log1p(1.0 / before))
     return xp.where(later, value, 1.0)
+
+
+def _np_select(condition: np.ndarray, if_true: Callable[..., Any],
+               if_false: Callable[..., Any], *args: np.ndarray) -> np.ndarray:
+    """``if_true(*args)`` where ``condition`` holds, else ``if_false(*args)``.
+
+    Each function is computed on its own elements only.
+    """
+    condition, *args = np.broadcast_arrays(condition, *args)
+    out = np.empty(condition.shape)
+    for function, where in ((if_true, condition), (if_false, ~condition)):
+        if where.any():
+            out[where] = function(*(arg[where] for arg in args))
+    return out
 
 
 def _np_group_sum(values: np.ndarray, group: np.ndarray, like: np.ndarray) -> np.ndarray:
@@ -155,6 +186,9 @@ NP = SimpleNamespace(
     maximum=np.maximum,
     asfloat=lambda x: np.asarray(x, dtype=np.float64),
     group_sum=_np_group_sum,
+    # if_true(*args) where condition holds, else if_false(*args); numpy computes each
+    # only where it is taken (PyTensor everywhere: its gradient needs both finite).
+    select=_np_select,
     # 0, 1, ..., max(values), for integer values.
     range_to_max=lambda values: np.arange(int(np.max(values)) + 1),
 )
@@ -178,6 +212,8 @@ PT = SimpleNamespace(
     group_sum=lambda values, group, like: pt.inc_subtensor(
         pt.zeros_like(like)[..., group], values),
     range_to_max=lambda values: pt.arange(pt.max(values) + 1),
+    select=lambda condition, if_true, if_false, *args: pt.switch(
+        condition, if_true(*args), if_false(*args)),
 )
 PT.log_gamma_ratio = lambda y, a: _log_gamma_ratio(y, a, PT)
 PT.log_gamma_ratio_increment = lambda y, d, a: _log_gamma_ratio_increment(y, d, a, PT)
