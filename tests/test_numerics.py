@@ -182,7 +182,7 @@ def test_pytensor_kernels_equal_numpy_and_gradients_are_finite(name):
         "count": np.ones(6 * n_segments, dtype=np.int64),
     })
     risk = risk_set_loglik(family, psi[cell_segment], cell_period, at_risk, cell_churned, PT)
-    rows = grouped_loglik(family, psi, groups, PT)
+    rows = grouped_loglik(family, psi, groups, PT, by_period=False)
     total = risk.sum() + rows.sum()
     function = pytensor.function([psi], [risk, rows, pytensor.grad(total, psi),
                                          family.log_hazard_increment(cell_period,
