@@ -153,6 +153,10 @@ def _column(table: Any, name: str) -> Any:
     return column.to_numpy() if isinstance(column, pd.Series) else column
 
 
+# Columns that index (codes, periods) rather than enter the arithmetic.
+_INDEX_COLUMNS = ("segment", "entry", "tenure")
+
+
 def build_retention_model(
     family: RetentionFamily, statistics: pd.DataFrame, segments: Sequence[str],
     priors: Mapping[str, Any], profiles: Profiles | None = None,
@@ -214,10 +218,6 @@ def build_retention_model(
         pm.Potential("retention_loglik", statistics_loglik(
             family, psi, data, grouped, PT, by_period=profiles is None))
     return model
-
-
-# Columns that index (codes, periods) rather than enter the arithmetic.
-_INDEX_COLUMNS = ("segment", "entry", "tenure")
 
 
 def statistics_loglik(family: RetentionFamily, psi: Any, statistics: pd.DataFrame,
