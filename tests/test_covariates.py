@@ -9,11 +9,13 @@ import pandas as pd
 import pytest
 
 import bayesclv
+from bayesclv._hierarchy import profile_psi
 from bayesclv.covariates import CovariateEncoder, covariate_profiles
+from bayesclv.data.statistics import survival_groups
 from bayesclv.datasets import simulate_customers
 from bayesclv.datasets.simulate import true_log_survival
 from bayesclv.exceptions import CovariateRangeWarning, DataValidationError
-from bayesclv.models.retention import RETENTION_FAMILIES, customer_loglik
+from bayesclv.models.retention import RETENTION_FAMILIES, customer_loglik, grouped_loglik
 
 SEGMENTS = {
     "a": {"share": 0.4, "eta": 12.0, "k": 0.8, "p": 4.0, "q": 4.0, "gamma": 40.0},
@@ -157,16 +159,57 @@ def test_simulator_shifts_scales_by_the_stated_effects() -> None:
 # --- the models ------------------------------------------------------------------------
 
 @pytest.mark.parametrize("family", ["weibull", "geometric", "sbg", "bdw"])
-@pytest.mark.filterwarnings("ignore:The optimizer did not converge")
 def test_grouped_profile_loglik_equals_per_customer_sum(
         family: str, covariate_customers: pd.DataFrame) -> None:
-    """The profile-grouped likelihood is the per-customer one with shifted parameters."""
+    """The profile-grouped likelihood is the per-customer one with shifted parameters.
+
+    At arbitrary segment parameters and coefficients, for every family: customers grouped
+    by (segment, covariate values) profile and by (entry, tenure, churned), each row's
+    parameters shifted once per profile, against each customer's own shifted parameters.
+    """
+    # Ages to the decade, so that customers share profiles.
+    table = covariate_customers.head(400).assign(
+        age=lambda frame: (frame["age"] / 10.0).round() * 10.0)
+    family_ = RETENTION_FAMILIES[family]
+    n_coords = len(family_.coords)
+    coord = family_.coords.index(family_.covariate_coord)
+    segments = sorted(table["segment"].unique())
+    codes = pd.Index(segments).get_indexer(table["segment"])
+    design = CovariateEncoder.fit(table, ["age", "channel"], _ids(len(table))).transform(
+        table, _ids(len(table)))
+    rng = np.random.default_rng(5)
+    psi = rng.normal(0.5, 0.5, (len(segments), n_coords))
+    coef = rng.normal(0.0, 0.3, design.shape[1])
+    profile, profile_segment, profile_design = covariate_profiles(codes, design, len(segments))
+    assert len(profile_segment) < len(table)  # customers do share profiles
+    offset = family_.covariate_sign * (profile_design @ coef)
+    groups = survival_groups(profile, table["entry"].to_numpy(), table["tenure"].to_numpy(),
+                             table["churned"].to_numpy())
+    grouped = grouped_loglik(family_, profile_psi(psi, profile_segment, offset, coord,
+                                                  n_coords), groups)
+    total = float((grouped * groups["count"].to_numpy()).sum())
+    row_psi = psi[codes].copy()
+    row_psi[:, coord] += family_.covariate_sign * (design @ coef)
+    expected = customer_loglik(family_, row_psi, table["entry"].to_numpy(),
+                               table["tenure"].to_numpy(), table["churned"].to_numpy()).sum()
+    assert total == pytest.approx(expected, rel=1e-10)
+
+
+@pytest.mark.filterwarnings("ignore:The optimizer did not converge")
+def test_pointwise_loglik_with_covariates_is_the_per_customer_loglik(
+        covariate_customers: pd.DataFrame) -> None:
+    """A fitted model's pointwise log-likelihood: its profiles, its coefficients.
+
+    The estimator's profile code is the same for every family (the family only names the
+    shifted coordinate and its sign, covered above); Weibull shares its compiled structure
+    with the covariate model of this module.
+    """
     table = covariate_customers.head(400)
-    model = bayesclv.RetentionModel(family, method="map", covariates=["age", "channel"],
+    model = bayesclv.RetentionModel(method="map", covariates=["age", "channel"],
                                     random_seed=0).fit(table)
     loglik, counts = model.pointwise_loglik(table)
     total = float((loglik.to_numpy()[0, 0] * counts).sum())
-    family_ = RETENTION_FAMILIES[family]
+    family_ = model.family_
     psi = model.posterior_["retention_psi"].to_numpy()[0, 0]
     coef = model.posterior_["retention_coef"].to_numpy()[0, 0]
     design = model.covariates_.transform(table, pd.Index(table["customer_id"]))

@@ -31,8 +31,9 @@ def _model(priors, laplace):
 def _at_random_point(model, names, seed=0):
     """The named variables at a random point of the model's values, and the point."""
     outputs = model.replace_rvs_by_values([model[name] for name in names])
+    # PyTensor's Python implementations: the hierarchy's math is under test, not a backend.
     values = model.compile_fn(outputs, inputs=model.value_vars, point_fn=True,
-                              on_unused_input="ignore")
+                              on_unused_input="ignore", mode="FAST_COMPILE")
     rng = np.random.default_rng(seed)
     point = {name: value + rng.normal(0.0, 0.7, np.shape(value))
              for name, value in model.initial_point().items()}
@@ -239,15 +240,15 @@ def test_sampled_correlation_has_lkj_corr_density_and_transform(eta):
     transform = CholeskyCorrTransform(n=3, upper=False)
     unconstrained = transform.forward(low)
     expected = (pm.logp(pm.LKJCorr.dist(n=3, eta=eta), low)
-                + transform.log_jac_det(unconstrained)).eval()
+                + transform.log_jac_det(unconstrained)).eval(mode="FAST_COMPILE")
     assert potential == pytest.approx(float(expected), rel=1e-10)
     # The same reals, in another order: the offsets are the rows of L over their diagonal.
     np.testing.assert_allclose(np.sort(point["x_corr_offset"]),
-                               np.sort(unconstrained.eval()), rtol=1e-10)
+                               np.sort(unconstrained.eval(mode="FAST_COMPILE")), rtol=1e-10)
     # Negative control: LKJCorr at another concentration is another density.
-    other = pm.logp(pm.LKJCorr.dist(n=3, eta=eta + 1.0), low).eval()
-    assert potential != pytest.approx(float(other + transform.log_jac_det(unconstrained).eval()),
-                                      rel=1e-6)
+    other = pm.logp(pm.LKJCorr.dist(n=3, eta=eta + 1.0), low).eval(mode="FAST_COMPILE")
+    jacobian = transform.log_jac_det(unconstrained).eval(mode="FAST_COMPILE")
+    assert potential != pytest.approx(float(other + jacobian), rel=1e-6)
 
 
 def test_population_prior_draws_mu_and_chol_from_the_priors():

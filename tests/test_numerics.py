@@ -184,9 +184,12 @@ def test_pytensor_kernels_equal_numpy_and_gradients_are_finite(name):
     risk = risk_set_loglik(family, psi[cell_segment], cell_period, at_risk, cell_churned, PT)
     rows = grouped_loglik(family, psi, groups, PT, by_period=False)
     total = risk.sum() + rows.sum()
+    # PyTensor's Python implementations evaluate the graph: its math is under test (the
+    # compiled callbacks are checked against it in tests/test_flat.py).
     function = pytensor.function([psi], [risk, rows, pytensor.grad(total, psi),
                                          family.log_hazard_increment(cell_period,
-                                                                     psi[cell_segment], PT)])
+                                                                     psi[cell_segment], PT)],
+                                 mode="FAST_COMPILE")
     risk_value, rows_value, gradient, log_increment = function(grid)
     np.testing.assert_allclose(
         risk_value, risk_set_loglik(family, grid[cell_segment], cell_period, at_risk,
@@ -235,7 +238,8 @@ def test_gamma_gamma_gradient_is_finite_at_the_edges():
     stats = spend_statistics(codes, x, z, n)
     psi = pt.matrix("psi")
     loglik = family.aggregated_loglik(psi, stats, PT)
-    value, gradient = pytensor.function([psi], [loglik, pytensor.grad(loglik, psi)])(grid)
+    value, gradient = pytensor.function([psi], [loglik, pytensor.grad(loglik, psi)],
+                                        mode="FAST_COMPILE")(grid)
     np.testing.assert_allclose(value, family.aggregated_loglik(grid, stats), rtol=1e-10)
     assert np.isfinite(gradient).all()
 
@@ -266,7 +270,8 @@ def test_laplace_sums_of_log1p_match_exact_sums(spread_out_spend, gamma):
     value_x = sum_log1p_ratio(gammas, weighted, x_totals, grid.nodes, grid.step, NP)
     gamma_var = pt.vector("gamma")
     symbolic = sum_log1p_ratio(gamma_var, one, totals, grid.nodes, grid.step, PT).sum()
-    gradient = pytensor.function([gamma_var], pytensor.grad(symbolic, gamma_var))(gammas)
+    gradient = pytensor.function([gamma_var], pytensor.grad(symbolic, gamma_var),
+                                 mode="FAST_COMPILE")(gammas)
     for g in range(3):
         members = group == g
         exact = math.fsum(np.log1p(gamma / w[members]))

@@ -140,14 +140,16 @@ def test_build_retention_model_has_segment_parameters():
     assert model.named_vars_to_dims["eta"] == ("segment",)
     assert model.named_vars_to_dims["retention_psi"] == ("segment", "retention_coord")
     point = model.initial_point()
-    assert np.isfinite(model.compile_logp()(point))
+    # The model's structure is under test, not a backend: PyTensor's Python
+    # implementations evaluate it without compiling anything.
+    assert np.isfinite(model.compile_logp(mode="FAST_COMPILE")(point))
     # psi is sampled through a flat offset (its density is a potential), so the prior
     # is drawn from the population: mu and chol forward, then psi = mu + chol z.
     mu, chol = pm.draw([model["retention_mu"], model["retention_chol"]], draws=3,
-                       random_seed=1)
+                       random_seed=1, mode="FAST_COMPILE")
     assert mu.shape == (3, 2) and chol.shape == (3, 2, 2)
     with pytest.raises(NotImplementedError, match="flat"):
-        pm.draw(model["k"], draws=3, random_seed=1)
+        pm.draw(model["k"], draws=3, random_seed=1, mode="FAST_COMPILE")
 
 
 def test_single_segment_model_builds():
@@ -155,7 +157,7 @@ def test_single_segment_model_builds():
                           "churned": [2, 1]})
     priors = GEOMETRIC.default_priors(np.array([2]))
     model = build_retention_model(GEOMETRIC, table, ["all"], priors)
-    assert np.isfinite(model.compile_logp()(model.initial_point()))
+    assert np.isfinite(model.compile_logp(mode="FAST_COMPILE")(model.initial_point()))
 
 
 # --- shifted-beta-geometric and beta-discrete-Weibull ---------------------------------
@@ -300,7 +302,9 @@ def test_grouped_rows_by_period_equal_rows_one_at_a_time(family_name):
 @pytest.mark.parametrize("family", [SBG, BDW], ids=["sbg", "bdw"])
 def test_grouped_pytensor_matches_numpy_with_finite_gradients(family):
     # By period, as the model is built: with tenures to 10,000 every period up to the last
-    # enters the gradient. (Rows one at a time: tests/test_numerics.py.)
+    # enters the gradient. (Rows one at a time: tests/test_numerics.py.) The graph is
+    # evaluated by PyTensor's Python implementations: its math is under test, and
+    # compiling it would take a minute.
     rng = np.random.default_rng(3)
     segment, entry, tenure, churned = random_table(rng, n=300, n_segments=2, max_tenure=10_000)
     groups = survival_groups(segment, entry, tenure, churned)
@@ -309,7 +313,7 @@ def test_grouped_pytensor_matches_numpy_with_finite_gradients(family):
     psi = pt.matrix("psi")
     loglik = (grouped_loglik(family, psi, groups, PT, by_period=True)
               * groups["count"].to_numpy()).sum()
-    f = pytensor.function([psi], [loglik, pytensor.grad(loglik, psi)])
+    f = pytensor.function([psi], [loglik, pytensor.grad(loglik, psi)], mode="FAST_COMPILE")
     value, grad = f(psi_value)
     expected = (grouped_loglik(family, psi_value, groups) * groups["count"]).sum()
     np.testing.assert_allclose(value, expected, rtol=1e-8)
@@ -324,7 +328,8 @@ def test_build_retention_model_on_groups():
     assert {"alpha", "beta", "c"} <= set(model.named_vars)
     point = model.initial_point()
     outputs = model.replace_rvs_by_values([model["retention_psi"], model["retention_loglik"]])
-    f = pytensor.function(model.value_vars, outputs, on_unused_input="ignore")
+    f = pytensor.function(model.value_vars, outputs, on_unused_input="ignore",
+                          mode="FAST_COMPILE")
     psi, potential = f(*(point[v.name] for v in model.value_vars))
     expected = (grouped_loglik(BDW, psi, groups) * groups["count"]).sum()
     np.testing.assert_allclose(potential, expected, rtol=1e-10)
