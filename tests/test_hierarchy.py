@@ -2,6 +2,7 @@ import numpy as np
 import pymc as pm
 import pytest
 
+from bayesclv._base import resolve_sampler, sample_posterior
 from bayesclv._hierarchy import (
     centring_mask,
     draw_new_segments,
@@ -287,11 +288,12 @@ def test_nuts_on_the_sampled_form_without_data_draws_the_prior():
     laplace = SegmentLaplace(np.array([[0.5, -0.5], [1.5, 0.0], [1.0, -2.0], [0.0, 0.0]]),
                              covariance)
     model_coords = {"segment": list("wxyz"), "x_coord": coords, "x_coord_": coords}
-    with pm.Model(coords=model_coords):
+    with pm.Model(coords=model_coords) as model:
         segment_effects("x", coords, priors, laplace)
-        posterior = pm.sample(draws=2000, tune=1000, chains=2, random_seed=5,
-                              target_accept=0.95, progressbar=False,
-                              compute_convergence_checks=False)["posterior"]
+    # The library's own NUTS (nutpie's where installed, as an estimator's fit samples).
+    posterior = sample_posterior(model, method="nuts", sampler=resolve_sampler("auto"),
+                                 draws=2000, tune=1000, chains=2, target_accept=0.95,
+                                 random_seed=5)["posterior"]
 
     def summaries(mu, chol, psi):
         sigma = np.sqrt(np.sum(chol**2, axis=-1))
