@@ -158,6 +158,17 @@ def test_simulator_shifts_scales_by_the_stated_effects() -> None:
 
 # --- the models ------------------------------------------------------------------------
 
+def _per_customer_loglik(family, psi: np.ndarray, coef: np.ndarray, design: np.ndarray,
+                         codes: np.ndarray, table: pd.DataFrame) -> float:
+    """The retention log-likelihood summed over customers, each with its own parameters:
+    its segment's ``psi`` with the covariate coordinate shifted by its ``design @ coef``."""
+    row_psi = psi[codes].copy()
+    row_psi[:, family.coords.index(family.covariate_coord)] += (
+        family.covariate_sign * (design @ coef))
+    return customer_loglik(family, row_psi, table["entry"].to_numpy(),
+                           table["tenure"].to_numpy(), table["churned"].to_numpy()).sum()
+
+
 @pytest.mark.parametrize("family", ["weibull", "geometric", "sbg", "bdw"])
 def test_grouped_profile_loglik_equals_per_customer_sum(
         family: str, covariate_customers: pd.DataFrame) -> None:
@@ -175,8 +186,8 @@ def test_grouped_profile_loglik_equals_per_customer_sum(
     coord = family_.coords.index(family_.covariate_coord)
     segments = sorted(table["segment"].unique())
     codes = pd.Index(segments).get_indexer(table["segment"])
-    design = CovariateEncoder.fit(table, ["age", "channel"], _ids(len(table))).transform(
-        table, _ids(len(table)))
+    ids = _ids(len(table))
+    design = CovariateEncoder.fit(table, ["age", "channel"], ids).transform(table, ids)
     rng = np.random.default_rng(5)
     psi = rng.normal(0.5, 0.5, (len(segments), n_coords))
     coef = rng.normal(0.0, 0.3, design.shape[1])
@@ -188,10 +199,7 @@ def test_grouped_profile_loglik_equals_per_customer_sum(
     grouped = grouped_loglik(family_, profile_psi(psi, profile_segment, offset, coord,
                                                   n_coords), groups)
     total = float((grouped * groups["count"].to_numpy()).sum())
-    row_psi = psi[codes].copy()
-    row_psi[:, coord] += family_.covariate_sign * (design @ coef)
-    expected = customer_loglik(family_, row_psi, table["entry"].to_numpy(),
-                               table["tenure"].to_numpy(), table["churned"].to_numpy()).sum()
+    expected = _per_customer_loglik(family_, psi, coef, design, codes, table)
     assert total == pytest.approx(expected, rel=1e-10)
 
 
@@ -209,16 +217,11 @@ def test_pointwise_loglik_with_covariates_is_the_per_customer_loglik(
                                     random_seed=0).fit(table)
     loglik, counts = model.pointwise_loglik(table)
     total = float((loglik.to_numpy()[0, 0] * counts).sum())
-    family_ = model.family_
     psi = model.posterior_["retention_psi"].to_numpy()[0, 0]
     coef = model.posterior_["retention_coef"].to_numpy()[0, 0]
     design = model.covariates_.transform(table, pd.Index(table["customer_id"]))
     codes = pd.Index(model.segments_).get_indexer(table["segment"])
-    row_psi = psi[codes].copy()
-    row_psi[:, family_.coords.index(family_.covariate_coord)] += (
-        family_.covariate_sign * design @ coef)
-    expected = customer_loglik(family_, row_psi, table["entry"].to_numpy(),
-                               table["tenure"].to_numpy(), table["churned"].to_numpy()).sum()
+    expected = _per_customer_loglik(model.family_, psi, coef, design, codes, table)
     assert total == pytest.approx(expected, rel=1e-10)
 
 
