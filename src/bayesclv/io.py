@@ -27,19 +27,9 @@ from bayesclv.exceptions import ModelFormatError
 from bayesclv.priors import priors_from_dict
 from bayesclv.segmentation._common import _validate_params
 from bayesclv.segmentation.rfm import _groups_from_json
-from bayesclv.storage import (
-    _STATE_CHECKS,
-    _TABLES,
-    FORMAT_NAME,
-    FORMAT_VERSION,
-    SAVED_SEGMENTERS,
-    _group,
-    _open,
-    _read_config,
-    checksums_of,
-    load_data,
-    save,
-)
+from bayesclv.storage import FORMAT_NAME, FORMAT_VERSION, SAVED_SEGMENTERS, load_data, save
+from bayesclv.storage.layout import _TABLES
+from bayesclv.storage.reading import _STATE_CHECKS, _group, _open, _read_config, checksums_of
 
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "load", "load_data", "save"]
 
