@@ -1,6 +1,6 @@
 """Kernels against 50-digit mpmath references, at the edges of the parameter space.
 
-Every family's survival (through ``H(t) = -log S(t)``), ``log dH(t)``, the row
+Every family's survival (through ``H(t) = -log S(t)``), ``dH(t)`` and its log, the row
 log-likelihood and the risk-set cell log-likelihood are compared with mpmath evaluated at
 the *same* float parameters (so that only the kernel's error is measured), for shapes
 ``k``/``c`` in [0.1, 5], ``alpha``/``beta`` in [1e-3, 1e3] and ``t`` up to 1e4; then the
@@ -114,20 +114,26 @@ def test_cumulative_hazard_and_survival_match_mpmath(name):
 
 
 @pytest.mark.parametrize("name", sorted(RETENTION_FAMILIES))
-def test_log_hazard_increment_matches_mpmath(name):
+def test_hazard_increment_and_its_log_match_mpmath(name):
+    # dH as the likelihoods use it (the Weibull's a product of its factors, the others'
+    # exp(log dH)) to a relative error, as H; log dH to an error relative to max(1, |.|).
     family = RETENTION_FAMILIES[name]
     t = np.array(PERIODS, dtype=np.float64)
-    worst = 0.0
+    worst_log = worst = 0.0
     for psi in _grid(name):
-        values = family.log_hazard_increment(t, psi[None, :])
-        assert np.isfinite(values).all()
+        logs = family.log_hazard_increment(t, psi[None, :])
+        values = family.hazard_increment(t, psi[None, :])
+        assert np.isfinite(logs).all()
         for j, period in enumerate(PERIODS):
             increment = (_reference_hazard(name, tuple(psi), period)
                          - _reference_hazard(name, tuple(psi), period - 1))
-            error = _log_error(values[j], mp.log(increment))
-            worst = max(worst, error)
-            assert error < RTOL, (name, np.exp(psi), period, values[j], float(mp.log(increment)))
-    print(f"\n{name}: worst error of log dH(t) = {worst:.1e}")
+            error_log = _log_error(logs[j], mp.log(increment))
+            error = abs(values[j] - float(increment)) / float(increment)
+            worst_log, worst = max(worst_log, error_log), max(worst, error)
+            assert error_log < RTOL and error < RTOL, (
+                name, np.exp(psi), period, logs[j], values[j], float(increment))
+    print(f"\n{name}: worst error of log dH(t) = {worst_log:.1e}, "
+          f"relative of dH(t) = {worst:.1e}")
 
 
 @pytest.mark.parametrize("name", sorted(RETENTION_FAMILIES))
@@ -186,11 +192,16 @@ def test_pytensor_kernels_equal_numpy_and_gradients_are_finite(name):
     total = risk.sum() + rows.sum()
     # PyTensor's Python implementations evaluate the graph: its math is under test (the
     # compiled callbacks are checked against it in tests/test_flat.py).
+    increment = family.hazard_increment(cell_period, psi[cell_segment], PT)
+    through_log = pt.exp(family.log_hazard_increment(cell_period, psi[cell_segment], PT))
     function = pytensor.function([psi], [risk, rows, pytensor.grad(total, psi),
                                          family.log_hazard_increment(cell_period,
-                                                                     psi[cell_segment], PT)],
+                                                                     psi[cell_segment], PT),
+                                         increment, pytensor.grad(increment.sum(), psi),
+                                         pytensor.grad(through_log.sum(), psi)],
                                  mode="FAST_COMPILE")
-    risk_value, rows_value, gradient, log_increment = function(grid)
+    (risk_value, rows_value, gradient, log_increment, increment_value, increment_gradient,
+     through_log_gradient) = function(grid)
     np.testing.assert_allclose(
         risk_value, risk_set_loglik(family, grid[cell_segment], cell_period, at_risk,
                                     cell_churned), rtol=1e-10)
@@ -199,6 +210,11 @@ def test_pytensor_kernels_equal_numpy_and_gradients_are_finite(name):
     np.testing.assert_allclose(
         log_increment, family.log_hazard_increment(cell_period, grid[cell_segment]),
         rtol=1e-10, atol=1e-12)
+    # dH and its gradient, however a family computes them, are those of exp(log dH).
+    np.testing.assert_allclose(increment_value,
+                               family.hazard_increment(cell_period, grid[cell_segment]),
+                               rtol=1e-12)
+    np.testing.assert_allclose(increment_gradient, through_log_gradient, rtol=1e-9)
     assert np.isfinite(gradient).all(), grid[~np.isfinite(gradient).all(axis=1)]
 
 
@@ -377,3 +393,42 @@ def test_select_computes_each_branch_only_where_it_is_taken():
         symbolic > 0, lambda v, s: pt.sqrt(pt.abs(v)) + s, lambda v, s: -v * s, symbolic,
         shift))
     np.testing.assert_allclose(function(x), expected, rtol=1e-15)
+
+
+def _scalar_ops(graph_outputs) -> list[str]:
+    """Names of the scalar ops computed, inside fused composites too."""
+    from pytensor.graph.traversal import applys_between, graph_inputs
+
+    def inner(op):
+        scalar = getattr(op, "scalar_op", op)
+        graph = getattr(scalar, "fgraph", None) or getattr(op, "fgraph", None)
+        if graph is None:
+            return [type(scalar).__name__]
+        return [name for node in graph.apply_nodes for name in inner(node.op)]
+
+    nodes = applys_between(list(graph_inputs(graph_outputs)), graph_outputs)
+    return [name for node in nodes for name in inner(node.op)]
+
+
+def test_one_minus_exp_has_the_gradient_of_expm1_with_one_exponential():
+    from pytensor.compile.mode import Mode, get_mode
+
+    x = pt.vector("x")
+    value = PT.one_minus_exp(x)
+    gradient = pytensor.grad(value.sum(), x)
+    points = np.array([-800.0, -40.0, -1.0, -1e-9, 0.0, 1e-9, 0.5, 3.0])
+    got_value, got_gradient = pytensor.function([x], [value, gradient],
+                                                mode="FAST_COMPILE")(points)
+    np.testing.assert_array_equal(got_value, -np.expm1(points))
+    np.testing.assert_allclose(got_gradient, -np.exp(points), rtol=1e-15, atol=1e-16)
+    # As the callbacks are rewritten: one expm1 per element for value and gradient, where
+    # -expm1 differentiated by PyTensor adds an exp.
+    rewritten = pytensor.function([x], [value, gradient], mode=Mode(
+        linker="py", optimizer=get_mode("NUMBA").optimizer)).maker.fgraph.outputs
+    ops = _scalar_ops(rewritten)
+    assert ops.count("Expm1") == 1 and "Exp" not in ops, ops
+    plain = -pt.expm1(x)
+    plain_ops = _scalar_ops(pytensor.function(
+        [x], [plain, pytensor.grad(plain.sum(), x)],
+        mode=Mode(linker="py", optimizer=get_mode("NUMBA").optimizer)).maker.fgraph.outputs)
+    assert plain_ops.count("Expm1") + plain_ops.count("Exp") == 2, plain_ops

@@ -30,8 +30,10 @@ import xarray as xr
 from pymc.initial_point import make_initial_point_fn
 from pymc.pytensorf import compile as compile_pymc
 from pytensor.compile.mode import Mode
+from pytensor.compile.ops import ViewOp
 from pytensor.compile.sharedvalue import SharedVariable
 from pytensor.graph import clone_replace, rewrite_graph
+from pytensor.graph.fg import FunctionGraph
 from pytensor.graph.replace import graph_replace, vectorize_graph
 
 from bayesclv._callbacks import Callbacks, compile_callbacks
@@ -122,11 +124,15 @@ def _trace_function(point: pt.TensorVariable, kept: list[pt.TensorVariable]
                     ) -> Callable[[np.ndarray], list[np.ndarray]]:
     """The values of ``kept`` at many points at once: (n, n_dim) -> each (n, *shape)."""
     points = pt.matrix("unconstrained_points", dtype="float64")
-    outputs = vectorize_graph(kept, {point: points})
+    outputs = vectorize_graph(_without_views(kept), {point: points})
     # PyTensor's Python implementations without rewrites: nothing to compile, and numpy
     # over all draws at once is fast enough for the few small arrays a trace holds.
-    function = pytensor.function([points], outputs, mode=Mode(linker="py", optimizer=None),
-                                 on_unused_input="ignore")
+    # Without a C compiler: a Blockwise node (a vectorised solve, say) compiles its core
+    # function when the function is made, and PyTensor's C backend would probe the
+    # compiler and its flags in a subprocess the first time in a process (~0.3 s).
+    with pytensor.config.change_flags(cxx=""):
+        function = pytensor.function([points], outputs, mode=Mode(linker="py", optimizer=None),
+                                     on_unused_input="ignore")
 
     def trace(values: np.ndarray) -> list[np.ndarray]:
         parts = [function(values[start:start + _TRACE_CHUNK])
@@ -141,6 +147,19 @@ def _trace_function(point: pt.TensorVariable, kept: list[pt.TensorVariable]
         return out
 
     return trace
+
+
+def _without_views(outputs: list[pt.TensorVariable]) -> list[pt.TensorVariable]:
+    """``outputs`` with the views PyMC wraps deterministics in replaced by what they view.
+
+    A view has no batched form: vectorised over the draws, each would run once per draw
+    in Python.
+    """
+    graph = FunctionGraph(outputs=outputs, clone=True, copy_inputs=False)
+    for node in graph.toposort():
+        if type(node.op) is ViewOp:
+            graph.replace(node.outputs[0], node.inputs[0])
+    return list(graph.outputs)
 
 
 def _unconstrained_split(model: pm.Model, point: pt.TensorVariable

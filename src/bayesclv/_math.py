@@ -14,6 +14,7 @@ from typing import Any
 import numba
 import numpy as np
 import pytensor.tensor as pt
+from pytensor.gradient import zero_grad
 from scipy import special
 
 __all__ = ["NP", "PT", "LaplaceGrid", "exponential_sums", "power_increment",
@@ -151,6 +152,20 @@ def power_increment(t: np.ndarray, log_c: object, xp: object) -> object:
     return xp.where(later, value, 1.0)
 
 
+def _pt_one_minus_exp(x: Any) -> Any:
+    """``1 - exp(x)`` as ``-expm1(x)``, differentiated without a second exponential.
+
+    PyTensor would differentiate ``expm1`` through ``exp(x)``: another exponential of
+    every element. The derivative ``-exp(x)`` is ``value - 1``, so it is written that
+    way: ``value + (x - x') (value - 1)`` with ``x'`` the same ``x`` cut from the
+    gradient has the value ``value`` (the second term is an exact zero) and the gradient
+    ``value - 1``.
+    """
+    fixed = zero_grad(x)
+    value = -pt.expm1(fixed)
+    return value + (x - fixed) * (value - 1.0)
+
+
 def _np_select(condition: np.ndarray, if_true: Callable[..., Any],
                if_false: Callable[..., Any], *args: np.ndarray) -> np.ndarray:
     """``if_true(*args)`` where ``condition`` holds, else ``if_false(*args)``.
@@ -180,6 +195,7 @@ NP = SimpleNamespace(
     where=np.where,
     softplus=lambda x: np.logaddexp(0.0, x),
     log1mexp=_np_log1mexp,
+    one_minus_exp=lambda x: -np.expm1(x),
     gammaln=special.gammaln,
     betaln=special.betaln,
     last_axis=lambda x: np.asarray(x)[..., None],
@@ -203,6 +219,7 @@ PT = SimpleNamespace(
     where=pt.switch,
     softplus=pt.softplus,
     log1mexp=pt.log1mexp,
+    one_minus_exp=_pt_one_minus_exp,
     gammaln=pt.gammaln,
     betaln=lambda a, b: pt.gammaln(a) + pt.gammaln(b) - pt.gammaln(a + b),
     last_axis=lambda x: pt.as_tensor_variable(x)[..., None],
@@ -413,7 +430,7 @@ def sum_log1p_ratio(gamma: object, transform: np.ndarray, total: np.ndarray,
     the ``O(y0^3)`` term is then below 1e-12 of the tail.
     """
     gamma_col = xp.last_axis(gamma)
-    body = (transform * -xp.expm1(-gamma_col * nodes)).sum(axis=-1)
+    body = (transform * xp.one_minus_exp(-gamma_col * nodes)).sum(axis=-1)
     y0 = gamma * nodes[0]
     ratio = math.exp(-step) / -math.expm1(-step)
     ratio2 = math.exp(-2.0 * step) / -math.expm1(-2.0 * step)

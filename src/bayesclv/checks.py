@@ -51,7 +51,7 @@ def churn_check(family: Any, psi: np.ndarray, cells: dict[str, np.ndarray],
         ``inside`` and ``p_value`` (two-sided, ``2 min(P(D >= d), P(D <= d))``).
     """
     cell_psi = psi[:, cells["profile"], :]
-    hazard = -np.expm1(-np.exp(family.log_hazard_increment(cells["period"], cell_psi)))
+    hazard = -np.expm1(-family.hazard_increment(cells["period"], cell_psi))
     hazard = np.repeat(hazard, replicates(hazard.shape[0]), axis=0)
     simulated = rng.binomial(cells["at_risk"][None, :], hazard)
     # Customers of one segment with different covariates churn with different hazards:
@@ -94,7 +94,7 @@ def survivor_projection(family: Any, psi: np.ndarray, t: np.ndarray, cohort_size
         ``expected_hdi_high`` (posterior of ``cohort_size * S(t) / S(observed)``) and
         ``predicted_hdi_low``, ``predicted_hdi_high`` (adding who actually churns).
     """
-    log_rate = -np.exp(family.log_hazard_increment(t, psi[:, :, None, :]))
+    log_rate = -family.hazard_increment(t, psi[:, :, None, :])
     conditional = np.exp(np.cumsum(log_rate, axis=-1))
     expected = cohort_size * conditional
     log_rate = np.repeat(log_rate, replicates(log_rate.shape[0]), axis=0)

@@ -317,8 +317,8 @@ class RetentionModel(RetentionChecks, SegmentedModel):
         at_risk = np.zeros((len(segments), last), dtype=np.int64)
         at_risk[risk_set["segment"], risk_set["period"] - 1] = risk_set["at_risk"]
         periods_observed = np.arange(1, last + 1, dtype=np.float64)
-        hazard = -np.expm1(-np.exp(family.log_hazard_increment(
-            periods_observed, psi.to_numpy()[:, :, :, None, :])))
+        hazard = -np.expm1(-family.hazard_increment(
+            periods_observed, psi.to_numpy()[:, :, :, None, :]))
         churned = self._rng(3).binomial(at_risk, hazard)
         attrs = {"period": period_of(X, None), "quantity": "prior"}
         return xr.Dataset(

@@ -363,7 +363,7 @@ class RealisedValuation:
         active = self.active[sl]
         limit = MAX_PERIODS if self.horizon is None else int(self.horizon)
         for j in range(1, limit + 1):
-            log_surv = log_surv - np.exp(self.family.log_hazard_increment(pair_tau + j, pair_psi))
+            log_surv = log_surv - self.family.hazard_increment(pair_tau + j, pair_psi)
             yield j, (chunk.log_u < log_surv[:, None, pair]) & active
 
 

@@ -160,7 +160,7 @@ def window_hazards(family: Any, psi: np.ndarray, tenure: np.ndarray, periods: in
     first = int(tenure.min())
     absolute = first + np.arange(1, int(tenure.max()) - first + periods + 1, dtype=np.float64)
     totals = np.zeros((psi.shape[0], len(absolute) + 1))
-    np.cumsum(np.exp(family.log_hazard_increment(absolute, psi[:, None, :])), axis=-1,
+    np.cumsum(family.hazard_increment(absolute, psi[:, None, :]), axis=-1,
               out=totals[:, 1:])
     return totals, _ints(tenure - first)
 
@@ -284,8 +284,8 @@ def realised_active(family: Any, psi: np.ndarray, groups: TenureGroups, periods:
         p, tau = int(groups.profile[k]), int(groups.tenure[k])
         s = p if profile_segment is None else int(profile_segment[p])
         absolute = tau + np.arange(1, periods + 1, dtype=np.float64)
-        log_ratio = -np.cumsum(np.exp(family.log_hazard_increment(
-            absolute, psi[:, p, None, :])), axis=-1)
+        log_ratio = -np.cumsum(family.hazard_increment(absolute, psi[:, p, None, :]),
+                               axis=-1)
         ratio = np.exp(np.concatenate([np.zeros((n_samples, 1)), log_ratio], axis=-1))
         # Churn in period 1..periods, or later: the last cell.
         pvals = np.concatenate([-np.diff(ratio, axis=-1), ratio[:, -1:]], axis=-1)

@@ -136,7 +136,7 @@ def _profile_sums(family: Any, psi: np.ndarray, tau: np.ndarray, limit: int, blo
         # Absolute periods first + done + 1 .. max tau + last step, one evaluation each.
         periods = first + done + np.arange(1, len(steps) + int(offsets.max()) + 1,
                                            dtype=np.float64)
-        increments = np.exp(family.log_hazard_increment(periods, psi[:, None, :]))
+        increments = family.hazard_increment(periods, psi[:, None, :])
         if done == 0:
             array, rows = out["retention_next"]
             array[:, rows] = np.exp(-increments[:, offsets])

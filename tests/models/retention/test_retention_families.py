@@ -60,8 +60,21 @@ def test_weibull_increment_has_no_cancellation_at_large_tenure():
     # (t/eta)^k - ((t-1)/eta)^k loses all digits in linear space at t = 1e7.
     t, eta, k = 1e7, 10.0, 0.3
     exact = (t / eta) ** k * -np.expm1(k * np.log1p(-1 / t))
-    assert np.isclose(np.exp(WEIBULL.log_hazard_increment(np.array([t]), weibull_psi(eta, k)))[0],
+    psi = weibull_psi(eta, k)
+    assert np.isclose(np.exp(WEIBULL.log_hazard_increment(np.array([t]), psi))[0],
                       exact, rtol=1e-12)
+    assert np.isclose(WEIBULL.hazard_increment(np.array([t]), psi)[0], exact, rtol=1e-12)
+
+
+@pytest.mark.parametrize("family_name", sorted(RETENTION_FAMILIES))
+def test_hazard_increment_is_exp_of_log_increment(family_name):
+    family = RETENTION_FAMILIES[family_name]
+    rng = np.random.default_rng(2)
+    t = np.arange(1, 400, dtype=float)
+    psi = rng.normal(size=(3, 1, len(family.coords))) * 0.5
+    psi[..., 0] += 2.0 if family_name == "weibull" else 0.0
+    np.testing.assert_allclose(family.hazard_increment(t, psi),
+                               np.exp(family.log_hazard_increment(t, psi)), rtol=1e-13)
 
 
 def test_geometric_is_constant_retention():
@@ -271,6 +284,10 @@ class _CountingFamily:
     def log_hazard_increment(self, t, psi, xp=NP):
         self._count(t, psi)
         return self.family.log_hazard_increment(t, psi, xp)
+
+    def hazard_increment(self, t, psi, xp=NP):
+        self._count(t, psi)
+        return self.family.hazard_increment(t, psi, xp)
 
 
 @pytest.mark.parametrize("family_name", sorted(RETENTION_FAMILIES))

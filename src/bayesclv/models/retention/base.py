@@ -9,7 +9,8 @@ probability ``S(t-1) - S(t)``. Every family is written through its cumulative ha
   needs no subtraction of survival probabilities.
 
 A family declares its pooled coordinates, natural parameters, ``log_hazard_increment``,
-``cumulative_hazard`` and default priors; everything else (survival, retention rates,
+``cumulative_hazard`` and default priors (and may compute ``dH`` itself, where that is
+cheaper than through its log); everything else (survival, retention rates,
 the likelihoods of :mod:`bayesclv.models.retention.likelihood`) follows in this base.
 Kernels are written once for numpy and PyTensor (see :mod:`bayesclv._math`).
 """
@@ -59,6 +60,15 @@ class RetentionFamily:
         """``H(t) = -log S(t)`` for ``t >= 0``."""
         raise NotImplementedError
 
+    def hazard_increment(self, t: np.ndarray, psi: Any, xp: Any = NP) -> Any:
+        """``dH(t) = exp(log dH(t))`` for periods ``t >= 1``.
+
+        What the likelihoods and valuations use. A family whose ``dH`` is a product of
+        factors it computes anyway may override it to skip the logarithm and the
+        exponential, one of each for every cell at every gradient.
+        """
+        return xp.exp(self.log_hazard_increment(t, psi, xp))
+
     def default_priors(self, tenure: np.ndarray) -> dict[str, Any]:
         """Weakly informative priors, centred on the length of the observation window."""
         raise NotImplementedError
@@ -73,4 +83,4 @@ class RetentionFamily:
 
     def retention_rate(self, t: np.ndarray, psi: np.ndarray) -> np.ndarray:
         """``r(t) = S(t) / S(t-1)`` for ``t >= 1`` (numpy)."""
-        return np.exp(-np.exp(self.log_hazard_increment(t, psi)))
+        return np.exp(-self.hazard_increment(t, psi))

@@ -48,8 +48,7 @@ def risk_set_loglik(
         The columns of :func:`bayesclv.data.risk_set_table`.
     xp : namespace, default=NP
     """
-    log_increment = family.log_hazard_increment(period, psi, xp)
-    increment = xp.exp(log_increment)
+    increment = family.hazard_increment(period, psi, xp)
     churned = xp.asfloat(churned)
     survived = xp.asfloat(at_risk) - churned
     return churned * xp.log1mexp(-increment) - survived * increment
@@ -81,12 +80,11 @@ def row_loglik(
     tenure = xp.asfloat(tenure)
     return _row_terms(family.cumulative_hazard(entry, psi, xp),
                       family.cumulative_hazard(tenure - 1.0, psi, xp),
-                      family.log_hazard_increment(tenure, psi, xp), churned, xp)
+                      family.hazard_increment(tenure, psi, xp), churned, xp)
 
 
-def _row_terms(h_entry: Any, h_before: Any, log_increment: Any, churned: Any, xp: Any) -> Any:
-    """A row's log-likelihood from ``H(e)``, ``H(T-1)`` and ``log dH(T)``."""
-    increment = xp.exp(log_increment)
+def _row_terms(h_entry: Any, h_before: Any, increment: Any, churned: Any, xp: Any) -> Any:
+    """A row's log-likelihood from ``H(e)``, ``H(T-1)`` and ``dH(T)``."""
     churn_term = -h_before + xp.log1mexp(-increment)
     censored_term = -h_before - increment
     return xp.where(xp.asfloat(churned) > 0.5, churn_term, censored_term) + h_entry
@@ -135,9 +133,9 @@ def grouped_loglik(
     grid_psi = psi[..., :, None, :]
     # Period 0 stands in for itself in H; dH starts at period 1 (0 would not be finite).
     h = family.cumulative_hazard(periods, grid_psi, xp)
-    log_increment = family.log_hazard_increment(xp.maximum(periods, 1), grid_psi, xp)
+    increment = family.hazard_increment(xp.maximum(periods, 1), grid_psi, xp)
     return _row_terms(_pick(h, code, entry), _pick(h, code, tenure - 1),
-                      _pick(log_increment, code, tenure), churned, xp)
+                      _pick(increment, code, tenure), churned, xp)
 
 
 def _pick(table: Any, code: Any, period: Any) -> Any:

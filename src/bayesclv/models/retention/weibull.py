@@ -36,13 +36,15 @@ class WeibullRetention(RetentionFamily):
         return {"eta": xp.exp(psi[..., 0]), "k": xp.exp(psi[..., 1])}
 
     def log_hazard_increment(self, t: np.ndarray, psi: Any, xp: Any = NP) -> Any:  # noqa: D102
-        t = xp.asfloat(t)
-        first = t <= 1.0
-        log_t = xp.log(xp.maximum(t, 1.0))
-        log_ratio = xp.where(first, -1.0, xp.log1p(-1.0 / xp.maximum(t, 2.0)))
-        log_eta, k = psi[..., 0], xp.exp(psi[..., 1])
-        later = k * (log_t - log_eta) + xp.log(-xp.expm1(k * log_ratio))
-        return xp.where(first, -k * log_eta, later)
+        first, log_power, log_shrink = _increment_exponents(t, psi, xp)
+        later = log_power + xp.log(-xp.expm1(log_shrink))
+        return xp.where(first, log_power, later)
+
+    def hazard_increment(self, t: np.ndarray, psi: Any, xp: Any = NP) -> Any:
+        """``dH(t)`` as the product of its two factors, without a logarithm."""
+        first, log_power, log_shrink = _increment_exponents(t, psi, xp)
+        power = xp.exp(log_power)
+        return xp.where(first, power, power * xp.one_minus_exp(log_shrink))
 
     def cumulative_hazard(self, t: np.ndarray, psi: Any, xp: Any = NP) -> Any:  # noqa: D102
         t = xp.asfloat(t)
@@ -66,3 +68,17 @@ class WeibullRetention(RetentionFamily):
             },
             **hierarchy_options(correlated=True),
         }
+
+
+def _increment_exponents(t: np.ndarray, psi: Any, xp: Any) -> tuple[Any, Any, Any]:
+    """``t <= 1``, ``k log(t/eta)`` and ``k log1p(-1/t)`` (a safe ``-k`` at ``t = 1``).
+
+    ``dH(t) = exp(k log(t/eta)) (1 - exp(k log1p(-1/t)))``; at ``t = 1`` the second
+    factor is 1 and ``k log(t/eta) = -k log eta``.
+    """
+    t = xp.asfloat(t)
+    first = t <= 1.0
+    log_t = xp.log(xp.maximum(t, 1.0))
+    log_ratio = xp.where(first, -1.0, xp.log1p(-1.0 / xp.maximum(t, 2.0)))
+    log_eta, k = psi[..., 0], xp.exp(psi[..., 1])
+    return first, k * (log_t - log_eta), k * log_ratio
