@@ -322,3 +322,49 @@ def test_nuts_on_the_sampled_form_without_data_draws_the_prior():
     other = forward(3.0)
     assert any(np.any(np.abs(_quantiles(sampled[name]) - _quantiles(other[name]))
                       > tolerance[name]) for name in ("mu_a", "mu_b"))
+
+
+class _Stop(Exception):
+    pass
+
+
+def _fitted_structure(estimator, table, monkeypatch):
+    """The fingerprint of the log density ``estimator.fit(table)`` would compile."""
+    from bayesclv import _flat
+    from bayesclv._callbacks import fingerprint
+
+    keys = []
+
+    def record(point, logp, gradient, n_dim, compile_fn):
+        keys.append(fingerprint(point, [logp]))
+        raise _Stop
+
+    monkeypatch.setattr(_flat, "compile_callbacks", record)
+    with pytest.raises(_Stop):
+        estimator.fit(table)
+    return keys[0]
+
+
+@pytest.mark.parametrize("make", [
+    lambda pooled: __import__("bayesclv").RetentionModel("bdw", priors=pooled),
+    lambda pooled: __import__("bayesclv").RetentionModel("weibull", priors=pooled),
+    lambda pooled: __import__("bayesclv").SpendModel(priors=pooled),
+], ids=["bdw", "weibull", "gamma_gamma"])
+def test_pooled_and_unpooled_models_are_one_structure_for_every_table(make, monkeypatch):
+    # The default priors follow the table (observation window, median spend): as model
+    # data, so that a second table (another size, window and spend level) compiles
+    # nothing; an unpooled model once kept them as constants, a structure per table.
+    from bayesclv.datasets import DEFAULT_SEGMENTS, simulate_customers
+
+    small, _ = simulate_customers(800, DEFAULT_SEGMENTS, observation_periods=18,
+                                  random_seed=1)
+    large, _ = simulate_customers(3000, DEFAULT_SEGMENTS, observation_periods=40,
+                                  truncation_periods=5, random_seed=2)
+    large["mean_spend"] *= 7.0
+    keys = {}
+    for pooled in (True, False):
+        first, second = (_fitted_structure(make({"pooled": pooled}), table, monkeypatch)
+                         for table in (small, large))
+        assert first is not None and first == second
+        keys[pooled] = first
+    assert keys[True] != keys[False]  # the control: another structure, another key

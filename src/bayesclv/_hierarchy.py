@@ -291,8 +291,9 @@ def _prior_mean(prior: Any) -> float:
 def _unpooled_effects(prefix: str, coords: Sequence[str], priors: Mapping[str, Any]) -> Any:
     """Independent segments: ``psi_s ~ Normal(m, s)`` with the ``mu`` priors' parameters.
 
-    The population mean and Cholesky factor are stored as constants (the prior), so a
-    segment unseen in training is drawn from the prior.
+    The population mean and Cholesky factor are stored as the prior's (model data, so
+    that the compiled model serves every table), so a segment unseen in training is
+    drawn from the prior.
     """
     coord_dim = f"{prefix}_coord"
     location, scale = unpooled_population(prefix, coords, priors)

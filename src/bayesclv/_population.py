@@ -289,8 +289,13 @@ def _backward(low: list[list[Any]], vector: list[Any]) -> list[Any]:
 
 
 def unpooled_population(prefix: str, coords: Sequence[str], priors: Mapping[str, Any]
-                         ) -> tuple[np.ndarray, np.ndarray]:
-    """Store the ``mu`` priors' location and scale as the population; return them."""
+                         ) -> tuple[Any, Any]:
+    """Store the ``mu`` priors' location and scale as the population; return them.
+
+    They are model data, as every prior parameter is: default priors follow the table
+    (its observation window, its median spend), and as constants they would make a new
+    model to compile for every table.
+    """
     coord_dim = f"{prefix}_coord"
     mu_priors = [priors["mu"][c] for c in coords]
     if any(p.distribution != "Normal" for p in mu_priors):
@@ -298,12 +303,12 @@ def unpooled_population(prefix: str, coords: Sequence[str], priors: Mapping[str,
             "Unpooled segments (priors={'pooled': False}) need Normal 'mu' priors: each "
             "segment's parameters get that prior independently."
         )
-    location = np.array([p.params["mu"] for p in mu_priors])
-    scale = np.array([p.params["sigma"] for p in mu_priors])
-    pm.Deterministic(f"{prefix}_mu", pt.as_tensor(location), dims=coord_dim)
-    pm.Deterministic(f"{prefix}_sigma", pt.as_tensor(scale), dims=coord_dim)
-    pm.Deterministic(f"{prefix}_chol", pt.diag(pt.as_tensor(scale)),
-                     dims=(coord_dim, f"{coord_dim}_"))
+    location = pm.Data(f"{prefix}_mu_location",
+                       np.array([float(p.params["mu"]) for p in mu_priors]))
+    scale = pm.Data(f"{prefix}_mu_scale", np.array([float(p.params["sigma"]) for p in mu_priors]))
+    pm.Deterministic(f"{prefix}_mu", location, dims=coord_dim)
+    pm.Deterministic(f"{prefix}_sigma", scale, dims=coord_dim)
+    pm.Deterministic(f"{prefix}_chol", pt.diag(scale), dims=(coord_dim, f"{coord_dim}_"))
     return location, scale
 
 
