@@ -30,6 +30,27 @@ def test_residual_sums_match_brute_force(rng):
             assert np.isclose(sums["retention_next"][s, p], nxt, rtol=1e-12)
 
 
+@pytest.mark.parametrize("eta,k", [(20.0, 0.7), (2.0, 1.6), (0.2, 0.9)],
+                         ids=["slow-churn", "fast-churn", "hazards-in-the-hundreds"])
+@pytest.mark.parametrize("horizon", [5, 130, None])
+def test_tenures_of_one_profile_match_brute_force(eta, k, horizon):
+    # Many tenures share one profile's periods, as customers of a segment do: their sums
+    # come from suffix sums over the block, or pair by pair where the block's cumulative
+    # hazard leaves the double range (eta=0.2: H(320) is about 760). A short last window
+    # (horizon 5, 130) under a tail of 200 periods of tenure loses no digits either.
+    tenure = np.array([0, 1, 2, 7, 36, 40, 200])
+    psi = np.tile([np.log(eta), np.log(k)], (3, 1, 1))
+    sums = residual_survival_sums(WEIBULL, psi, tenure, horizon, discount_rate=0.01,
+                                  pair_profile=np.zeros(len(tenure), dtype=np.int64))
+    for p, tau in enumerate(tenure):
+        disc, life, nxt = brute_force_sums(eta, k, tau, horizon or 20_000, 0.01)
+        rtol = 1e-10 if horizon else 1e-6  # horizon=None stops within 1e-6 of the value
+        np.testing.assert_allclose(sums["discounted"][:, p], disc, rtol=rtol, atol=1e-300)
+        if horizon:  # (the undiscounted sum stops where the value does)
+            np.testing.assert_allclose(sums["lifetime"][:, p], life, rtol=rtol, atol=1e-300)
+        np.testing.assert_allclose(sums["retention_next"][:, p], nxt, rtol=1e-12)
+
+
 def test_geometric_collapses_to_berger_nasr():
     theta, d, horizon = 0.05, 0.01, 36
     psi = np.full((1, 3, 1), np.log(theta / (1 - theta)))

@@ -142,8 +142,8 @@ def _profile_sums(family: Any, psi: np.ndarray, tau: np.ndarray, limit: int, blo
             array[:, rows] = np.exp(-increments[:, offsets])
         totals = np.zeros((n_samples, len(periods) + 1))
         np.cumsum(increments, axis=-1, out=totals[:, 1:])
-        window_sums(totals, offsets, np.exp(steps * log_discount), log_surv, discounted,
-                    lifetime)
+        window_sums(totals, offsets, len(steps), done, log_discount, log_surv, discounted,
+                    lifetime, np.empty(totals.size), np.empty(totals.size))
         done = int(steps[-1])
         if until_negligible:
             if discount_rate <= 0:
@@ -159,31 +159,66 @@ def _profile_sums(family: Any, psi: np.ndarray, tau: np.ndarray, limit: int, blo
     return truncated
 
 
-@_compiled_on_first_call(types.void(_F2, _I1, _F1, _F2, _F2, _F2), cache=True, parallel=True)
-def window_sums(totals, offsets, discount, log_surv, discounted, lifetime):  # pragma: no cover
-    """Add one block of future periods to each pair's sums, in place.
+# Largest exponent whose exp is finite and whose negative's exp is a normal double: the
+# block's sums use exp(a) and exp(-a) for a up to the block's discounted cumulative hazard.
+_EXPONENT_LIMIT = 700.0
+
+
+@_compiled_on_first_call(types.void(_F2, _I1, types.int64, types.int64, types.float64, _F2, _F2,
+                                    _F2, _F1, _F1), cache=True, parallel=True)
+def window_sums(totals, offsets, n_steps, done, log_discount, log_surv, discounted, lifetime,
+                scratch_discounted, scratch_lifetime):  # pragma: no cover - compiled
+    """Add steps ``done + 1 .. done + n_steps`` of the future to each pair's sums, in place.
 
     ``totals[g, k]`` is the cumulative hazard over the block's first ``k`` absolute periods
     under sample ``g``; pair ``p`` starts ``offsets[p]`` periods in, so its log survival
     after step ``j`` is ``log_surv[g, p] - (totals[g, offsets[p] + j] - totals[g,
-    offsets[p]])``. Adds ``sum_j S_j discount[j - 1]`` to ``discounted`` and ``sum_j S_j``
-    to ``lifetime``, and moves ``log_surv`` to the end of the block. One fused loop per
-    sample: no (samples, pairs, periods) temporaries. Every array is C-contiguous float64
-    (``offsets`` int64): the kernel is compiled for those types only.
+    offsets[p]])``. Adds ``sum_j S_j d^(done + j)`` to ``discounted`` and ``sum_j S_j`` to
+    ``lifetime``, and moves ``log_surv`` to the end of the block. ``scratch_*`` hold
+    ``totals.shape[0] * totals.shape[1]`` doubles each, one row per sample.
+
+    Pairs of one profile share the block's periods, so the sums come from suffix sums over
+    the periods, not a loop over each pair's window: with ``a_k = T_k - k log d``,
+    ``sum_{j=1..n} exp(-(T_{o+j} - T_o)) d^j = exp(a_o) (R_o - R_{o+n})``, ``R_m =
+    sum_{k>m} exp(-a_k)`` accumulated from the smallest terms, so one exponential per
+    sample and period instead of one per sample, pair and period. The terms decrease
+    with ``k``, so each of the window's is at least each of the tail's beyond it: the
+    difference loses at most a factor ``1 + tail / window`` of the rounding (the tail is
+    at most the span of the tenures; the window a whole block but in the last one of a
+    horizon). A sample whose block would take
+    ``exp(a_k)`` beyond the double range (hazards in the hundreds) is summed pair by pair.
     """
-    n_steps = len(discount)
+    n_periods = totals.shape[1]
     for g in numba.prange(totals.shape[0]):
+        row = totals[g]
+        last = row[n_periods - 1] - (n_periods - 1) * log_discount
+        if not last <= _EXPONENT_LIMIT:  # also NaN: pair by pair, as the definition
+            for p in range(len(offsets)):
+                base = row[offsets[p]]
+                start = log_surv[g, p]
+                value = start
+                disc = 0.0
+                life = 0.0
+                for j in range(1, n_steps + 1):
+                    value = start - (row[offsets[p] + j] - base)
+                    survival = np.exp(value)
+                    disc += survival * np.exp((done + j) * log_discount)
+                    life += survival
+                discounted[g, p] += disc
+                lifetime[g, p] += life
+                log_surv[g, p] = value
+            continue
+        tail_disc = scratch_discounted[g * n_periods:(g + 1) * n_periods]
+        tail_life = scratch_lifetime[g * n_periods:(g + 1) * n_periods]
+        tail_disc[n_periods - 1] = 0.0
+        tail_life[n_periods - 1] = 0.0
+        for k in range(n_periods - 1, 0, -1):
+            tail_disc[k - 1] = tail_disc[k] + np.exp(-(row[k] - k * log_discount))
+            tail_life[k - 1] = tail_life[k] + np.exp(-row[k])
         for p in range(len(offsets)):
-            base = totals[g, offsets[p]]
+            o = offsets[p]
             start = log_surv[g, p]
-            value = start
-            disc = 0.0
-            life = 0.0
-            for j in range(1, n_steps + 1):
-                value = start - (totals[g, offsets[p] + j] - base)
-                survival = np.exp(value)
-                disc += survival * discount[j - 1]
-                life += survival
-            discounted[g, p] += disc
-            lifetime[g, p] += life
-            log_surv[g, p] = value
+            discounted[g, p] += (np.exp(start + row[o] + (done - o) * log_discount)
+                                 * (tail_disc[o] - tail_disc[o + n_steps]))
+            lifetime[g, p] += np.exp(start + row[o]) * (tail_life[o] - tail_life[o + n_steps])
+            log_surv[g, p] = start - (row[o + n_steps] - row[o])
