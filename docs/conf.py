@@ -161,22 +161,37 @@ def _executed(path: Path) -> bool:
         return False
 
 
+# The pages that take longest to execute (a minute or more with empty compile caches),
+# longest first.
+_LONGEST_FIRST = ("tutorials/scaling", "tutorials/duration_dependence", "tutorials/covariates")
+
+
 def _spread_executed_pages(app, env, docnames: list[str]) -> None:
     """Spread the executed pages over the chunks ``sphinx-build -j N`` reads in parallel.
 
     Sphinx gives each reader process a contiguous run of the sorted page names, so every
     tutorial (``priors``, ``tutorials/*``) would fall in the last chunk and execute one
     after another. Interleaved with the quick API pages at even intervals, they run N at a
-    time.
+    time. The longest page has the first chunk to itself and the next longest come
+    next, so that the first N chunks, which start together, take the long pages, and the
+    short ones fill in as readers come free (Sphinx starts the other chunks last first).
     """
     if app.parallel <= 1:
         return
+    from sphinx.util.parallel import make_chunks
+
     executed = [name for name in docnames if _executed(env.doc2path(name))]
     if not executed:
         return
+    executed.sort(key=lambda name: (_LONGEST_FIRST.index(name) if name in _LONGEST_FIRST
+                                    else len(_LONGEST_FIRST)))
     chosen = set(executed)
     others = [name for name in docnames if name not in chosen]
-    keyed = ([((i + 0.5) / len(executed), name) for i, name in enumerate(executed)]
+    first = len(make_chunks(docnames, app.parallel)[0]) / len(docnames)
+    rest = len(executed) - 1
+    keyed = ([(0.0, executed[0])]
+             + [(first + (i + 0.5) / rest * (1.0 - first), name)
+                for i, name in enumerate(executed[1:])]
              + [((i + 0.5) / len(others), name) for i, name in enumerate(others)])
     docnames[:] = [name for _, name in sorted(keyed)]
 
