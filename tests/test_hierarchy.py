@@ -1,6 +1,7 @@
 import numpy as np
 import pymc as pm
 import pytest
+from _structures import structure_of
 
 from bayesclv._base import resolve_sampler, sample_posterior
 from bayesclv._hierarchy import (
@@ -324,27 +325,6 @@ def test_nuts_on_the_sampled_form_without_data_draws_the_prior():
                       > tolerance[name]) for name in ("mu_a", "mu_b"))
 
 
-class _Stop(Exception):
-    pass
-
-
-def _fitted_structure(estimator, table, monkeypatch):
-    """The fingerprint of the log density ``estimator.fit(table)`` would compile."""
-    from bayesclv import _flat
-    from bayesclv._callbacks import fingerprint
-
-    keys = []
-
-    def record(point, logp, gradient, n_dim, compile_fn):
-        keys.append(fingerprint(point, [logp]))
-        raise _Stop
-
-    monkeypatch.setattr(_flat, "compile_callbacks", record)
-    with pytest.raises(_Stop):
-        estimator.fit(table)
-    return keys[0]
-
-
 @pytest.mark.parametrize("make", [
     lambda pooled: __import__("bayesclv").RetentionModel("bdw", priors=pooled),
     lambda pooled: __import__("bayesclv").RetentionModel("weibull", priors=pooled),
@@ -361,10 +341,12 @@ def test_pooled_and_unpooled_models_are_one_structure_for_every_table(make, monk
     large, _ = simulate_customers(3000, DEFAULT_SEGMENTS, observation_periods=40,
                                   truncation_periods=5, random_seed=2)
     large["mean_spend"] *= 7.0
+    def structure(pooled, table):
+        return structure_of(lambda: make({"pooled": pooled}).fit(table), monkeypatch)
+
     keys = {}
     for pooled in (True, False):
-        first, second = (_fitted_structure(make({"pooled": pooled}), table, monkeypatch)
-                         for table in (small, large))
+        first, second = (structure(pooled, table) for table in (small, large))
         assert first is not None and first == second
         keys[pooled] = first
     assert keys[True] != keys[False]  # the control: another structure, another key

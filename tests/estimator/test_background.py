@@ -9,12 +9,12 @@ import warnings
 
 import numpy as np
 import pytest
+from _structures import structure_of
 from sklearn.base import clone
 
 import bayesclv
 from bayesclv import _flat
 from bayesclv._base import compile_posterior
-from bayesclv._callbacks import fingerprint
 from bayesclv._nutpie import nutpie_available
 from bayesclv.datasets import simulate_customers
 from bayesclv.estimator import _background
@@ -36,24 +36,6 @@ def customers():
                     "channel": {"levels": ["store", "web"], "probs": [0.6, 0.4],
                                 "retention": {"web": 0.5}, "spend": {"web": 0.4}}})
     return table
-
-
-class _Stop(Exception):
-    pass
-
-
-def _structure(model, monkeypatch):
-    """The fingerprint of the log density compiled to sample ``model`` by nutpie."""
-    keys = []
-
-    def record(point, logp, gradient, n_dim, compile_fn):
-        keys.append(fingerprint(point, [logp]))
-        raise _Stop
-
-    monkeypatch.setattr(_flat, "compile_callbacks", record)
-    with pytest.raises(_Stop):
-        compile_posterior(model)
-    return keys[0]
 
 
 def _written(spend, table, folder):
@@ -87,15 +69,17 @@ def test_the_second_process_builds_the_structure_the_fit_compiles(case, customer
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fitted = spend._prepared_model(table, "month")
-    expected = _structure(fitted, monkeypatch)
+    expected = structure_of(lambda: compile_posterior(fitted), monkeypatch)
     model, _ = _background._model_from_folder(tmp_path)
     assert not tmp_path.exists()  # deleted once read
-    assert expected is not None and _structure(model, monkeypatch) == expected
+    assert expected is not None
+    assert structure_of(lambda: compile_posterior(model), monkeypatch) == expected
     # The negative control: another structure has another fingerprint.
     other = bayesclv.SpendModel(priors={"pooled": False}, random_seed=1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        assert _structure(other._prepared_model(customers, "month"), monkeypatch) != expected
+        other_model = other._prepared_model(customers, "month")
+    assert structure_of(lambda: compile_posterior(other_model), monkeypatch) != expected
 
 
 def _fake_second_process(monkeypatch, code):
