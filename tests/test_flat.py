@@ -2,7 +2,9 @@
 
 import numpy as np
 import pymc as pm
+import pytensor.tensor as pt
 import pytest
+from pytensor.compile.builders import OpFromGraph
 
 from bayesclv._base import reproducible_compilation
 from bayesclv._flat import flat_model
@@ -16,6 +18,8 @@ def model():
         effect = pm.Normal("effect", mu, sigma, dims="segment")
         pm.Deterministic("scaled", pm.math.exp(effect) * sigma, dims="segment")
         pm.Deterministic("fixed", pm.math.constant(np.array([1.0, 2.0])))
+        # pt.diag is an OpFromGraph: no batched form of its own.
+        pm.Deterministic("diagonal", pt.diag(pm.math.exp(effect)))
         pm.Normal("y", effect.sum(), 1.0, observed=[0.3, -0.2])
     return model
 
@@ -34,13 +38,27 @@ def test_trace_matches_pymc_at_every_point(model):
         for draw in range(1024):
             x = points[chain, draw]
             values = dict(zip(names, reference(x[0], x[1], x[2:]), strict=True))
-            for name in ("mu", "sigma", "effect", "scaled", "fixed"):
+            for name in ("mu", "sigma", "effect", "scaled", "fixed", "diagonal"):
                 np.testing.assert_allclose(posterior[name].values[chain, draw],
                                            values[name], rtol=1e-14)
     assert posterior["effect"].dims == ("chain", "draw", "segment")
     assert list(posterior["segment"].values) == ["a", "b", "c"]
     assert posterior["fixed"].dims == ("chain", "draw", "fixed_dim_0")
     assert "sigma_log__" not in posterior  # the unconstrained values are not traced
+
+
+def test_trace_runs_no_inner_graph_once_per_draw(model, monkeypatch):
+    # Vectorised over the draws, an OpFromGraph (or a view) would run in Python once per
+    # draw: seconds for a long trace.
+    calls = []
+    perform = OpFromGraph.perform
+    monkeypatch.setattr(OpFromGraph, "perform",
+                        lambda self, *args: calls.append(self) or perform(self, *args))
+    flat = flat_model(model, jitter=False)
+    posterior = flat.posterior(np.random.default_rng(1).normal(size=(2, 50, flat.n_dim)))
+    assert calls == []
+    np.testing.assert_allclose(posterior["diagonal"].values[1, 7],
+                               np.diag(np.exp(posterior["effect"].values[1, 7])), rtol=1e-15)
 
 
 def test_one_point_is_one_chain_of_one_draw_and_wrong_lengths_are_refused(model):

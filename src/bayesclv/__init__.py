@@ -8,6 +8,12 @@ functions in
 :mod:`bayesclv.data` and the example data in :mod:`bayesclv.datasets`.
 """
 
+# First: arviz_base (imported by the diagnostics) looks for jax and numpyro through
+# lazy_loader, whose answer for a missing module inspects the call stack, resolving
+# each frame's module against every module loaded so far. With few loaded that takes
+# a tenth of what it takes after SciPy, PyMC and scikit-learn (about a second here).
+import arviz_base  # noqa: F401, I001
+
 from bayesclv import data, datasets, io, segmentation
 from bayesclv._version import __version__
 from bayesclv.backtesting import BacktestResult, backtest

@@ -29,8 +29,10 @@ import pytensor.tensor as pt
 import xarray as xr
 from pymc.initial_point import make_initial_point_fn
 from pymc.pytensorf import compile as compile_pymc
+from pytensor.compile.builders import OpFromGraph
 from pytensor.compile.mode import Mode
 from pytensor.compile.ops import ViewOp
+from pytensor.compile.rewriting import inline_ofg_node
 from pytensor.compile.sharedvalue import SharedVariable
 from pytensor.graph import clone_replace, rewrite_graph
 from pytensor.graph.fg import FunctionGraph
@@ -124,7 +126,7 @@ def _trace_function(point: pt.TensorVariable, kept: list[pt.TensorVariable]
                     ) -> Callable[[np.ndarray], list[np.ndarray]]:
     """The values of ``kept`` at many points at once: (n, n_dim) -> each (n, *shape)."""
     points = pt.matrix("unconstrained_points", dtype="float64")
-    outputs = vectorize_graph(_without_views(kept), {point: points})
+    outputs = vectorize_graph(_batchable(kept), {point: points})
     # PyTensor's Python implementations without rewrites: nothing to compile, and numpy
     # over all draws at once is fast enough for the few small arrays a trace holds.
     # Without a C compiler: a Blockwise node (a vectorised solve, say) compiles its core
@@ -149,17 +151,24 @@ def _trace_function(point: pt.TensorVariable, kept: list[pt.TensorVariable]
     return trace
 
 
-def _without_views(outputs: list[pt.TensorVariable]) -> list[pt.TensorVariable]:
-    """``outputs`` with the views PyMC wraps deterministics in replaced by what they view.
+def _batchable(outputs: list[pt.TensorVariable]) -> list[pt.TensorVariable]:
+    """``outputs`` without the nodes that have no batched form, in terms of what they compute.
 
-    A view has no batched form: vectorised over the draws, each would run once per draw
-    in Python.
+    Vectorised over the draws, a node with no batched form runs once per draw in Python:
+    PyMC's views around deterministics are replaced by what they view, and a graph
+    wrapped as one ``OpFromGraph`` (``pt.diag`` of the population's scales, say) by its
+    inner graph.
     """
     graph = FunctionGraph(outputs=outputs, clone=True, copy_inputs=False)
-    for node in graph.toposort():
+    while True:  # again after each replacement: an inner graph may hold more of them
+        node = next((node for node in graph.toposort()
+                     if type(node.op) is ViewOp or isinstance(node.op, OpFromGraph)), None)
+        if node is None:
+            return list(graph.outputs)
         if type(node.op) is ViewOp:
-            graph.replace(node.outputs[0], node.inputs[0])
-    return list(graph.outputs)
+            graph.replace_all(zip(node.outputs, node.inputs, strict=True))
+        else:
+            graph.replace_all(zip(node.outputs, inline_ofg_node(node), strict=True))
 
 
 def _unconstrained_split(model: pm.Model, point: pt.TensorVariable
