@@ -1,4 +1,4 @@
-"""The compiled valuation loops: gamma variates, keyed streams, HDI and deduplication."""
+"""The compiled valuation loops: gamma and normal variates, keyed streams, HDI, deduplication."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from arviz_stats.base import array_stats
 from scipy import stats
 
-from bayesclv._streams import customer_keys
+from bayesclv._streams import _ZIGGURAT_EDGE, _ziggurat_tables, customer_keys, fill_normal
 from bayesclv._streams import fill_gamma as _fill_gamma
 from bayesclv.models.spend import GammaGammaSpend
 from bayesclv.valuation.customers import BLOCK, CustomerValuation
@@ -21,6 +21,34 @@ def test_gamma_variates_follow_the_gamma_distribution(shape):
     _fill_gamma(draws.copy(), np.uint64(2024), draws)
     assert stats.kstest(draws, stats.gamma(shape).cdf).pvalue > 1e-3
     assert abs(draws.mean() - shape) < 5 * np.sqrt(shape / len(draws))
+
+
+def test_normal_variates_follow_the_normal_distribution_in_the_body_and_the_tail():
+    draws = np.empty(2_000_000)
+    fill_normal(np.uint64(11), draws)
+    assert stats.kstest(draws[:400_000], stats.norm.cdf).pvalue > 1e-3
+    # Past the base layer's edge every draw comes from the tail's own rejection sampler,
+    # and just inside it from the wedges' test: their frequencies against the normal's.
+    for beyond in (1.0, 2.5, _ZIGGURAT_EDGE - 0.1, _ZIGGURAT_EDGE, 4.2):
+        expected = 2.0 * stats.norm.sf(beyond)
+        observed = np.mean(np.abs(draws) > beyond)
+        assert abs(observed - expected) < 5.0 * np.sqrt(expected / len(draws)), beyond
+    assert abs(np.mean(draws > 0) - 0.5) < 5.0 * np.sqrt(0.25 / len(draws))
+
+
+def test_ziggurat_layers_have_equal_areas_and_a_wrong_edge_is_caught():
+    def top_and_base_areas(edge):
+        with np.errstate(invalid="ignore"):
+            _, widths, heights = _ziggurat_tables(edge)
+        scale = 2.0**52
+        # The top layer, from the mode down to x_1, against the base layer (tail included).
+        return widths[1] * scale * (1.0 - heights[1]), widths[0] * scale * heights[-1]
+
+    top, base = top_and_base_areas(_ZIGGURAT_EDGE)
+    assert top == pytest.approx(base, rel=1e-11)
+    for wrong in (3.6, 3.66):
+        top, base = top_and_base_areas(wrong)
+        assert not top == pytest.approx(base, rel=1e-3)
 
 
 @pytest.mark.parametrize("n,prob", [(1, 0.9), (2, 0.9), (10, 0.5), (2000, 0.9), (2001, 0.94),
