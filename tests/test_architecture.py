@@ -9,8 +9,6 @@ it.
 from __future__ import annotations
 
 import ast
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -161,11 +159,3 @@ def test_test_folders_mirror_the_package():
     strays = [str(f) for f in folders if not (SRC / "bayesclv" / f / "__init__.py").exists()]
     assert not strays, f"test folders with no package of the same path in src/: {strays}"
 
-
-def test_importing_the_package_loads_no_plotting_library():
-    """``import bayesclv`` leaves matplotlib and ArviZ's plots unloaded (a second or more)."""
-    script = ("import sys, bayesclv; "
-              "print(sorted(m for m in ('matplotlib', 'arviz_plots') if m in sys.modules))")
-    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                         timeout=300, check=True)
-    assert run.stdout.strip() == "[]"

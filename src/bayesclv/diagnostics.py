@@ -6,7 +6,7 @@ import warnings
 from collections.abc import Sequence
 from typing import Any
 
-import arviz_stats as azs
+import arviz as az
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -70,7 +70,7 @@ def diagnostics_table(idata: xr.DataTree, var_names: Sequence[str]) -> pd.DataFr
     """
     posterior = idata["posterior"]
     with _constants_allowed():
-        table = pd.DataFrame(azs.summary(idata, var_names=list(var_names), round_to="none"))
+        table = pd.DataFrame(az.summary(idata, var_names=list(var_names), round_to="none"))
     table = table.apply(pd.to_numeric)
     table.index.name = "parameter"
     table.attrs.update(
@@ -130,7 +130,7 @@ def convergence_problems(idata: xr.DataTree, var_names: Sequence[str]) -> list[s
         )
     if posterior.sizes.get("chain", 1) > 1:
         with _constants_allowed():
-            rhat = azs.rhat(posterior)
+            rhat = az.rhat(posterior)
         names = _flagged(rhat, rhat > RHAT_MAX)
         if names:
             problems.append(
@@ -139,7 +139,7 @@ def convergence_problems(idata: xr.DataTree, var_names: Sequence[str]) -> list[s
                 + ": the chains disagree; run more tune and draws (e.g. tune=2000, draws=2000)."
             )
     with _constants_allowed():
-        ess = azs.ess(posterior)
+        ess = az.ess(posterior)
     names = _flagged(ess, ess < ESS_MIN)
     if names:
         problems.append(
