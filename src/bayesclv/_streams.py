@@ -35,10 +35,17 @@ def _mix(value):
 
 
 @numba.njit(cache=True, inline="always")
+def _next_word(state):
+    """The stream's next 64 random bits and the advanced state."""
+    state = state + _GOLDEN
+    return _mix(state), state
+
+
+@numba.njit(cache=True, inline="always")
 def _uniform(state):
     """A uniform in the open interval (0, 1) and the advanced state."""
-    state = state + _GOLDEN
-    return (np.float64(_mix(state) >> np.uint64(11)) + 0.5) * _INV_2_53, state
+    bits, state = _next_word(state)
+    return (np.float64(bits >> np.uint64(11)) + 0.5) * _INV_2_53, state
 
 
 def _ziggurat_tables(edge: float, layers: int = 256) -> tuple[np.ndarray, ...]:
@@ -81,8 +88,7 @@ _NINE = np.uint64(9)
 def _normal(state):
     """A standard normal (the ziggurat) and the advanced state."""
     while True:
-        state = state + _GOLDEN
-        bits = _mix(state)
+        bits, state = _next_word(state)
         layer = np.intp(bits & _LAYER)
         # Branch-free sign, and the magnitude (< 2^52) converted as a signed integer:
         # a branch on a random bit, or an unsigned conversion, doubles the cost.
