@@ -7,6 +7,7 @@ import pytest
 from pytensor.compile.builders import OpFromGraph
 
 from bayesclv._base import reproducible_compilation
+from bayesclv._callbacks import fingerprint
 from bayesclv._flat import flat_model
 
 
@@ -107,19 +108,23 @@ def library_models(small_customers):
     return captured
 
 
+@pytest.mark.parametrize("jacobian", [True, False], ids=["nuts", "map"])
 @pytest.mark.parametrize("which", [0, 1], ids=["retention", "spend"])
-def test_library_models_callbacks_match_pymc(library_models, which):
+def test_library_models_callbacks_match_pymc(library_models, which, jacobian):
     # The compiled density reads arrays of the data alone computed once
     # (bayesclv._callbacks.fold_data): its value and gradient must be PyMC's own.
     # Compiled as a fit compiles it (strict IEEE arithmetic): the callback a fit samples.
+    # Without the Jacobians (MAP), the log-Jacobians of a packed Cholesky factor
+    # (retention) and of log-transformed scales (spend) are subtracted from it.
     model = library_models[which]
     with reproducible_compilation():
-        flat = flat_model(model)
+        flat = flat_model(model, jacobian=jacobian)
+    assert (flat.log_jacobian is None) == jacobian
     initial = model.initial_point()
     names = [model.rvs_to_values[rv].name for rv in model.free_RVs]
     # PyTensor's Python implementations: nothing compiled for the reference.
-    logp = model.compile_logp(jacobian=True, mode="FAST_COMPILE")
-    dlogp = model.compile_dlogp(jacobian=True, mode="FAST_COMPILE")
+    logp = model.compile_logp(jacobian=jacobian, mode="FAST_COMPILE")
+    dlogp = model.compile_dlogp(jacobian=jacobian, mode="FAST_COMPILE")
     for seed in range(3):
         x = flat.initial_point(seed)
         point, start = {}, 0
@@ -130,3 +135,21 @@ def test_library_models_callbacks_match_pymc(library_models, which):
         value, gradient = flat.logp(x)
         assert value == pytest.approx(float(logp(point)), rel=1e-12)
         np.testing.assert_allclose(gradient, dlogp(point), rtol=1e-9, atol=1e-9)
+
+
+def test_map_and_nuts_compile_one_structure(library_models, monkeypatch):
+    # The density without the Jacobians is the compiled one less a function of the point
+    # alone: a model fitted both ways compiles (and caches) a single callback.
+    import bayesclv._flat
+
+    compiled = []
+    original = bayesclv._flat.compile_callbacks
+
+    def spy(point, logp, *args, **kwargs):
+        compiled.append(fingerprint(point, [logp]))
+        return original(point, logp, *args, **kwargs)
+
+    monkeypatch.setattr(bayesclv._flat, "compile_callbacks", spy)
+    for jacobian in (True, False):
+        flat_model(library_models[0], jacobian=jacobian)
+    assert len(compiled) == 2 and compiled[0] is not None and compiled[0] == compiled[1]

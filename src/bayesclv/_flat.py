@@ -7,6 +7,13 @@ symbolic lengths, and compiled by :mod:`bayesclv._callbacks`, which caches them 
 graph's structure: a warm process builds a model without compiling or rewriting, for
 any table, number of segments or periods.
 
+Both compile the same density, the one NUTS samples (with the Jacobians of the
+transforms to the unconstrained space), so a model fitted both ways compiles once. The
+MAP optimiser's density, without the Jacobians, is that density less the log-Jacobians,
+a few terms of the unconstrained point alone (the log of a scale, the diagonal of a
+packed Cholesky factor) computed by PyTensor's Python implementations, which compile
+nothing.
+
 The trace variables (every free variable on its own scale and every deterministic) are
 computed once sampling is done, from the stored points, all draws at once: the graph is
 vectorised over the draws and run by PyTensor's Python implementations, without rewrites.
@@ -71,6 +78,10 @@ class FlatModel:
         The model's coordinates, each a :class:`pandas.Index`.
     dims : dict
         The dimensions of every trace variable that has them.
+    log_jacobian : callable or None
+        ``log_jacobian(point)``: the log-Jacobians of the transforms at ``point`` and
+        their gradient, subtracted from the compiled density by :meth:`logp`; None when
+        the density keeps them (the density NUTS samples).
     """
 
     callbacks: Callbacks
@@ -79,6 +90,7 @@ class FlatModel:
     initial_point: Callable[[int], np.ndarray]
     coords: dict[str, pd.Index]
     dims: dict[str, tuple[str, ...]]
+    log_jacobian: Callable[[np.ndarray], tuple[float, np.ndarray]] | None = None
 
     @property
     def n_dim(self) -> int:
@@ -94,7 +106,10 @@ class FlatModel:
             value.ctypes.data_as(_DOUBLE_P), self.callbacks.meta.ctypes.data)
         if code not in (0, 3, 4):  # 3, 4: a non-finite gradient or value, returned as is
             raise ValueError(f"a point of length {point.size} for a model of {self.n_dim}")
-        return float(value[0]), gradient
+        if self.log_jacobian is None:
+            return float(value[0]), gradient
+        jacobian, jacobian_gradient = self.log_jacobian(point)
+        return float(value[0]) - jacobian, gradient - jacobian_gradient
 
     def posterior(self, points: np.ndarray) -> xr.Dataset:
         """The trace variables at ``points`` (chain, draw, n_dim), as a posterior.
@@ -194,6 +209,41 @@ def _unconstrained_split(model: pm.Model, point: pt.TensorVariable
     return replacements
 
 
+def _log_jacobian_function(model: pm.Model, point: pt.TensorVariable,
+                           replacements: dict[pt.TensorVariable, pt.TensorVariable]
+                           ) -> Callable[[np.ndarray], tuple[float, np.ndarray]] | None:
+    """The sum of the transforms' log-Jacobians at a flat point, and its gradient.
+
+    What ``model.logp(jacobian=True)`` adds to ``model.logp(jacobian=False)``: each
+    transformed free variable's ``log_jac_det`` at its value, summed (PyMC adds the same
+    terms, element by element, to the variable's log density). None when no free
+    variable is transformed.
+    """
+    terms = []
+    for rv in model.free_RVs:
+        transform = model.rvs_to_transforms.get(rv)
+        if transform is not None:
+            value = model.rvs_to_values[rv]
+            terms.append(pt.sum(transform.log_jac_det(value, *rv.owner.inputs)))
+    if not terms:
+        return None
+    total = model.replace_rvs_by_values([pt.add(*terms) if len(terms) > 1 else terms[0]])[0]
+    total = graph_replace(total, replacements, strict=False)
+    gradient = pytensor.grad(total, point)
+    # A few small terms: PyTensor's Python implementations, without rewrites, compile
+    # nothing and cost microseconds per evaluation.
+    with pytensor.config.change_flags(cxx=""):
+        function = pytensor.function([point], [total, gradient],
+                                     mode=Mode(linker="py", optimizer=None),
+                                     on_unused_input="ignore")
+
+    def log_jacobian(values: np.ndarray) -> tuple[float, np.ndarray]:
+        value, gradient = function(values)
+        return float(value), np.asarray(gradient, dtype=np.float64)
+
+    return log_jacobian
+
+
 def _dim_length(model: pm.Model, dim: str) -> int:
     length = model.dim_lengths[dim]
     return int(length.get_value() if isinstance(length, SharedVariable) else length.eval())
@@ -210,7 +260,8 @@ def flat_model(model: pm.Model, *, jacobian: bool = True, jitter: bool = True) -
     jacobian : bool, default=True
         Whether the log density includes the Jacobians of the transforms to the
         unconstrained space: the density NUTS samples. Without them, its maximum is the
-        mode of the posterior density of the parameters on their own scale (MAP).
+        mode of the posterior density of the parameters on their own scale (MAP); the
+        compiled density is the same either way, the log-Jacobians are subtracted.
     jitter : bool, default=True
         Whether starting points are jittered from the seed, as PyMC's "jitter+adapt_diag".
     """
@@ -234,8 +285,9 @@ def flat_model(model: pm.Model, *, jacobian: bool = True, jitter: bool = True) -
     point = pt.vector("unconstrained_point", dtype="float64")
     replacements = _unconstrained_split(model, point)
     # graph_replace, not clone_replace: the slices must stay in the graph as they are,
-    # to be the variables the gradient is taken with respect to.
-    logp = graph_replace(model.logp(jacobian=jacobian), replacements, strict=False)
+    # to be the variables the gradient is taken with respect to. Always with the
+    # Jacobians: one compiled structure for NUTS and MAP (see the module's docstring).
+    logp = graph_replace(model.logp(jacobian=True), replacements, strict=False)
 
     # The trace holds what PyMC's own sampler stores: every free variable on its own
     # (constrained) scale and every deterministic, not the unconstrained coordinates.
@@ -253,10 +305,11 @@ def flat_model(model: pm.Model, *, jacobian: bool = True, jitter: bool = True) -
     # The gradient is taken with respect to each variable's slice of the point.
     callbacks = compile_callbacks(point, logp, list(replacements.values()), x0.size,
                                   compile_numba)
+    log_jacobian = None if jacobian else _log_jacobian_function(model, point, replacements)
     coords = {name: pd.Index(values) if values is not None else
               pd.RangeIndex(_dim_length(model, name))
               for name, values in model.coords.items()}
     dims = {name: tuple(model.named_vars_to_dims[name]) for name in kept_names
             if name in model.named_vars_to_dims}
     return FlatModel(callbacks, kept_names, _trace_function(point, kept), flat_initial_point,
-                     coords, dims)
+                     coords, dims, log_jacobian)
