@@ -85,7 +85,7 @@ def test_the_second_process_builds_the_structure_the_fit_compiles(case, customer
 def _fake_second_process(monkeypatch, code):
     monkeypatch.setattr(_background, "_command", lambda folder: [sys.executable, "-c", code])
     monkeypatch.setattr(_background, "enabled", lambda: True)
-    monkeypatch.setattr(_background, "_samples_by_nutpie", lambda spend: True)
+    monkeypatch.setattr(_background, "_fits_compiled_density", lambda spend: True)
 
 
 def test_the_spend_fit_waits_for_the_compiled_model_only(customers, monkeypatch):
@@ -195,7 +195,7 @@ def test_clv_fit_starts_it_while_retention_compiles_and_waits_before_spend(monke
     assert events.count("start") == 1
 
 
-@pytest.mark.parametrize("case", ["disabled", "off", "one core", "frozen", "map", "pymc"])
+@pytest.mark.parametrize("case", ["disabled", "off", "one core", "frozen", "pymc"])
 def test_nothing_starts_where_it_cannot_help(case, customers, monkeypatch):
     monkeypatch.setattr(_background, "_command", lambda folder: pytest.fail("started"))
     monkeypatch.setattr(_background, "_usable_cores", lambda: 1 if case == "one core" else 2)
@@ -203,16 +203,37 @@ def test_nothing_starts_where_it_cannot_help(case, customers, monkeypatch):
                        {"disabled": "0", "off": " Off"}.get(case, "1"))
     if case == "frozen":
         monkeypatch.setattr(sys, "frozen", True, raising=False)
-    spend = bayesclv.SpendModel(method="map" if case == "map" else "nuts",
-                                sampler="pymc" if case == "pymc" else "auto")
+    spend = bayesclv.SpendModel(sampler="pymc" if case == "pymc" else "auto")
     if case != "pymc" and not nutpie_available():
         pytest.skip("needs the fast extra")
-    assert _background.enabled() == (case in ("map", "pymc"))
+    assert _background.enabled() == (case == "pymc")
     compilation = SpendCompilation(spend, customers, "month")
     compilation.start()
     compilation.wait()
     compilation.close()
     assert compilation._process is None
+
+
+@pytest.mark.parametrize("sampler", ["pymc", "auto"])
+def test_a_map_fit_starts_the_second_process_whatever_the_sampler(sampler, customers,
+                                                                   monkeypatch):
+    # MAP optimises the density nutpie samples: what the second process compiles serves it.
+    started = []
+
+    def command(folder):
+        started.append(folder)
+        return [sys.executable, "-c", f"print({_background._READY!r})"]
+
+    monkeypatch.setattr(_background, "_command", command)
+    monkeypatch.setattr(_background, "enabled", lambda: True)
+    compilation = SpendCompilation(bayesclv.SpendModel(method="map", sampler=sampler),
+                                   customers, "month")
+    compilation.start()
+    try:
+        compilation.wait()
+        assert len(started) == 1 and compilation._compiled
+    finally:
+        compilation.close()
 
 
 @needs_nutpie

@@ -13,9 +13,11 @@ and loads it from the cache.
 The cache is keyed by the graph's structure, so the second process compiles exactly what
 the fit would have compiled: the posterior is the same, bit for bit; only the time of the
 compiling changes. Whatever goes wrong there, the spend fit compiles its model itself, as
-it would have anyway. Nothing starts with a single usable core, in a frozen application,
-for a Dask table, for MAP or PyMC's sampler, when the cache cannot keep the result, or
-with the environment variable ``BAYESCLV_COMPILE_IN_BACKGROUND=0``.
+it would have anyway. A MAP fit optimises the same compiled density (less the
+transforms' log-Jacobians, :mod:`bayesclv._flat`), so the second process serves it too.
+Nothing starts with a single usable core, in a frozen application, for a Dask table, for
+PyMC's sampler, when the cache cannot keep the result, or with the environment variable
+``BAYESCLV_COMPILE_IN_BACKGROUND=0``.
 """
 
 from __future__ import annotations
@@ -71,7 +73,10 @@ def enabled() -> bool:
             and not getattr(sys, "frozen", False))  # no Python to start in a frozen app
 
 
-def _samples_by_nutpie(spend: Any) -> bool:
+def _fits_compiled_density(spend: Any) -> bool:
+    """Whether ``spend``'s fit uses the density the second process compiles (MAP, nutpie)."""
+    if spend.method == "map":
+        return True
     try:
         return resolve_sampler(spend.sampler) == "nutpie"
     except ImportError:  # the spend fit says so itself
@@ -131,7 +136,7 @@ class SpendCompilation:
         if self._started:
             return
         self._started = True
-        if not enabled() or self._spend.method != "nuts" or not _samples_by_nutpie(self._spend):
+        if not enabled() or not _fits_compiled_density(self._spend):
             return
         try:
             job, arrays = _job(self._spend, self._table, self._period)
