@@ -137,9 +137,10 @@ def test_library_models_callbacks_match_pymc(library_models, which, jacobian):
         np.testing.assert_allclose(gradient, dlogp(point), rtol=1e-9, atol=1e-9)
 
 
-def test_map_and_nuts_compile_one_structure(library_models, monkeypatch):
+def test_a_model_compiles_one_structure_with_or_without_the_jacobians(library_models,
+                                                                      monkeypatch):
     # The density without the Jacobians is the compiled one less a function of the point
-    # alone: a model fitted both ways compiles (and caches) a single callback.
+    # alone: a model optimised and sampled compiles (and caches) a single callback.
     import bayesclv._flat
 
     compiled = []

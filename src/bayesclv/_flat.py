@@ -7,12 +7,12 @@ symbolic lengths, and compiled by :mod:`bayesclv._callbacks`, which caches them 
 graph's structure: a warm process builds a model without compiling or rewriting, for
 any table, number of segments or periods.
 
-Both compile the same density, the one NUTS samples (with the Jacobians of the
-transforms to the unconstrained space), so a model fitted both ways compiles once. The
-MAP optimiser's density, without the Jacobians, is that density less the log-Jacobians,
-a few terms of the unconstrained point alone (the log of a scale, the diagonal of a
-packed Cholesky factor) computed by PyTensor's Python implementations, which compile
-nothing.
+Both compile the density NUTS samples, with the Jacobians of the transforms to the
+unconstrained space, so one compiled structure serves a model however it is fitted (and
+what :mod:`bayesclv.estimator._background` compiles serves a MAP fit). The MAP
+optimiser's density, without the Jacobians, is that density less the log-Jacobians, a
+few terms of the unconstrained point alone (the log of a scale, the diagonal of a packed
+Cholesky factor) computed by PyTensor's Python implementations, which compile nothing.
 
 The trace variables (every free variable on its own scale and every deterministic) are
 computed once sampling is done, from the stored points, all draws at once: the graph is
