@@ -96,10 +96,12 @@ def resolve_sampler(sampler: str) -> str:
 
 
 def compile_posterior(model: pm.Model) -> None:
-    """Compile what :func:`sample_posterior` needs to sample ``model`` by nutpie; sample nothing.
+    """Compile what :func:`sample_posterior` needs to fit ``model`` by nutpie or MAP; fit nothing.
 
     The log density goes into the on-disk cache (nothing is done when its structure is
-    there already), so that a later fit of the same structure, in any process, loads it.
+    there already), so that a later fit of the same structure, in any process, loads it:
+    nutpie samples it, the MAP optimiser uses it less the log-Jacobians
+    (:mod:`bayesclv._flat`).
     """
     with reproducible_compilation():
         nutpie_model(model)

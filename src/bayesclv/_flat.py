@@ -227,11 +227,11 @@ def _log_jacobian_function(model: pm.Model, point: pt.TensorVariable,
             terms.append(pt.sum(transform.log_jac_det(value, *rv.owner.inputs)))
     if not terms:
         return None
-    total = model.replace_rvs_by_values([pt.add(*terms) if len(terms) > 1 else terms[0]])[0]
-    total = graph_replace(total, replacements, strict=False)
+    total = graph_replace(model.replace_rvs_by_values([sum(terms)])[0], replacements,
+                          strict=False)
     gradient = pytensor.grad(total, point)
     # A few small terms: PyTensor's Python implementations, without rewrites, compile
-    # nothing and cost microseconds per evaluation.
+    # nothing; an evaluation costs under a millisecond, seconds less than compiling.
     with pytensor.config.change_flags(cxx=""):
         function = pytensor.function([point], [total, gradient],
                                      mode=Mode(linker="py", optimizer=None),
