@@ -17,7 +17,8 @@ export NUMBA_CACHE_DIR ?= $(CURDIR)/.cache/numba
 export MPLBACKEND ?= Agg
 PYTEST_ARGS ?=
 # The tests run in one worker process per core (pytest-xdist), a test file per worker at a
-# time, so that a file's module fixtures (fitted models) are built once.
+# time, so that a file's module fixtures (fitted models) are built once; files that fit
+# the same rarely used model structures run as one unit (tests/conftest.py).
 PYTEST_WORKERS ?= -n auto --dist loadfile
 
 .PHONY: demo test test-slow docs bench-venv bench-quick bench-speed clean

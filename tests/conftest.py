@@ -31,6 +31,39 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
+# Test files that fit the same rarely used model structures (every retention family,
+# the lognormal spend family, a few NUTS settings) form one work unit of the workers.
+# A structure takes one to three minutes to compile on an empty cache, and once compiled
+# any process loads it; two workers starting files that share it at the same moment
+# would both compile it, where in one unit the second file loads it and the other worker
+# runs other files meanwhile.
+_RUN_TOGETHER = {
+    path: "every_family" for path in (
+        "tests/test_io.py",
+        "tests/data/test_dask_tables.py",
+        "tests/estimator/test_retention_model.py",
+        "tests/models/spend/test_lognormal.py",
+        "tests/test_comparison.py",
+        "tests/backtesting/test_split.py",
+    )
+}
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """Test files per worker as ``--dist loadfile``, the files of ``_RUN_TOGETHER`` as one."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class FilesSharingStructures(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            scope = super()._split_scope(nodeid)
+            return _RUN_TOGETHER.get(scope, scope)
+
+    return FilesSharingStructures(config, log)
+
+
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(20261123)
