@@ -6,6 +6,7 @@ import os
 import warnings
 
 import numpy as np
+import pytensor
 import pytest
 
 import bayesclv
@@ -62,6 +63,18 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log):
             return _RUN_TOGETHER.get(scope, scope)
 
     return FilesSharingStructures(config, log)
+
+
+@pytest.fixture
+def python_implementations():
+    """Functions made in the test run PyTensor's Python implementations: nothing compiled.
+
+    For tests of the models' math rather than of a backend: with a C compiler, even
+    FAST_COMPILE and the Python linker compile C code for some ops, seconds apiece on an
+    empty cache.
+    """
+    with pytensor.config.change_flags(cxx=""):
+        yield
 
 
 @pytest.fixture

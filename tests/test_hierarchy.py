@@ -224,6 +224,7 @@ def test_without_a_laplace_fit_the_population_is_its_own_variables():
     assert not names & {"x_mu_offset", "x_corr_offset", "x_population", "x_correlation"}
 
 
+@pytest.mark.usefixtures("python_implementations")
 @pytest.mark.parametrize("eta", [1.0, 2.0, 5.0])
 def test_sampled_correlation_has_lkj_corr_density_and_transform(eta):
     """The written-out correlation factor: LKJCorr's log density plus its transform's Jacobian."""

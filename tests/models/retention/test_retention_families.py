@@ -129,6 +129,7 @@ def test_customer_loglik_is_log_of_probability():
     np.testing.assert_allclose(np.exp(censored), S(5) / S(2), rtol=1e-12)
 
 
+@pytest.mark.usefixtures("python_implementations")
 def test_pytensor_kernel_matches_numpy_and_has_finite_gradients():
     psi_value = np.array([[np.log(4.0), np.log(0.1)], [np.log(500.0), np.log(5.0)]])
     period = np.array([1, 2, 3, 50, 10_000, 1, 7])
@@ -137,13 +138,14 @@ def test_pytensor_kernel_matches_numpy_and_has_finite_gradients():
     churned = np.array([1, 1, 0, 2, 1, 0, 2])
     psi = pt.matrix("psi")
     loglik = risk_set_loglik(WEIBULL, psi[seg], period, at_risk, churned, PT).sum()
-    f = pytensor.function([psi], [loglik, pytensor.grad(loglik, psi)])
+    f = pytensor.function([psi], [loglik, pytensor.grad(loglik, psi)], mode="FAST_COMPILE")
     value, grad = f(psi_value)
     expected = risk_set_loglik(WEIBULL, psi_value[seg], period, at_risk, churned, NP).sum()
     np.testing.assert_allclose(value, expected, rtol=1e-10)
     assert np.all(np.isfinite(grad))
 
 
+@pytest.mark.usefixtures("python_implementations")
 def test_build_retention_model_has_segment_parameters():
     rng = np.random.default_rng(5)
     segment, entry, tenure, churned = random_table(rng, n=200, n_segments=2)
@@ -165,6 +167,7 @@ def test_build_retention_model_has_segment_parameters():
         pm.draw(model["k"], draws=3, random_seed=1, mode="FAST_COMPILE")
 
 
+@pytest.mark.usefixtures("python_implementations")
 def test_single_segment_model_builds():
     table = pd.DataFrame({"segment": [0, 0], "period": [1, 2], "at_risk": [5, 3],
                           "churned": [2, 1]})
@@ -316,6 +319,7 @@ def test_grouped_rows_by_period_equal_rows_one_at_a_time(family_name):
     assert counting.evaluations == 3 * 8 * len(few)
 
 
+@pytest.mark.usefixtures("python_implementations")
 @pytest.mark.parametrize("family", [SBG, BDW], ids=["sbg", "bdw"])
 def test_grouped_pytensor_matches_numpy_with_finite_gradients(family):
     # By period, as the model is built: with tenures to 10,000 every period up to the last
@@ -337,6 +341,7 @@ def test_grouped_pytensor_matches_numpy_with_finite_gradients(family):
     assert np.isfinite(value) and np.all(np.isfinite(grad))
 
 
+@pytest.mark.usefixtures("python_implementations")
 def test_build_retention_model_on_groups():
     rng = np.random.default_rng(8)
     segment, entry, tenure, churned = random_table(rng, n=300, n_segments=2)
