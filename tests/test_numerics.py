@@ -37,6 +37,11 @@ from bayesclv.models.retention import (
 from bayesclv.models.spend import SPEND_FAMILIES
 
 mp.mp.dps = 50
+
+# PyTensor's Python implementations without rewrites: the graphs' math as written, and
+# nothing compiled (FAST_COMPILE compiles C code for some ops, seconds on an empty cache).
+PYTHON_IMPLEMENTATIONS = Mode(linker="py", optimizer=None)
+
 RTOL = 1e-8
 SHAPES = (0.1, 0.5, 1.0, 2.0, 5.0)
 BETA_PARAMS = (1e-3, 1e-1, 1.0, 10.0, 1e3)
@@ -200,7 +205,7 @@ def test_pytensor_kernels_equal_numpy_and_gradients_are_finite(name):
                                                                      psi[cell_segment], PT),
                                          increment, pytensor.grad(increment.sum(), psi),
                                          pytensor.grad(through_log.sum(), psi)],
-                                 mode=Mode(linker="py", optimizer=None))
+                                 mode=PYTHON_IMPLEMENTATIONS)
     (risk_value, rows_value, gradient, log_increment, increment_value, increment_gradient,
      through_log_gradient) = function(grid)
     np.testing.assert_allclose(
@@ -256,7 +261,7 @@ def test_gamma_gamma_gradient_is_finite_at_the_edges():
     psi = pt.matrix("psi")
     loglik = family.aggregated_loglik(psi, stats, PT)
     value, gradient = pytensor.function([psi], [loglik, pytensor.grad(loglik, psi)],
-                                        mode=Mode(linker="py", optimizer=None))(grid)
+                                        mode=PYTHON_IMPLEMENTATIONS)(grid)
     np.testing.assert_allclose(value, family.aggregated_loglik(grid, stats), rtol=1e-10)
     assert np.isfinite(gradient).all()
 
@@ -288,7 +293,7 @@ def test_laplace_sums_of_log1p_match_exact_sums(spread_out_spend, gamma):
     gamma_var = pt.vector("gamma")
     symbolic = sum_log1p_ratio(gamma_var, one, totals, grid.nodes, grid.step, PT).sum()
     gradient = pytensor.function([gamma_var], pytensor.grad(symbolic, gamma_var),
-                                 mode=Mode(linker="py", optimizer=None))(gammas)
+                                 mode=PYTHON_IMPLEMENTATIONS)(gammas)
     for g in range(3):
         members = group == g
         exact = math.fsum(np.log1p(gamma / w[members]))
@@ -419,7 +424,7 @@ def test_one_minus_exp_has_the_gradient_of_expm1_with_one_exponential():
     gradient = pytensor.grad(value.sum(), x)
     points = np.array([-800.0, -40.0, -1.0, -1e-9, 0.0, 1e-9, 0.5, 3.0])
     got_value, got_gradient = pytensor.function([x], [value, gradient],
-                                                mode=Mode(linker="py", optimizer=None))(points)
+                                                mode=PYTHON_IMPLEMENTATIONS)(points)
     np.testing.assert_array_equal(got_value, -np.expm1(points))
     np.testing.assert_allclose(got_gradient, -np.exp(points), rtol=1e-15, atol=1e-16)
     # As the callbacks are rewritten: one expm1 per element for value and gradient, where
