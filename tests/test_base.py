@@ -46,3 +46,87 @@ def test_thin_keeps_evenly_spaced_draws_per_chain(customers, tmp_path):
         model.thin(0)
 
 
+
+
+def test_collector_paused_restores_the_collector_as_it_was():
+    import gc
+
+    from bayesclv._base import collector_paused
+
+    assert gc.isenabled()
+    with collector_paused():
+        assert not gc.isenabled()
+        with collector_paused():  # nested: the outer pause still holds when it ends
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    assert gc.isenabled()
+
+    @collector_paused()
+    def failing():
+        assert not gc.isenabled()
+        raise RuntimeError("inside")
+
+    with pytest.raises(RuntimeError, match="inside"):
+        failing()
+    assert gc.isenabled()
+
+    gc.disable()  # a collector the user turned off stays off
+    try:
+        with collector_paused():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def test_collector_paused_by_overlapping_threads_resumes_after_the_last():
+    import gc
+    import threading
+
+    from bayesclv._base import collector_paused
+
+    first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
+    seen = {}
+
+    def first():
+        with collector_paused():
+            first_in.set()
+            second_in.wait(5)
+        first_out.set()
+
+    def second():
+        first_in.wait(5)
+        with collector_paused():
+            second_in.set()
+            first_out.wait(5)
+            seen["after_first_left"] = gc.isenabled()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert seen == {"after_first_left": False}
+    assert gc.isenabled()
+
+
+def test_a_fit_builds_and_fits_its_model_with_the_collector_paused(customers, monkeypatch):
+    import gc
+
+    import bayesclv._base as base
+    import bayesclv.estimator.retention as retention
+
+    seen = []
+
+    def recording(function):
+        def call(*args, **kwargs):
+            seen.append((function.__name__, gc.isenabled()))
+            return function(*args, **kwargs)
+        return call
+
+    monkeypatch.setattr(retention, "build_retention_model",
+                        recording(retention.build_retention_model))
+    monkeypatch.setattr(base, "find_map", recording(base.find_map))
+    bayesclv.RetentionModel(method="map", random_seed=0).fit(customers)
+    assert seen == [("build_retention_model", False), ("find_map", False)]
+    assert gc.isenabled()

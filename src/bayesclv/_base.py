@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import gc
 import numbers
 import os
+import threading
 import time
 import weakref
 from collections.abc import Iterator, Mapping
@@ -26,8 +28,8 @@ from bayesclv.data import CustomerColumns
 from bayesclv.diagnostics import warn_if_unconverged
 from bayesclv.storage import save
 
-__all__ = ["BayesianEstimator", "compile_posterior", "reproducible_compilation",
-           "resolve_sampler", "sample_posterior"]
+__all__ = ["BayesianEstimator", "collector_paused", "compile_posterior",
+           "reproducible_compilation", "resolve_sampler", "sample_posterior"]
 
 
 @contextlib.contextmanager
@@ -46,6 +48,42 @@ def reproducible_compilation() -> Iterator[None]:
         return
     with pytensor.config.change_flags(numba__fastmath=False):
         yield
+
+
+class _Pauses:
+    """How many pauses of the garbage collector are open, and whether it ran before them."""
+
+    lock = threading.Lock()
+    depth = 0
+    resume = False
+
+
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """Hold off Python's cyclic garbage collector while a model is built or fitted.
+
+    Building a PyMC model, its log density and its trace creates about a hundred
+    thousand objects (graphs, mostly) that live until the fit ends. Counted as survivors,
+    they make the collector run full collections over every object in the process (some
+    300,000 once PyMC, PyTensor and numba are loaded), two or three per fit: 0.3 s of a
+    2.5 s first fit at 10,000 customers.
+    Held off, the collector meets them once, young, when the fit is over. Reference
+    counting frees everything else as usual, so no data are held longer. Usable as a
+    context manager or a decorator; nested and concurrent pauses end with the outermost
+    one, and a collector the user had turned off stays off.
+    """
+    with _Pauses.lock:
+        if _Pauses.depth == 0:
+            _Pauses.resume = gc.isenabled()
+            gc.disable()
+        _Pauses.depth += 1
+    try:
+        yield
+    finally:
+        with _Pauses.lock:
+            _Pauses.depth -= 1
+            if _Pauses.depth == 0 and _Pauses.resume:
+                gc.enable()
 
 
 def _is_seed(value: Any) -> bool:
@@ -122,11 +160,11 @@ def sample_posterior(
     computation has the same shape whatever the method.
     """
     if method == "map":
-        with reproducible_compilation():
+        with reproducible_compilation(), collector_paused():
             return find_map(model)
     cores = min(chains, os.cpu_count() or 1)
     if sampler == "nutpie":
-        with reproducible_compilation():
+        with reproducible_compilation(), collector_paused():
             return sample_nutpie(model, draws=draws, tune=tune, chains=chains, cores=cores,
                                  random_seed=random_seed, target_accept=target_accept,
                                  progressbar=progressbar)
