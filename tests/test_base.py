@@ -1,12 +1,19 @@
-"""Estimator machinery shared by the three estimators: slim copies (thin)."""
+"""Estimator machinery shared by the three estimators: slim copies (thin), the paused
+garbage collector."""
 
 from __future__ import annotations
+
+import gc
+import threading
 
 import numpy as np
 import pandas as pd
 import pytest
 
 import bayesclv
+import bayesclv._base as base
+import bayesclv.estimator.retention as retention
+from bayesclv._base import collector_paused
 
 
 @pytest.fixture(scope="module")
@@ -46,13 +53,7 @@ def test_thin_keeps_evenly_spaced_draws_per_chain(customers, tmp_path):
         model.thin(0)
 
 
-
-
 def test_collector_paused_restores_the_collector_as_it_was():
-    import gc
-
-    from bayesclv._base import collector_paused
-
     assert gc.isenabled()
     with collector_paused():
         assert not gc.isenabled()
@@ -80,11 +81,6 @@ def test_collector_paused_restores_the_collector_as_it_was():
 
 
 def test_collector_paused_by_overlapping_threads_resumes_after_the_last():
-    import gc
-    import threading
-
-    from bayesclv._base import collector_paused
-
     first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
     seen = {}
 
@@ -111,11 +107,6 @@ def test_collector_paused_by_overlapping_threads_resumes_after_the_last():
 
 
 def test_a_fit_builds_and_fits_its_model_with_the_collector_paused(customers, monkeypatch):
-    import gc
-
-    import bayesclv._base as base
-    import bayesclv.estimator.retention as retention
-
     seen = []
 
     def recording(function):

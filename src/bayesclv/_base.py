@@ -66,11 +66,10 @@ def collector_paused() -> Iterator[None]:
     thousand objects (graphs, mostly) that live until the fit ends. Counted as survivors,
     they make the collector run full collections over every object in the process (some
     300,000 once PyMC, PyTensor and numba are loaded), two or three per fit: 0.3 s of a
-    2.5 s first fit at 10,000 customers.
-    Held off, the collector meets them once, young, when the fit is over. Reference
-    counting frees everything else as usual, so no data are held longer. Usable as a
-    context manager or a decorator; nested and concurrent pauses end with the outermost
-    one, and a collector the user had turned off stays off.
+    2.5 s first fit at 10,000 customers. Held off, the collector meets them once, young,
+    when the fit is over. Reference counting frees everything else as usual, so no data
+    are held longer. Usable as a context manager or a decorator; nested and concurrent
+    pauses end with the outermost one, and a collector the user had turned off stays off.
     """
     with _Pauses.lock:
         if _Pauses.depth == 0:
