@@ -13,7 +13,7 @@ import pytest
 import bayesclv
 import bayesclv._base as base
 import bayesclv.estimator.retention as retention
-from bayesclv._base import collector_paused
+from bayesclv._base import collector_paused, graph_building
 
 
 @pytest.fixture(scope="module")
@@ -121,3 +121,54 @@ def test_a_fit_builds_and_fits_its_model_with_the_collector_paused(customers, mo
     bayesclv.RetentionModel(method="map", random_seed=0).fit(customers)
     assert seen == [("build_retention_model", False), ("find_map", False)]
     assert gc.isenabled()
+
+
+def _creation_trace() -> list:
+    """Where PyTensor recorded that a new variable was created (empty: not recorded)."""
+    import pytensor.tensor as pt
+
+    return pt.exp(pt.vector("x")).tag.trace
+
+
+def test_graph_building_records_no_creation_tracebacks_and_restores_the_setting():
+    import pytensor
+
+    limit = pytensor.config.traceback__limit
+    assert _creation_trace()  # the negative control: PyTensor records them by default
+    with graph_building():
+        assert not gc.isenabled()
+        with graph_building():
+            assert _creation_trace() == []
+        assert _creation_trace() == []
+    assert pytensor.config.traceback__limit == limit and gc.isenabled()
+    assert _creation_trace()
+
+
+def test_graph_building_keeps_a_traceback_limit_the_user_set():
+    import pytensor
+
+    with pytensor.config.change_flags(traceback__limit=3):
+        with graph_building():
+            assert pytensor.config.traceback__limit == 3
+            assert _creation_trace()
+        assert pytensor.config.traceback__limit == 3
+
+
+def test_a_fit_builds_its_model_without_creation_tracebacks(customers, monkeypatch):
+    import pytensor
+
+    seen = []
+
+    def recording(function):
+        def call(*args, **kwargs):
+            seen.append((function.__name__, pytensor.config.traceback__limit))
+            return function(*args, **kwargs)
+        return call
+
+    monkeypatch.setattr(retention, "build_retention_model",
+                        recording(retention.build_retention_model))
+    monkeypatch.setattr(base, "find_map", recording(base.find_map))
+    limit = pytensor.config.traceback__limit
+    bayesclv.RetentionModel(method="map", random_seed=0).fit(customers)
+    assert seen == [("build_retention_model", 0), ("find_map", 0)]
+    assert pytensor.config.traceback__limit == limit

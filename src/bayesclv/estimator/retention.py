@@ -12,7 +12,7 @@ import xarray as xr
 from arviz_stats.base import array_stats
 from sklearn.utils.validation import check_is_fitted
 
-from bayesclv._base import collector_paused
+from bayesclv._base import graph_building
 from bayesclv._hierarchy import Profiles, profile_names
 from bayesclv._params import Options
 from bayesclv.data import (
@@ -196,7 +196,7 @@ class RetentionModel(RetentionChecks, SegmentedModel):
                                         len(segments))
         return self._model(statistics, data.tenure, segments, profiles)
 
-    @collector_paused()
+    @graph_building()
     def _model(self, statistics: pd.DataFrame, tenure: np.ndarray, segments: list[str],
                profiles: Profiles | None) -> tuple[pm.Model, dict]:
         family = self.family_

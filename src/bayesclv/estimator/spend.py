@@ -11,7 +11,7 @@ import pymc as pm
 import xarray as xr
 from sklearn.utils.validation import check_is_fitted
 
-from bayesclv._base import collector_paused
+from bayesclv._base import graph_building
 from bayesclv._hierarchy import Profiles, profile_names
 from bayesclv._params import Options
 from bayesclv._streams import customer_keys
@@ -174,7 +174,7 @@ class SpendModel(SegmentedModel):
         median_spend(spent)  # refuses a table in which no customer has spend
         return self.family_.statistics(profile, data, n_profiles), spent
 
-    @collector_paused()
+    @graph_building()
     def _model(self, stats: dict, mean_spend: np.ndarray, segments: list[str],
                profiles: Profiles | None) -> tuple[pm.Model, dict]:
         family = self.family_
