@@ -101,7 +101,7 @@ def library_models(small_customers):
         raise _Captured
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(bayesclv._base, "sample_nutpie", capture)
+        patch.setattr(bayesclv._base, "start_nutpie", capture)
         for estimator in (RetentionModel, SpendModel):
             with pytest.raises(_Captured):
                 estimator(sampler="nutpie", random_seed=0).fit(customers)

@@ -22,14 +22,15 @@ import xarray as xr
 from sklearn.base import BaseEstimator
 
 from bayesclv._map import find_map
-from bayesclv._nutpie import nutpie_available, nutpie_model, sample_nutpie
+from bayesclv._nutpie import nutpie_available, nutpie_model, start_nutpie
 from bayesclv._params import Check, Interval, Options
 from bayesclv.data import CustomerColumns
 from bayesclv.diagnostics import warn_if_unconverged
 from bayesclv.storage import save
 
-__all__ = ["BayesianEstimator", "collector_paused", "compile_posterior", "graph_building",
-           "reproducible_compilation", "resolve_sampler", "sample_posterior"]
+__all__ = ["BayesianEstimator", "FitUnderWay", "PendingPosterior", "collector_paused",
+           "compile_posterior", "graph_building", "reproducible_compilation",
+           "resolve_sampler", "sample_posterior", "start_posterior"]
 
 
 @contextlib.contextmanager
@@ -212,29 +213,58 @@ def compile_posterior(model: pm.Model) -> None:
         nutpie_model(model)
 
 
-def sample_posterior(
+class PendingPosterior:
+    """A fit whose posterior :meth:`result` returns: at once, or once nutpie's chains end.
+
+    NUTS by nutpie samples in nutpie's own threads, which hold no Python lock, from
+    :func:`start_posterior` until :meth:`result`; PyMC's sampler and MAP are done when
+    :func:`start_posterior` returns.
+    """
+
+    def __init__(self, finished: xr.DataTree | None = None, run: Any = None) -> None:
+        self._finished, self._run = finished, run
+
+    def result(self) -> xr.DataTree:
+        """The posterior (and sample statistics) as a DataTree."""
+        if self._finished is None:
+            run, self._run = self._run, None  # a run that fails has stopped its chains
+            with graph_building():  # the trace's graphs are computed here
+                self._finished = run.result()
+        return self._finished
+
+    def cancel(self) -> None:
+        """Stop sampling that is under way, discarding it; nothing if it has ended."""
+        if self._run is not None:
+            self._run.cancel()
+            self._run = None
+
+
+def start_posterior(
     model: pm.Model, *, method: str, sampler: str, draws: int, tune: int, chains: int,
     target_accept: float, random_seed: int, progressbar: bool = False,
-) -> xr.DataTree:
-    """Fit a PyMC model by NUTS (nutpie's or PyMC's) or by MAP, as a DataTree.
+) -> PendingPosterior:
+    """Start fitting a PyMC model by NUTS (nutpie's or PyMC's) or by MAP.
 
-    ``sampler`` is ``"nutpie"`` or ``"pymc"`` (see :func:`resolve_sampler`). PyMC's NUTS
-    runs its chains in parallel processes and adapts its diagonal mass matrix from
-    gradients as well as draws (``init="jitter+adapt_diag_grad"``): on these posteriors
-    that takes about a quarter fewer leapfrog steps per draw than adapting from draws
-    alone (``benchmarks/RESULTS.md``). A MAP fit (:func:`bayesclv._map.find_map`) is
-    returned as a posterior with one chain and one draw, so that every downstream
-    computation has the same shape whatever the method.
+    ``sampler`` is ``"nutpie"`` or ``"pymc"`` (see :func:`resolve_sampler`). nutpie's
+    chains are left sampling in its threads when this returns (see
+    :class:`PendingPosterior`), so that the caller can build its next model meanwhile.
+    PyMC's NUTS runs its chains in parallel processes and adapts its diagonal mass matrix
+    from gradients as well as draws (``init="jitter+adapt_diag_grad"``): on these
+    posteriors that takes about a quarter fewer leapfrog steps per draw than adapting
+    from draws alone (``benchmarks/RESULTS.md``). A MAP fit
+    (:func:`bayesclv._map.find_map`) is returned as a posterior with one chain and one
+    draw, so that every downstream computation has the same shape whatever the method.
     """
     if method == "map":
         with reproducible_compilation(), graph_building():
-            return find_map(model)
+            return PendingPosterior(find_map(model))
     cores = min(chains, os.cpu_count() or 1)
     if sampler == "nutpie":
         with reproducible_compilation(), graph_building():
-            return sample_nutpie(model, draws=draws, tune=tune, chains=chains, cores=cores,
-                                 random_seed=random_seed, target_accept=target_accept,
-                                 progressbar=progressbar)
+            return PendingPosterior(run=start_nutpie(
+                model, draws=draws, tune=tune, chains=chains, cores=cores,
+                random_seed=random_seed, target_accept=target_accept,
+                progressbar=progressbar))
     # Creation tracebacks off as in graph_building; the collector runs as usual through
     # PyMC's long sampling.
     with model, reproducible_compilation(), _TRACEBACKS.held():
@@ -244,7 +274,18 @@ def sample_posterior(
             target_accept=target_accept,
             progressbar=progressbar, compute_convergence_checks=False,
         )
-    return _without_model_data(idata)
+    return PendingPosterior(_without_model_data(idata))
+
+
+def sample_posterior(
+    model: pm.Model, *, method: str, sampler: str, draws: int, tune: int, chains: int,
+    target_accept: float, random_seed: int, progressbar: bool = False,
+) -> xr.DataTree:
+    """Fit a PyMC model by NUTS or MAP, as a DataTree: :func:`start_posterior`, awaited."""
+    return start_posterior(
+        model, method=method, sampler=sampler, draws=draws, tune=tune, chains=chains,
+        target_accept=target_accept, random_seed=random_seed, progressbar=progressbar,
+    ).result()
 
 
 def _without_model_data(idata: xr.DataTree) -> xr.DataTree:
@@ -280,6 +321,37 @@ def thin_idata(tree: xr.DataTree, draws: int) -> xr.DataTree:
             data.attrs["thinned_from_draws"] = int(n_draws)
         children[name] = data
     return xr.DataTree.from_dict(children)
+
+
+class FitUnderWay:
+    """An estimator's model being fitted: :meth:`result` ends the fit and checks it.
+
+    ``sampling_seconds_`` is then the wall time from the start of the fit of the model
+    (building its log density included) to its result, whatever else the process did
+    meanwhile.
+    """
+
+    def __init__(self, estimator: Any, pending: PendingPosterior, sampler: str,
+                 started: float, var_names: list[str], what: str) -> None:
+        self.estimator, self._pending, self._sampler = estimator, pending, sampler
+        self._started, self._var_names, self._what = started, var_names, what
+
+    def result(self) -> xr.DataTree:
+        """The posterior; sets the estimator's ``sampler_`` and ``sampling_seconds_``.
+
+        A NUTS fit warns (:class:`bayesclv.ConvergenceWarning`) of divergences, R-hat
+        above 1.01 or bulk ESS below 400 among the monitored parameters.
+        """
+        idata = self._pending.result()
+        self.estimator.sampling_seconds_ = time.perf_counter() - self._started
+        self.estimator.sampler_ = self._sampler
+        if self.estimator.method == "nuts":
+            warn_if_unconverged(idata, self._var_names, self._what)
+        return idata
+
+    def cancel(self) -> None:
+        """Stop a fit under way (after another step failed), discarding it."""
+        self._pending.cancel()
 
 
 class BayesianEstimator(BaseEstimator):
@@ -349,18 +421,19 @@ class BayesianEstimator(BaseEstimator):
 
     def _fit_model(self, model: pm.Model, var_names: list[str], what: str) -> xr.DataTree:
         """Sample (or optimise) ``model``; sets ``sampler_`` and ``sampling_seconds_``."""
+        return self._start_sampling(model, var_names, what).result()
+
+    def _start_sampling(self, model: pm.Model, var_names: list[str], what: str
+                        ) -> FitUnderWay:
+        """Start fitting ``model`` (see :func:`start_posterior`); the fit ends with its result."""
         start = time.perf_counter()
         sampler = "map" if self.method == "map" else resolve_sampler(self.sampler)
-        idata = sample_posterior(
+        pending = start_posterior(
             model, method=self.method, sampler=sampler, draws=self.draws, tune=self.tune,
             chains=self.chains, target_accept=float(self.target_accept),
             random_seed=self.seed_, progressbar=self.progressbar,
         )
-        self.sampling_seconds_ = time.perf_counter() - start
-        self.sampler_ = sampler
-        if self.method == "nuts":
-            warn_if_unconverged(idata, var_names, what)
-        return idata
+        return FitUnderWay(self, pending, sampler, start, list(var_names), what)
 
     def thin(self, draws: int = 500) -> Any:
         """A copy of the fitted estimator keeping ``draws`` posterior samples.

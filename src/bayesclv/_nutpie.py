@@ -8,8 +8,10 @@ to sample. Here the model is handed to nutpie as the callbacks of
 cached by structure. nutpie's Rust sampler calls them without the GIL, so its chains run
 in parallel threads, with no Python between two gradients.
 
-nutpie stores the unconstrained points; the trace variables are computed from them once
-sampling is done (:meth:`bayesclv._flat.FlatModel.posterior`). The callbacks are
+:func:`start_nutpie` returns as soon as the chains are started, so the process can build
+its next model while they sample; :meth:`NutpieRun.result` waits for them. nutpie stores
+the unconstrained points; the trace variables are computed from them once sampling is
+done (:meth:`bayesclv._flat.FlatModel.posterior`). The callbacks are
 deterministic and each chain's random stream comes from the seed, so one seed gives the
 same draws, bit for bit, in any process.
 """
@@ -24,7 +26,7 @@ import xarray as xr
 
 from bayesclv._flat import FlatModel, flat_model
 
-__all__ = ["nutpie_available", "nutpie_model", "sample_nutpie"]
+__all__ = ["NutpieRun", "nutpie_available", "nutpie_model", "sample_nutpie", "start_nutpie"]
 
 # The callbacks are handed to nutpie's CompiledPyMCModel, whose fields are not a stable
 # interface across its minor releases: the supported range is pinned in the fast extra.
@@ -72,24 +74,56 @@ def nutpie_model(model: pm.Model) -> FlatModel:
     return flat_model(model, jitter=True)
 
 
-def sample_nutpie(model: pm.Model, *, draws: int, tune: int, chains: int, cores: int,
-                  random_seed: int, target_accept: float, progressbar: bool) -> xr.DataTree:
-    """Sample ``model`` by nutpie; a DataTree with ``posterior`` and ``sample_stats``."""
+class NutpieRun:
+    """Sampling under way in nutpie's threads; :meth:`result` waits for it and converts it.
+
+    nutpie's chains run in Rust threads that hold no Python lock, so the process can do
+    other Python work (build and compile another model, say) while they sample.
+    """
+
+    def __init__(self, flat: FlatModel, sampler: Any) -> None:
+        self._flat, self._sampler = flat, sampler
+
+    def result(self) -> xr.DataTree:
+        """The posterior and sample statistics, once every chain has finished."""
+        try:
+            tree = self._sampler.wait()
+        except BaseException:  # an interrupt, say: the chains stop with it
+            self.cancel()
+            raise
+        stored = tree["posterior"].to_dataset()
+        posterior = self._flat.posterior(stored[_POINT].values).assign_coords(
+            chain=stored["chain"].values, draw=stored["draw"].values)
+        posterior.attrs = stored.attrs
+        # Divergence messages are Python strings (or None) per draw: no numeric array to
+        # save or check. Where each divergence happened stays (``divergence_draw``, energy).
+        stats = tree["sample_stats"].to_dataset()
+        text = [name for name, values in stats.data_vars.items() if values.dtype == object]
+        return tree.assign(posterior=xr.DataTree(posterior),
+                           sample_stats=xr.DataTree(stats.drop_vars(text)))
+
+    def cancel(self) -> None:
+        """Stop the chains and discard what they drew."""
+        self._sampler.cancel()
+
+
+def start_nutpie(model: pm.Model, *, draws: int, tune: int, chains: int, cores: int,
+                 random_seed: int, target_accept: float, progressbar: bool) -> NutpieRun:
+    """Compile (or load) ``model`` and start sampling it by nutpie; returns at once."""
     import nutpie
 
     flat = nutpie_model(model)
-    tree = nutpie.sample(
+    sampler = nutpie.sample(
         _compile(flat), draws=draws, tune=max(tune, 1), chains=chains, cores=cores,
         seed=random_seed, target_accept=target_accept, progress_bar=progressbar,
-        save_warmup=False,
+        save_warmup=False, blocking=False,
     )
-    stored = tree["posterior"].to_dataset()
-    posterior = flat.posterior(stored[_POINT].values).assign_coords(
-        chain=stored["chain"].values, draw=stored["draw"].values)
-    posterior.attrs = stored.attrs
-    # Divergence messages are Python strings (or None) per draw: no numeric array to
-    # save or check. Where each divergence happened stays (``divergence_draw``, energy).
-    stats = tree["sample_stats"].to_dataset()
-    text = [name for name, values in stats.data_vars.items() if values.dtype == object]
-    return tree.assign(posterior=xr.DataTree(posterior),
-                       sample_stats=xr.DataTree(stats.drop_vars(text)))
+    return NutpieRun(flat, sampler)
+
+
+def sample_nutpie(model: pm.Model, *, draws: int, tune: int, chains: int, cores: int,
+                  random_seed: int, target_accept: float, progressbar: bool) -> xr.DataTree:
+    """Sample ``model`` by nutpie; a DataTree with ``posterior`` and ``sample_stats``."""
+    return start_nutpie(model, draws=draws, tune=tune, chains=chains, cores=cores,
+                        random_seed=random_seed, target_accept=target_accept,
+                        progressbar=progressbar).result()

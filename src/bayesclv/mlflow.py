@@ -259,8 +259,10 @@ def fit_metrics(model: Any) -> dict[str, float]:
         ``divergences``, ``converged`` (1.0 when no parameter has R-hat above 1.01 or
         bulk ESS below 400 and no transition diverged: the rule of the library's
         :class:`~bayesclv.ConvergenceWarning`), ``steps_per_draw.<part>`` (``retention``
-        and ``spend`` for a CLVModel, ``model`` otherwise) and ``sampling_seconds``;
-        empty for a ``method="map"`` fit, which has none. A thinned copy
+        and ``spend`` for a CLVModel, ``model`` otherwise) and ``sampling_seconds`` (the
+        parts' ``sampling_seconds_`` added up: each from the start of the part's fit to
+        its posterior; a CLVModel builds one part while the other samples, so they
+        overlap); empty for a ``method="map"`` fit, which has none. A thinned copy
         (:meth:`~bayesclv.CLVModel.thin`) describes its kept draws only: log the full
         fit to record its convergence.
     """

@@ -166,6 +166,60 @@ def test_same_seed_nuts_is_reproducible(small_customers):
     assert not np.allclose(a["clv_mean"], c["clv_mean"])
 
 
+@pytest.mark.skipif(not nutpie_available(), reason="needs the fast extra (nutpie)")
+def test_spend_model_is_built_while_retention_samples_and_both_draw_as_alone(
+        small_customers, monkeypatch):
+    customers, _ = small_customers
+    subset = customers.iloc[:600]
+    order = []
+
+    def recording(cls, name):
+        original = getattr(cls, name)
+
+        def call(self, *args, **kwargs):
+            order.append(f"{cls.__name__}.{name}")
+            return original(self, *args, **kwargs)
+        monkeypatch.setattr(cls, name, call)
+
+    for cls in (RetentionModel, SpendModel):
+        recording(cls, "_begin_fit")
+        recording(cls, "_end_fit")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bayesclv.ConvergenceWarning)
+        model = CLVModel(draws=40, tune=40, chains=2, random_seed=2).fit(subset)
+        assert order == ["RetentionModel._begin_fit", "SpendModel._begin_fit",
+                         "RetentionModel._end_fit", "SpendModel._end_fit"]
+        monkeypatch.undo()
+        alone = (RetentionModel(**model.retention_model_.get_params()).fit(subset),
+                 SpendModel(**model.spend_model_.get_params()).fit(subset))
+    for part, single in zip((model.retention_model_, model.spend_model_), alone, strict=True):
+        assert part.sampler_ == "nutpie" and part.sampling_seconds_ > 0
+        for name, values in single.posterior_.data_vars.items():
+            np.testing.assert_array_equal(part.posterior_[name].to_numpy(), values.to_numpy())
+
+
+@pytest.mark.skipif(not nutpie_available(), reason="needs the fast extra (nutpie)")
+def test_a_failure_while_retention_samples_stops_its_chains(small_customers, monkeypatch):
+    import bayesclv._nutpie
+
+    customers, _ = small_customers
+    cancelled = []
+    cancel = bayesclv._nutpie.NutpieRun.cancel
+
+    def recording_cancel(self):
+        cancelled.append(self)
+        cancel(self)
+
+    def failing_begin(self, *args, **kwargs):
+        raise RuntimeError("the spend model failed")
+
+    monkeypatch.setattr(bayesclv._nutpie.NutpieRun, "cancel", recording_cancel)
+    monkeypatch.setattr(SpendModel, "_begin_fit", failing_begin)
+    with pytest.raises(RuntimeError, match="the spend model failed"):
+        CLVModel(draws=2000, tune=2000, chains=2, random_seed=0).fit(customers)
+    assert len(cancelled) == 1
+
+
 def test_unseen_segment_is_valued_with_wider_intervals(nuts_model, small_customers):
     customers, _ = small_customers
     subset = customers[customers["segment"] == "a"].iloc[:200].copy()

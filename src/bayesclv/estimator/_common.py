@@ -15,7 +15,7 @@ import xarray as xr
 from arviz_stats.base import array_stats
 from sklearn.utils.validation import check_is_fitted
 
-from bayesclv._base import BayesianEstimator, reproducible_compilation
+from bayesclv._base import BayesianEstimator, FitUnderWay, reproducible_compilation
 from bayesclv._hierarchy import (
     Profiles,
     draw_new_segments,
@@ -210,6 +210,11 @@ class SegmentedModel(CardMethods, BayesianEstimator):
         self._note_single_segment(stacklevel=5)
         self.n_customers_in_ = n_customers
         self.covariates_ = None
+
+    def _end_fit(self, run: FitUnderWay) -> SegmentedModel:
+        """End a fit that ``_begin_fit`` started: its posterior, checked for convergence."""
+        self.idata_ = run.result()
+        return self
 
     def _dask_statistics(self, X: Any) -> TrainingStatistics:
         return dask_statistics(X, self._columns(), self.covariates, **self._requirements)

@@ -48,6 +48,33 @@ _ZARR_CHUNK = 10_240
 
 
 @documented
+def _fit_both(retention: RetentionModel, spend: SpendModel, X: pd.DataFrame,
+              period: str | None) -> tuple[RetentionModel, SpendModel]:
+    """Fit both models to a pandas table, each one's Python work beside the other's sampling.
+
+    nutpie samples in threads that hold no Python lock: the spend model is validated,
+    built and started while the retention chains sample, and the retention posterior is
+    converted and checked while the spend chains sample. Each posterior is the one a fit
+    on its own gives, draw for draw: only the order of the work changes. With an empty
+    compile cache, the spend model compiles in a second process while the retention
+    model compiles here (:class:`SpendCompilation`).
+    """
+    compilation = SpendCompilation(spend, X, period)
+    started = []
+    try:
+        with before_compiling(compilation.start):
+            started.append(retention._begin_fit(X, period))
+        compilation.wait()
+        started.append(spend._begin_fit(X, period))
+        fitted = retention._end_fit(started[0]), spend._end_fit(started[1])
+        started.clear()
+        return fitted
+    finally:
+        for run in started:  # a step failed: stop whatever still samples
+            run.cancel()
+        compilation.close()
+
+
 class CLVModel(DecisionMethods, ForecastMethods, PriorChecks, CardMethods,
                BayesianEstimator):
     """Posterior customer lifetime value from hierarchical retention and spend models.
@@ -223,16 +250,8 @@ class CLVModel(DecisionMethods, ForecastMethods, PriorChecks, CardMethods,
             self.retention_model_ = retention._fit_statistics(X, statistics, self.period_)
             self.spend_model_ = spend._fit_statistics(X, statistics, self.period_)
         else:
-            # With an empty compile cache, the spend model compiles in a second process
-            # while the retention model compiles here.
-            compilation = SpendCompilation(spend, X, self.period_)
-            try:
-                with before_compiling(compilation.start):
-                    self.retention_model_ = retention.fit(X, period=self.period_)
-                compilation.wait()
-                self.spend_model_ = spend.fit(X, period=self.period_)
-            finally:
-                compilation.close()
+            self.retention_model_, self.spend_model_ = _fit_both(retention, spend, X,
+                                                                  self.period_)
         self.segments_ = list(self.retention_model_.segments_)
         self.n_customers_in_ = self.retention_model_.n_customers_in_
         self.has_segment_column_ = self.retention_model_.has_segment_column_

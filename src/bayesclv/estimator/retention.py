@@ -12,7 +12,7 @@ import xarray as xr
 from arviz_stats.base import array_stats
 from sklearn.utils.validation import check_is_fitted
 
-from bayesclv._base import graph_building
+from bayesclv._base import FitUnderWay, graph_building
 from bayesclv._hierarchy import Profiles, profile_names
 from bayesclv._params import Options
 from bayesclv.data import (
@@ -169,14 +169,17 @@ class RetentionModel(RetentionChecks, SegmentedModel):
         """
         if is_dask_frame(X):
             return self._fit_statistics(X, self._dask_statistics(X), period)
+        return self._end_fit(self._begin_fit(X, period))
+
+    def _begin_fit(self, X: pd.DataFrame, period: str | None) -> FitUnderWay:
+        """Validate a pandas table, build the model and start fitting it (see ``_end_fit``)."""
         data, codes = self._start_fit(X, period)
         self.risk_set_ = risk_set_table(codes, data.entry, data.tenure, data.churned,
                                         len(self.segments_))
         self.groups_ = survival_groups(codes, data.entry, data.tenure, data.churned)
         model, self.priors_ = self._build_model(data, self.segments_,
                                                 self._profiles(X, data, self.segments_))
-        self.idata_ = self._fit_model(model, self._monitored_vars(), "retention")
-        return self
+        return self._start_sampling(model, self._monitored_vars(), "retention")
 
     def _model_from_statistics(self, statistics: TrainingStatistics) -> tuple[pm.Model, dict]:
         self.risk_set_, self.groups_ = statistics.risk_set, statistics.groups

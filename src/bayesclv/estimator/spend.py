@@ -11,7 +11,7 @@ import pymc as pm
 import xarray as xr
 from sklearn.utils.validation import check_is_fitted
 
-from bayesclv._base import graph_building
+from bayesclv._base import FitUnderWay, graph_building
 from bayesclv._hierarchy import Profiles, profile_names
 from bayesclv._params import Options
 from bayesclv._streams import customer_keys
@@ -130,9 +130,12 @@ class SpendModel(SegmentedModel):
         """
         if is_dask_frame(X):
             return self._fit_statistics(X, self._dask_statistics(X), period)
-        model = self._prepared_model(X, period)
-        self.idata_ = self._fit_model(model, self._monitored_vars(), "spend")
-        return self
+        return self._end_fit(self._begin_fit(X, period))
+
+    def _begin_fit(self, X: pd.DataFrame, period: str | None) -> FitUnderWay:
+        """Validate a pandas table, build the model and start fitting it (see ``_end_fit``)."""
+        return self._start_sampling(self._prepared_model(X, period), self._monitored_vars(),
+                                    "spend")
 
     def _prepared_model(self, X: pd.DataFrame, period: str | None) -> pm.Model:
         """Validate a pandas table, set the fitted state and build the model to fit."""
