@@ -26,7 +26,7 @@ import xarray as xr
 
 from bayesclv._flat import FlatModel, flat_model
 
-__all__ = ["NutpieRun", "nutpie_available", "nutpie_model", "sample_nutpie", "start_nutpie"]
+__all__ = ["NutpieRun", "nutpie_available", "nutpie_model", "start_nutpie"]
 
 # The callbacks are handed to nutpie's CompiledPyMCModel, whose fields are not a stable
 # interface across its minor releases: the supported range is pinned in the fast extra.
@@ -35,7 +35,7 @@ MAX_VERSION = (0, 16)
 
 
 def nutpie_available() -> bool:
-    """Whether a nutpie that :func:`sample_nutpie` supports is installed."""
+    """Whether a nutpie that :func:`start_nutpie` supports is installed."""
     if importlib.util.find_spec("nutpie") is None:
         return False
     import nutpie
@@ -120,10 +120,3 @@ def start_nutpie(model: pm.Model, *, draws: int, tune: int, chains: int, cores: 
     )
     return NutpieRun(flat, sampler)
 
-
-def sample_nutpie(model: pm.Model, *, draws: int, tune: int, chains: int, cores: int,
-                  random_seed: int, target_accept: float, progressbar: bool) -> xr.DataTree:
-    """Sample ``model`` by nutpie; a DataTree with ``posterior`` and ``sample_stats``."""
-    return start_nutpie(model, draws=draws, tune=tune, chains=chains, cores=cores,
-                        random_seed=random_seed, target_accept=target_accept,
-                        progressbar=progressbar).result()

@@ -186,7 +186,7 @@ def test_clv_fit_starts_it_while_retention_compiles_and_waits_before_spend(monke
 
     original, original_spend_fit = _flat.compile_callbacks, bayesclv.SpendModel._begin_fit
     monkeypatch.setattr(_flat, "compile_callbacks", compiling)
-    monkeypatch.setattr(bayesclv.estimator.clv, "SpendCompilation", Recorded)
+    monkeypatch.setattr(_background, "SpendCompilation", Recorded)
     monkeypatch.setattr(bayesclv.SpendModel, "_begin_fit", spend_fit)
     table, _ = simulate_customers(300, observation_periods=12, random_seed=3)
     bayesclv.CLVModel(method="map", random_seed=0).fit(table)

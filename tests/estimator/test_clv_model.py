@@ -27,6 +27,12 @@ def test_init_stores_parameters_as_given_and_clone_works():
     assert cloned.margin == 0.5 and model.margin == 0.25
 
 
+@pytest.mark.parametrize("estimator", [CLVModel, RetentionModel, SpendModel])
+def test_docstrings_list_the_shared_parameters(estimator):
+    assert "{common_parameters}" not in estimator.__doc__
+    assert "random_seed" in estimator.__doc__
+
+
 @pytest.mark.parametrize("method", ["predict", "predict_posterior", "segment_report"])
 def test_unfitted_model_raises_not_fitted(method, small_customers):
     customers, _ = small_customers

@@ -18,6 +18,9 @@ transforms' log-Jacobians, :mod:`bayesclv._flat`), so the second process serves 
 Nothing starts with a single usable core, in a frozen application, for a Dask table, for
 PyMC's sampler, when the cache cannot keep the result, or with the environment variable
 ``BAYESCLV_COMPILE_IN_BACKGROUND=0``.
+
+:func:`fit_side_by_side` is how ``CLVModel.fit`` runs the two models on a pandas table:
+this compilation, and each model's Python work beside the other's sampling.
 """
 
 from __future__ import annotations
@@ -39,11 +42,12 @@ import pytensor
 from sklearn.base import clone
 
 from bayesclv._base import resolve_sampler
+from bayesclv._callbacks import before_compiling
 from bayesclv._hierarchy import Profiles
 from bayesclv.data.statistics import median_spend
 from bayesclv.storage import params_json
 
-__all__ = ["PREDICT_KERNELS", "SpendCompilation", "enabled", "main"]
+__all__ = ["PREDICT_KERNELS", "SpendCompilation", "enabled", "fit_side_by_side", "main"]
 
 #: Seconds the spend fit waits for the second process at most before compiling itself.
 WAIT_SECONDS = 300.0
@@ -192,6 +196,33 @@ class SpendCompilation:
         if self._folder is not None:
             shutil.rmtree(self._folder, ignore_errors=True)
             self._folder = None
+
+
+def fit_side_by_side(retention: Any, spend: Any, X: pd.DataFrame, period: str | None
+                     ) -> tuple[Any, Any]:
+    """Fit a CLVModel's retention and spend models to a pandas table, side by side.
+
+    nutpie samples in threads that hold no Python lock: the spend model is validated,
+    built and started while the retention chains sample, and the retention posterior is
+    converted and checked while the spend chains sample. Each posterior is the one a fit
+    on its own gives, draw for draw: only the order of the work changes. With an empty
+    compile cache, the spend model compiles in a second process while the retention
+    model compiles here (:class:`SpendCompilation`).
+    """
+    compilation = SpendCompilation(spend, X, period)
+    started = []
+    try:
+        with before_compiling(compilation.start):
+            started.append(retention._begin_fit(X, period))
+        compilation.wait()
+        started.append(spend._begin_fit(X, period))
+        fitted = retention._end_fit(started[0]), spend._end_fit(started[1])
+        started.clear()
+        return fitted
+    finally:
+        for run in started:  # a step failed: stop whatever still samples
+            run.cancel()
+        compilation.close()
 
 
 def _model_from_folder(folder: Path) -> tuple[Any, dict[str, Any]]:

@@ -13,12 +13,11 @@ import xarray as xr
 from sklearn.utils.validation import check_is_fitted
 
 from bayesclv._base import BayesianEstimator
-from bayesclv._callbacks import before_compiling
 from bayesclv._hierarchy import profile_names
 from bayesclv._params import Interval, Options
 from bayesclv.data import CustomerData, validate_customers
 from bayesclv.data._dask import is_dask_frame, predict_partitions
-from bayesclv.estimator._background import SpendCompilation
+from bayesclv.estimator._background import fit_side_by_side
 from bayesclv.estimator._card import CardMethods
 from bayesclv.estimator._clv_priors import PriorChecks
 from bayesclv.estimator._common import (
@@ -48,33 +47,6 @@ _ZARR_CHUNK = 10_240
 
 
 @documented
-def _fit_both(retention: RetentionModel, spend: SpendModel, X: pd.DataFrame,
-              period: str | None) -> tuple[RetentionModel, SpendModel]:
-    """Fit both models to a pandas table, each one's Python work beside the other's sampling.
-
-    nutpie samples in threads that hold no Python lock: the spend model is validated,
-    built and started while the retention chains sample, and the retention posterior is
-    converted and checked while the spend chains sample. Each posterior is the one a fit
-    on its own gives, draw for draw: only the order of the work changes. With an empty
-    compile cache, the spend model compiles in a second process while the retention
-    model compiles here (:class:`SpendCompilation`).
-    """
-    compilation = SpendCompilation(spend, X, period)
-    started = []
-    try:
-        with before_compiling(compilation.start):
-            started.append(retention._begin_fit(X, period))
-        compilation.wait()
-        started.append(spend._begin_fit(X, period))
-        fitted = retention._end_fit(started[0]), spend._end_fit(started[1])
-        started.clear()
-        return fitted
-    finally:
-        for run in started:  # a step failed: stop whatever still samples
-            run.cancel()
-        compilation.close()
-
-
 class CLVModel(DecisionMethods, ForecastMethods, PriorChecks, CardMethods,
                BayesianEstimator):
     """Posterior customer lifetime value from hierarchical retention and spend models.
@@ -250,8 +222,8 @@ class CLVModel(DecisionMethods, ForecastMethods, PriorChecks, CardMethods,
             self.retention_model_ = retention._fit_statistics(X, statistics, self.period_)
             self.spend_model_ = spend._fit_statistics(X, statistics, self.period_)
         else:
-            self.retention_model_, self.spend_model_ = _fit_both(retention, spend, X,
-                                                                  self.period_)
+            self.retention_model_, self.spend_model_ = fit_side_by_side(retention, spend, X,
+                                                                         self.period_)
         self.segments_ = list(self.retention_model_.segments_)
         self.n_customers_in_ = self.retention_model_.n_customers_in_
         self.has_segment_column_ = self.retention_model_.has_segment_column_
